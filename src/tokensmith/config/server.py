@@ -1,0 +1,203 @@
+"""The authorization server's configuration file, validated.
+
+Keys mirror Spring Authorization Server's ``spring.security.oauth2.authorizationserver.client.*`` properties,
+so the article's YAML translates line by line::
+
+    clients:
+      message-service:
+        registration:
+          client-id: "message-service"
+          client-secret: "{noop}token"
+          client-authentication-methods: ["client_secret_basic"]
+          authorization-grant-types: ["urn:ietf:params:oauth:grant-type:token-exchange"]
+          scopes: ["openid", "message.read"]
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, PrivateAttr, field_validator, model_validator
+
+from tokensmith.config.exchange import ExchangePolicy, TrustedIssuer
+from tokensmith.config.types import KEBAB, Duration
+
+AUTHORIZATION_CODE = "authorization_code"
+REFRESH_TOKEN = "refresh_token"
+CLIENT_CREDENTIALS = "client_credentials"
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+GRANT_TYPES = (AUTHORIZATION_CODE, REFRESH_TOKEN, CLIENT_CREDENTIALS, TOKEN_EXCHANGE)
+
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
+SIGNING_ALGORITHMS = ("ES256", "RS256")
+
+
+class ClientRegistration(BaseModel):
+    model_config = KEBAB
+
+    client_id: str = Field(min_length=1, max_length=200)
+    # "{noop}secret", "{bcrypt}$2b$...", "{argon2}$argon2id$..."; absent for public clients.
+    client_secret: str | None = None
+    client_name: str | None = None
+    client_authentication_methods: tuple[Literal["client_secret_basic", "client_secret_post", "none"], ...] = (
+        "client_secret_basic",
+    )
+    authorization_grant_types: tuple[str, ...] = (AUTHORIZATION_CODE,)
+    redirect_uris: tuple[str, ...] = ()
+    post_logout_redirect_uris: tuple[str, ...] = ()
+    scopes: tuple[str, ...] = ()
+
+    @field_validator("authorization_grant_types")
+    @classmethod
+    def _known_grants(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [grant for grant in value if grant not in GRANT_TYPES]
+        if unknown:
+            raise ValueError(f"unsupported grant type(s) {unknown}; supported: {list(GRANT_TYPES)}")
+        return value
+
+    @field_validator("client_secret")
+    @classmethod
+    def _secret_prefix(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("{noop}", "{bcrypt}", "{argon2}")):
+            raise ValueError("must start with {noop}, {bcrypt} or {argon2} (as in Spring's DelegatingPasswordEncoder)")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ClientRegistration:
+        confidential = any(m != "none" for m in self.client_authentication_methods)
+        if confidential and self.client_secret is None:
+            raise ValueError("client-secret is required for client_secret_basic / client_secret_post")
+        if AUTHORIZATION_CODE in self.authorization_grant_types and not self.redirect_uris:
+            raise ValueError("redirect-uris is required for the authorization_code grant")
+        for uri in self.redirect_uris:
+            if "#" in uri:
+                raise ValueError(f"redirect URI {uri!r} must not contain a fragment (RFC 6749 3.1.2)")
+        return self
+
+    @property
+    def is_public(self) -> bool:
+        return self.client_authentication_methods == ("none",)
+
+
+class ClientTokenSettings(BaseModel):
+    model_config = KEBAB
+
+    access_token_time_to_live: Duration = timedelta(minutes=5)
+    refresh_token_time_to_live: Duration = timedelta(minutes=60)
+    authorization_code_time_to_live: Duration = timedelta(minutes=5)
+    id_token_signature_algorithm: Literal["ES256", "RS256"] | None = None
+    # Refresh tokens rotate on every use (RFC 9700 4.14.2); Spring's `reuse-refresh-tokens: true` turns it off.
+    reuse_refresh_tokens: bool = False
+
+
+class ClientConfig(BaseModel):
+    model_config = KEBAB
+
+    registration: ClientRegistration
+    require_proof_key: bool = False
+    require_authorization_consent: bool = False
+    token: ClientTokenSettings = ClientTokenSettings()
+    token_exchange: ExchangePolicy = ExchangePolicy()
+    # Audiences a token issued to this client (authorization code, refresh, client credentials) is for.
+    # Empty: the client's own client-id, as Spring Authorization Server does.
+    audiences: tuple[str, ...] = ()
+
+
+class UserConfig(BaseModel):
+    model_config = KEBAB
+
+    username: str = Field(min_length=1, max_length=200)
+    # "{argon2}...", "{bcrypt}..." or (for demos) "{noop}password".
+    password: str
+    claims: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("password")
+    @classmethod
+    def _password_prefix(cls, value: str) -> str:
+        if not value.startswith(("{noop}", "{bcrypt}", "{argon2}")):
+            raise ValueError("must start with {noop}, {bcrypt} or {argon2}")
+        return value
+
+
+class KeySettings(BaseModel):
+    model_config = KEBAB
+
+    access_token_algorithm: Literal["ES256", "RS256"] = "ES256"
+    id_token_algorithm: Literal["ES256", "RS256"] = "RS256"
+    # Retired keys stay in the JWKS this long after rotation, so tokens they signed still verify.
+    retired_key_grace: Duration = timedelta(hours=1)
+
+
+class TokenDefaults(BaseModel):
+    model_config = KEBAB
+
+    # RFC 9068 says `at+jwt`; Spring Security resource servers accept only `JWT` (or none) by default, so the
+    # header is a setting, with per-audience overrides for such resource servers.
+    access_token_typ: str = "at+jwt"
+    access_token_typ_by_audience: dict[str, str] = Field(default_factory=dict)
+    # Spring writes `scope` as a JSON array in exchanged tokens; RFC 9068 as a space-delimited string.
+    scope_claim_format: Literal["string", "array"] = "string"
+    clock_skew: Duration = timedelta(seconds=30)
+
+
+class LoginSettings(BaseModel):
+    model_config = KEBAB
+
+    session_time_to_live: Duration = timedelta(hours=8)
+    max_failures_per_user: int = Field(default=5, ge=1)
+    max_failures_per_address: int = Field(default=20, ge=1)
+    failure_window: Duration = timedelta(minutes=5)
+    # Set true behind HTTPS so the session cookie is only sent over TLS.
+    secure_cookies: bool = False
+
+
+class ServerConfig(BaseModel):
+    """The whole authorization server configuration (one YAML file plus TOKENSMITH_* environment overrides)."""
+
+    model_config = KEBAB
+
+    issuer: str = "http://localhost:9001"
+    host: str = "127.0.0.1"
+    port: int = Field(default=9001, ge=0, le=65535)
+    database_url: str = "sqlite+aiosqlite:///./tokensmith.db"
+    keys: KeySettings = KeySettings()
+    tokens: TokenDefaults = TokenDefaults()
+    login: LoginSettings = LoginSettings()
+    clients: dict[str, ClientConfig] = Field(default_factory=dict)
+    users: tuple[UserConfig, ...] = ()
+    trusted_issuers: tuple[TrustedIssuer, ...] = ()
+    max_request_bytes: int = Field(default=64 * 1024, ge=1024)
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")) or "?" in value or "#" in value:
+            raise ValueError("must be an http(s) URL without query or fragment (RFC 8414 2)")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> ServerConfig:
+        seen: set[str] = set()
+        for client in self.clients.values():
+            client_id = client.registration.client_id
+            if client_id in seen:
+                raise ValueError(f"client-id {client_id!r} is registered twice")
+            seen.add(client_id)
+        names = [user.username for user in self.users]
+        if len(names) != len(set(names)):
+            raise ValueError("a username appears twice under users")
+        return self
+
+    _clients_by_id: dict[str, ClientConfig] = PrivateAttr(default_factory=dict)
+    _users_by_name: dict[str, UserConfig] = PrivateAttr(default_factory=dict)
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._clients_by_id = {c.registration.client_id: c for c in self.clients.values()}
+        self._users_by_name = {u.username: u for u in self.users}
+
+    def client_by_id(self, client_id: str) -> ClientConfig | None:
+        return self._clients_by_id.get(client_id)
+
+    def user_by_name(self, username: str) -> UserConfig | None:
+        return self._users_by_name.get(username)

@@ -1,0 +1,70 @@
+"""Protocol errors, free of any web framework.
+
+Every rule in the core raises an :class:`OAuthError`; the web glue turns it into the RFC 6749 section 5.2
+JSON body (``error``, ``error_description``) with the status and headers carried here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(eq=False)
+class OAuthError(Exception):
+    """An error response defined by RFC 6749 (and extensions such as RFC 8693 and RFC 8707)."""
+
+    error: str
+    description: str = ""
+    status_code: int = 400
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        super().__init__(f"{self.error}: {self.description}" if self.description else self.error)
+
+    def to_dict(self) -> dict[str, str]:
+        body = {"error": self.error}
+        if self.description:
+            body["error_description"] = self.description
+        return body
+
+
+def invalid_request(description: str) -> OAuthError:
+    return OAuthError("invalid_request", description)
+
+
+def invalid_client(description: str, *, scheme: str = "Basic") -> OAuthError:
+    # RFC 6749 5.2: 401 with a WWW-Authenticate naming the scheme the client used (or may use).
+    return OAuthError(
+        "invalid_client",
+        description,
+        status_code=401,
+        headers={"WWW-Authenticate": f'{scheme} realm="tokensmith", error="invalid_client"'},
+    )
+
+
+def invalid_grant(description: str) -> OAuthError:
+    return OAuthError("invalid_grant", description)
+
+
+def unauthorized_client(description: str) -> OAuthError:
+    return OAuthError("unauthorized_client", description)
+
+
+def unsupported_grant_type(description: str) -> OAuthError:
+    return OAuthError("unsupported_grant_type", description)
+
+
+def invalid_scope(description: str) -> OAuthError:
+    return OAuthError("invalid_scope", description)
+
+
+def invalid_target(description: str) -> OAuthError:
+    return OAuthError("invalid_target", description)
+
+
+def unsupported_token_type(description: str) -> OAuthError:
+    return OAuthError("unsupported_token_type", description)
+
+
+class ConfigError(Exception):
+    """A configuration file or setting is wrong; the message names the file, the key and the problem."""

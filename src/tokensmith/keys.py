@@ -1,0 +1,167 @@
+"""Signing keys: generation, persistence through the store, rotation, the public JWKS, signing and verifying.
+
+Keys are generated on first start and persisted, so a restart (or another replica) signs with the same keys.
+Rotation adds a new active key per algorithm and retires the old one: it stays in the JWKS for
+``retired-key-grace`` so that tokens it signed keep verifying.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from joserfc import jws, jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey, KeyParameters, KeySet, RSAKey
+
+from tokensmith.config.server import KeySettings
+from tokensmith.store.base import Store
+from tokensmith.store.records import SigningKeyRecord
+
+SigningKey = ECKey | RSAKey
+# The key type each algorithm must use: a token can never pick a key of another type (no HS/RS confusion).
+KEY_TYPE_FOR_ALG: Mapping[str, str] = {"ES256": "EC", "RS256": "RSA"}
+SUPPORTED_ALGORITHMS: tuple[str, ...] = tuple(KEY_TYPE_FOR_ALG)
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class SignatureError(Exception):
+    """A token's signature, header or key does not verify."""
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedJWT:
+    header: dict[str, Any]
+    claims: dict[str, Any]
+
+
+def generate_key(alg: str, now: datetime) -> SigningKeyRecord:
+    kid = uuid.uuid4().hex
+    parameters: KeyParameters = {"kid": kid, "alg": alg, "use": "sig"}
+    key: SigningKey
+    if alg == "ES256":
+        key = ECKey.generate_key("P-256", parameters=parameters, private=True)
+    elif alg == "RS256":
+        key = RSAKey.generate_key(2048, parameters=parameters, private=True)
+    else:
+        raise ValueError(f"unsupported signing algorithm {alg!r}; supported: {SUPPORTED_ALGORITHMS}")
+    return SigningKeyRecord(kid=kid, alg=alg, private_jwk=dict(key.as_dict(private=True)), created_at=now)
+
+
+def import_key(record: SigningKeyRecord) -> SigningKey:
+    if KEY_TYPE_FOR_ALG.get(record.alg) == "EC":
+        return ECKey.import_key(record.private_jwk)
+    return RSAKey.import_key(record.private_jwk)
+
+
+class KeyManager:
+    """The server's signing keys, loaded from the store and kept in memory (parsed once, not per token)."""
+
+    def __init__(self, store: Store, settings: KeySettings, clock: Clock = utc_now) -> None:
+        self._store = store
+        self._settings = settings
+        self._clock = clock
+        self._records: list[SigningKeyRecord] = []
+        self._active: dict[str, tuple[str, SigningKey]] = {}
+        self._by_kid: dict[str, tuple[str, SigningKey]] = {}
+        self._jwks: dict[str, Any] = {"keys": []}
+
+    @property
+    def records(self) -> Sequence[SigningKeyRecord]:
+        return tuple(self._records)
+
+    async def load(self) -> None:
+        """Load keys from the store, generating an active key for each configured algorithm that lacks one."""
+        records = list(await self._store.list_signing_keys())
+        wanted = {self._settings.access_token_algorithm, self._settings.id_token_algorithm}
+        for alg in sorted(wanted):
+            if not any(r.alg == alg and r.status == "active" for r in records):
+                record = generate_key(alg, self._clock())
+                await self._store.add_signing_key(record)
+        # Re-read: when several replicas start at once each may have added a key; all of them verify.
+        self._index(await self._store.list_signing_keys())
+
+    async def rotate(self, algorithms: Sequence[str] | None = None) -> list[SigningKeyRecord]:
+        """Add a new active key per algorithm and retire the previous ones; return the new keys."""
+        now = self._clock()
+        records = list(await self._store.list_signing_keys())
+        algs = list(algorithms) if algorithms else sorted({r.alg for r in records if r.status == "active"})
+        created = []
+        for alg in algs:
+            new = generate_key(alg, now)
+            await self._store.add_signing_key(new)
+            for old in records:
+                if old.alg == alg and old.status == "active":
+                    await self._store.retire_signing_key(old.kid, now)
+            created.append(new)
+        # Keys retired longer ago than the grace period can no longer verify a live token: drop them.
+        for old in records:
+            if old.status == "retired" and old.retired_at and now - old.retired_at > self._settings.retired_key_grace:
+                await self._store.delete_signing_key(old.kid)
+        self._index(await self._store.list_signing_keys())
+        return created
+
+    async def refresh(self) -> None:
+        """Re-read keys from the store (another replica may have rotated)."""
+        self._index(await self._store.list_signing_keys())
+
+    def _index(self, records: Sequence[SigningKeyRecord]) -> None:
+        now = self._clock()
+        grace = self._settings.retired_key_grace
+        usable = [
+            r for r in records if r.status == "active" or (r.retired_at is not None and now - r.retired_at <= grace)
+        ]
+        by_kid = {r.kid: (r.alg, import_key(r)) for r in usable}
+        active: dict[str, tuple[str, SigningKey]] = {}
+        # Newest active key per algorithm signs.
+        for record in sorted(usable, key=lambda r: r.created_at):
+            if record.status == "active":
+                active[record.alg] = (record.kid, by_kid[record.kid][1])
+        self._records = list(records)
+        self._by_kid = by_kid
+        self._active = active
+        self._jwks = {"keys": [dict(key.as_dict(private=False)) for _, key in by_kid.values()]}
+
+    def jwks(self) -> dict[str, Any]:
+        """The public JWK Set (active and recently retired keys)."""
+        return self._jwks
+
+    def sign(self, claims: Mapping[str, Any], *, alg: str, typ: str = "JWT") -> str:
+        try:
+            kid, key = self._active[alg]
+        except KeyError:
+            raise ValueError(f"no active {alg} signing key; configured keys: {sorted(self._active)}") from None
+        return jwt.encode({"alg": alg, "kid": kid, "typ": typ}, dict(claims), key, algorithms=[alg])
+
+    def verify(self, token: str, *, algorithms: Sequence[str] = SUPPORTED_ALGORITHMS) -> VerifiedJWT:
+        """Verify the signature of a JWT this server signed. Claims are the caller's to check."""
+        try:
+            header = jws.extract_compact(token.encode("ascii")).protected  # parse only, to choose the key
+        except (JoseError, ValueError, TypeError, UnicodeError) as exc:
+            raise SignatureError(f"malformed JWT: {exc}") from None
+        alg, kid = header.get("alg"), header.get("kid")
+        if alg not in algorithms or alg not in KEY_TYPE_FOR_ALG:
+            raise SignatureError(f"signature algorithm {alg!r} is not accepted")
+        entry = self._by_kid.get(kid) if isinstance(kid, str) else None
+        if entry is None:
+            raise SignatureError("signed with an unknown key")
+        key_alg, key = entry
+        if key_alg != alg:
+            raise SignatureError(f"key {kid} is for {key_alg}, not {alg}")
+        try:
+            token_obj = jwt.decode(token, key, algorithms=[alg])
+        except (JoseError, ValueError, TypeError) as exc:
+            raise SignatureError(f"signature does not verify: {exc}") from None
+        return VerifiedJWT(header=dict(token_obj.header), claims=dict(token_obj.claims))
+
+
+def public_keyset(jwks: Mapping[str, Any]) -> KeySet:
+    return KeySet.import_key_set(dict(jwks))  # type: ignore[arg-type]

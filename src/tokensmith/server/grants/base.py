@@ -1,0 +1,93 @@
+"""The shape every grant handler shares: a parsed token request in, a token response out (or OAuthError)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from tokensmith.config.server import ClientConfig
+from tokensmith.errors import invalid_request
+from tokensmith.server.context import ServerContext
+
+# RFC 8693 2.1 and RFC 8707 2: the only token-request parameters that may repeat.
+REPEATABLE = frozenset({"audience", "resource"})
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRequest:
+    """The form parameters of a token request, each with every value it was sent with."""
+
+    params: Mapping[str, Sequence[str]]
+
+    def get(self, name: str) -> str | None:
+        """The single value of ``name``, None when absent or empty; a repeated parameter is invalid_request."""
+        values = self.params.get(name)
+        if not values:
+            return None
+        if len(values) > 1 and name not in REPEATABLE:
+            raise invalid_request(f"parameter {name!r} must not be sent more than once")
+        return values[0] or None
+
+    def require(self, name: str) -> str:
+        value = self.get(name)
+        if value is None:
+            raise invalid_request(f"missing required parameter {name!r}")
+        return value
+
+    def get_all(self, name: str) -> list[str]:
+        return [value for value in self.params.get(name, ()) if value]
+
+    def scopes(self) -> tuple[str, ...] | None:
+        """The requested scope as a tuple (order kept, duplicates dropped), or None when not sent."""
+        raw = self.get("scope")
+        if raw is None:
+            return None
+        return tuple(dict.fromkeys(raw.split()))
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticatedClient:
+    config: ClientConfig
+    method: str  # "client_secret_basic" | "client_secret_post" | "none"
+
+    @property
+    def client_id(self) -> str:
+        return self.config.registration.client_id
+
+
+@dataclass(slots=True)
+class TokenResponse:
+    access_token: str
+    expires_in: int
+    token_type: str = "Bearer"
+    scope: tuple[str, ...] | None = None
+    refresh_token: str | None = None
+    id_token: str | None = None
+    issued_token_type: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "access_token": self.access_token,
+            "token_type": self.token_type,
+            "expires_in": self.expires_in,
+        }
+        if self.issued_token_type is not None:
+            body["issued_token_type"] = self.issued_token_type
+        if self.scope is not None:
+            body["scope"] = " ".join(self.scope)
+        if self.refresh_token is not None:
+            body["refresh_token"] = self.refresh_token
+        if self.id_token is not None:
+            body["id_token"] = self.id_token
+        body.update(self.extra)
+        return body
+
+
+class GrantHandler(Protocol):
+    grant_type: str
+
+    async def __call__(
+        self, request: TokenRequest, client: AuthenticatedClient, ctx: ServerContext
+    ) -> TokenResponse: ...

@@ -1,0 +1,160 @@
+"""Building and signing tokens: JWT access tokens (RFC 9068) and OpenID Connect ID tokens.
+
+Each access token is recorded (one insert) so that it can be revoked, introspected and followed through the
+exchange lineage.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from tokensmith.config.server import ServerConfig
+from tokensmith.keys import Clock, KeyManager
+from tokensmith.store.base import Store
+from tokensmith.store.records import IssuedTokenRecord
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    token: str
+    jti: str
+    claims: dict[str, Any]
+    issued_at: datetime
+    expires_at: datetime
+
+    @property
+    def expires_in(self) -> int:
+        return max(int((self.expires_at - self.issued_at).total_seconds()), 0)
+
+
+def at_hash(access_token: str) -> str:
+    """OpenID Connect Core 3.1.3.6: left half of the SHA-256 of the token, base64url (for ES256 and RS256)."""
+    digest = hashlib.sha256(access_token.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=").decode("ascii")
+
+
+class TokenIssuer:
+    def __init__(self, config: ServerConfig, keys: KeyManager, store: Store, clock: Clock) -> None:
+        self._config = config
+        self._keys = keys
+        self._store = store
+        self._clock = clock
+
+    def access_token_typ(self, audience: Sequence[str]) -> str:
+        """The JWT `typ` header for tokens aimed at ``audience`` (RFC 9068 `at+jwt` unless overridden)."""
+        overrides = self._config.tokens.access_token_typ_by_audience
+        for aud in audience:
+            if aud in overrides:
+                return overrides[aud]
+        return self._config.tokens.access_token_typ
+
+    async def issue_access_token(
+        self,
+        *,
+        subject: str,
+        client_id: str,
+        audience: Sequence[str],
+        scope: Sequence[str],
+        ttl: timedelta,
+        extra_claims: Mapping[str, Any] | None = None,
+        grant_id: str | None = None,
+        parent_jti: str | None = None,
+        actor_jti: str | None = None,
+        scope_format: str | None = None,
+        not_after: datetime | None = None,
+    ) -> IssuedToken:
+        """Sign an RFC 9068 access token and record it. ``not_after`` caps the expiry (exchanged tokens)."""
+        now = self._clock().replace(microsecond=0)
+        expires_at = now + ttl
+        if not_after is not None and not_after < expires_at:
+            expires_at = not_after
+        jti = uuid.uuid4().hex
+        claims: dict[str, Any] = dict(extra_claims or {})
+        claims.update(
+            {
+                "iss": self._config.issuer,
+                "sub": subject,
+                "aud": audience[0] if len(audience) == 1 else list(audience),
+                "client_id": client_id,
+                "iat": int(now.timestamp()),
+                "nbf": int(now.timestamp()),
+                "exp": int(expires_at.timestamp()),
+                "jti": jti,
+            }
+        )
+        if scope:
+            fmt = scope_format or self._config.tokens.scope_claim_format
+            claims["scope"] = list(scope) if fmt == "array" else " ".join(scope)
+        alg = self._config.keys.access_token_algorithm
+        token = self._keys.sign(claims, alg=alg, typ=self.access_token_typ(audience))
+        await self._store.record_issued_token(
+            IssuedTokenRecord(
+                jti=jti,
+                kind="access_token",
+                client_id=client_id,
+                subject=subject,
+                issued_at=now,
+                expires_at=expires_at,
+                grant_id=grant_id,
+                parent_jti=parent_jti,
+                actor_jti=actor_jti,
+            )
+        )
+        return IssuedToken(token=token, jti=jti, claims=claims, issued_at=now, expires_at=expires_at)
+
+    async def issue_id_token(
+        self,
+        *,
+        subject: str,
+        client_id: str,
+        ttl: timedelta,
+        nonce: str | None = None,
+        auth_time: datetime | None = None,
+        access_token: str | None = None,
+        extra_claims: Mapping[str, Any] | None = None,
+        algorithm: str | None = None,
+        grant_id: str | None = None,
+        record: bool = True,
+    ) -> IssuedToken:
+        now = self._clock().replace(microsecond=0)
+        expires_at = now + ttl
+        jti = uuid.uuid4().hex
+        claims: dict[str, Any] = dict(extra_claims or {})
+        claims.update(
+            {
+                "iss": self._config.issuer,
+                "sub": subject,
+                "aud": client_id,
+                "azp": client_id,
+                "iat": int(now.timestamp()),
+                "exp": int(expires_at.timestamp()),
+                "jti": jti,
+            }
+        )
+        if nonce is not None:
+            claims["nonce"] = nonce
+        if auth_time is not None:
+            claims["auth_time"] = int(auth_time.timestamp())
+        if access_token is not None:
+            claims["at_hash"] = at_hash(access_token)
+        alg = algorithm or self._config.keys.id_token_algorithm
+        token = self._keys.sign(claims, alg=alg, typ="JWT")
+        if record:
+            await self._store.record_issued_token(
+                IssuedTokenRecord(
+                    jti=jti,
+                    kind="id_token",
+                    client_id=client_id,
+                    subject=subject,
+                    issued_at=now,
+                    expires_at=expires_at,
+                    grant_id=grant_id,
+                )
+            )
+        return IssuedToken(token=token, jti=jti, claims=claims, issued_at=now, expires_at=expires_at)

@@ -1,0 +1,98 @@
+"""Plain records that cross the storage interface. Times are timezone-aware UTC datetimes.
+
+Secrets (authorization codes, refresh tokens, session ids) are never stored as such: the store keeps a
+SHA-256 hex digest (``*_hash``) and callers look records up by digest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKeyRecord:
+    kid: str
+    alg: str  # "ES256" or "RS256"
+    private_jwk: dict[str, Any]  # the private key as a JWK (RFC 7517) dict
+    created_at: datetime
+    # "active": signs new tokens; "retired": published in the JWKS for verification only until expiry.
+    status: str = "active"
+    retired_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationCodeRecord:
+    code_hash: str
+    grant_id: str  # every token issued from this code carries this id, so a replay can revoke them all
+    client_id: str
+    subject: str
+    redirect_uri: str
+    scope: tuple[str, ...]
+    code_challenge: str | None
+    code_challenge_method: str | None
+    nonce: str | None
+    auth_time: datetime
+    expires_at: datetime
+    resource: tuple[str, ...] = ()
+    consumed_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshTokenRecord:
+    token_hash: str
+    family_id: str  # one family per authorization grant; reuse of a rotated token revokes the family
+    grant_id: str
+    client_id: str
+    subject: str
+    scope: tuple[str, ...]
+    issued_at: datetime
+    expires_at: datetime
+    auth_time: datetime | None = None
+    used_at: datetime | None = None
+    revoked_at: datetime | None = None
+    claims: dict[str, Any] = field(default_factory=dict)  # extra context (e.g. resource, act) to re-issue with
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedTokenRecord:
+    """An access or ID token the server issued, kept for revocation, introspection and exchange lineage."""
+
+    jti: str
+    kind: str  # "access_token" | "id_token"
+    client_id: str
+    subject: str
+    issued_at: datetime
+    expires_at: datetime
+    grant_id: str | None = None
+    # Lineage: the jti of the subject token (and actor token) this one was exchanged from.
+    parent_jti: str | None = None
+    actor_jti: str | None = None
+    revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """A browser login session at the authorization server."""
+
+    session_hash: str
+    subject: str
+    auth_time: datetime
+    expires_at: datetime
+    csrf_secret: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    occurred_at: datetime
+    event: str  # e.g. "token_exchange"
+    outcome: str  # "granted" | "refused"
+    client_id: str | None = None
+    subject: str | None = None
+    actor: str | None = None
+    audience: tuple[str, ...] = ()
+    scope: tuple[str, ...] = ()
+    reason: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    id: int | None = None
