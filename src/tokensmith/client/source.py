@@ -1,0 +1,41 @@
+"""One cacheable token request: a registration, its form, and where its result is kept."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tokensmith.client.cache import CacheKey, Clock, TokenCache, cache_key
+from tokensmith.client.client_auth import Form
+from tokensmith.client.discovery import MetadataCache
+from tokensmith.client.flow import Flow
+from tokensmith.client.grant import IssuedToken, token_flow
+from tokensmith.client.registration import Registration
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class TokenSource:
+    registration: Registration
+    form: Form
+    key: CacheKey
+    cache: TokenCache
+    metadata: MetadataCache
+    clock: Clock
+
+    @classmethod
+    def create(
+        cls, registration: Registration, form: Form, cache: TokenCache, metadata: MetadataCache, clock: Clock
+    ) -> TokenSource:
+        return cls(registration, form, cache_key(registration.registration_id, form), cache, metadata, clock)
+
+    def cached(self) -> IssuedToken | None:
+        return self.cache.get(self.key)
+
+    def flow(self, *, refresh: bool) -> Flow[IssuedToken]:
+        """The cached token (unless ``refresh``), else a token request whose answer is cached."""
+        if not refresh:
+            cached = self.cache.get(self.key)
+            if cached is not None:
+                return cached
+        token = yield from token_flow(self.registration, self.form, self.metadata, self.clock())
+        self.cache.put(self.key, token)
+        return token

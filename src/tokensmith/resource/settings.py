@@ -1,0 +1,110 @@
+"""Resource-server settings shaped like Spring's ``spring.security.oauth2.resourceserver``.
+
+Either the full Spring layout, the ``resourceserver`` mapping, or just its ``jwt`` mapping loads::
+
+    spring:
+      security:
+        oauth2:
+          resourceserver:
+            jwt:
+              issuer-uri: http://localhost:9001
+              audiences: user-service
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
+
+from tokensmith.resource.validator import TokenValidator
+
+_SPRING = ConfigDict(alias_generator=lambda name: name.replace("_", "-"), populate_by_name=True, extra="forbid")
+
+
+def _list(value: Any) -> Any:
+    # Spring binds "a,b" and a YAML list alike.
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+Listed = Annotated[tuple[str, ...], BeforeValidator(_list)]
+
+
+class JwtSettings(BaseModel):
+    """``spring.security.oauth2.resourceserver.jwt``; ``typ``, ``leeway`` are tokensmith's additions."""
+
+    model_config = _SPRING
+
+    issuer_uri: str
+    audiences: Listed
+    jwk_set_uri: str | None = None
+    jws_algorithms: Listed = ("RS256", "ES256")
+    typ: Listed = ()
+    leeway: float = 30.0
+
+    @model_validator(mode="after")
+    def _has_audience(self) -> JwtSettings:
+        if not self.audiences:
+            raise ValueError("set audiences: tokens for other services must not be accepted")
+        return self
+
+    def validator(self, **overrides: Any) -> TokenValidator:
+        """A :class:`TokenValidator` from these settings (keyword arguments override, e.g. ``clock``)."""
+        arguments: dict[str, Any] = {
+            "issuer": self.issuer_uri,
+            "audience": self.audiences,
+            "algorithms": self.jws_algorithms,
+            "jwks_uri": self.jwk_set_uri,
+            "leeway": self.leeway,
+            "required_typ": self.typ or None,
+        }
+        arguments.update(overrides)
+        return TokenValidator(**arguments)
+
+
+class OpaqueTokenSettings(BaseModel):
+    """``spring.security.oauth2.resourceserver.opaquetoken``."""
+
+    model_config = _SPRING
+
+    introspection_uri: str
+    client_id: str
+    client_secret: str
+
+
+class ResourceServerSettings(BaseModel):
+    model_config = _SPRING
+
+    jwt: JwtSettings | None = None
+    opaquetoken: OpaqueTokenSettings | None = None
+
+
+def load_resource_server_settings(source: str | Path | Mapping[str, Any]) -> ResourceServerSettings:
+    """From a YAML file or a mapping: Spring's full layout, the ``resourceserver`` node, or the ``jwt`` node."""
+    name = "<mapping>"
+    if isinstance(source, str | Path):
+        name = str(source)
+        try:
+            data: Any = yaml.safe_load(Path(source).read_text(encoding="utf-8")) or {}
+        except OSError as exc:
+            raise ValueError(f"{name}: cannot read: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{name}: not valid YAML: {exc}") from None
+    else:
+        data = source
+    for key in ("spring", "security", "oauth2", "resourceserver"):
+        if isinstance(data, Mapping) and key in data and isinstance(data[key], Mapping):
+            data = data[key]
+    if isinstance(data, Mapping) and "issuer-uri" in data:
+        data = {"jwt": data}
+    try:
+        return ResourceServerSettings.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ValueError(f"{name}: {where}: {first['msg']}") from None
