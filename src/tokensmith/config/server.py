@@ -189,6 +189,19 @@ class ServerConfig(BaseModel):
             raise ValueError("a username appears twice under users")
         return self
 
+    @model_validator(mode="after")
+    def _exchange_issuers_are_trusted(self) -> ServerConfig:
+        # A token-exchange policy may only name this server ("self") or an issuer under trusted-issuers.
+        trusted = {"self"} | {t.issuer for t in self.trusted_issuers}
+        for name, client in self.clients.items():
+            policy = client.token_exchange
+            unknown = [i for i in (*policy.subject_token_issuers, *policy.actor_token_issuers) if i not in trusted]
+            if unknown:
+                raise ValueError(
+                    f"clients.{name}.token-exchange names issuer(s) {unknown} that are not under trusted-issuers"
+                )
+        return self
+
     _clients_by_id: dict[str, ClientConfig] = PrivateAttr(default_factory=dict)
     _users_by_name: dict[str, UserConfig] = PrivateAttr(default_factory=dict)
 

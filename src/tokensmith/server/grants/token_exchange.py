@@ -1,0 +1,315 @@
+"""The token exchange grant (RFC 8693): a subject token (and, for delegation, an actor token) in, a new token
+for the policy-approved audience and scope out.
+
+Hot path cost: one database read per token of ours (its revocation state) and one write (the new token's
+lineage row); the audit event of a granted exchange is written behind the response (see ``server/audit.py``).
+Every exchange, granted or refused, leaves an audit event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from tokensmith.config.exchange import ID_TOKEN_TYPE, INPUT_TOKEN_TYPES, ISSUABLE_TOKEN_TYPES
+from tokensmith.config.server import TOKEN_EXCHANGE, ServerConfig
+from tokensmith.errors import OAuthError, invalid_request, invalid_scope, invalid_target, unauthorized_client
+from tokensmith.server.audit import FAILED, GRANTED, REFUSED, AuditLog, ExchangeAttempt
+from tokensmith.server.context import ServerContext
+from tokensmith.server.grants.base import AuthenticatedClient, TokenRequest, TokenResponse
+from tokensmith.server.metadata import register_metadata
+from tokensmith.server.policy import (
+    build_act,
+    check_may_act,
+    check_mode,
+    decide_scopes,
+    issued_token_type,
+    resolve_targets,
+    token_lifetime,
+)
+from tokensmith.server.subject_tokens import SubjectTokenValidator, TokenRules, ValidatedToken
+
+# RFC 8693 2.2.1: the token_type of an issued token that is not an access token.
+NOT_APPLICABLE = "N_A"
+# More targets than this in one request is not a real use case, only a way to make us work.
+MAX_TARGETS = 16
+# RFC 6749 A.4: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+_SCOPE_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F)) - {'"', "\\"}
+
+
+@register_metadata
+def token_exchange_metadata(config: ServerConfig) -> dict[str, Any]:
+    """RFC 8693 defines no metadata for token types, so these names are ours (documented in
+    docs/exchange-policy.md); they appear only when some client may use the grant."""
+    exchangers = [c for c in config.clients.values() if TOKEN_EXCHANGE in c.registration.authorization_grant_types]
+    if not exchangers:
+        return {}
+    requested = {t for c in exchangers for t in c.token_exchange.requested_token_types}
+    return {
+        "token_exchange_subject_token_types_supported": list(INPUT_TOKEN_TYPES),
+        "token_exchange_actor_token_types_supported": list(INPUT_TOKEN_TYPES),
+        "token_exchange_requested_token_types_supported": [t for t in ISSUABLE_TOKEN_TYPES if t in requested],
+    }
+
+
+@dataclass(slots=True)
+class ExchangeRuntime:
+    """Per-server state of the grant: the trusted issuers' key caches and the audit buffer."""
+
+    validator: SubjectTokenValidator
+    audit: AuditLog
+
+    async def aclose(self) -> None:
+        await self.audit.aclose()
+        await self.validator.aclose()
+
+
+def exchange_runtime(ctx: ServerContext) -> ExchangeRuntime:
+    """The grant's state for this server, created on first use and kept in the context."""
+    if ctx.exchange is None:
+        config = ctx.config
+        ctx.exchange = ExchangeRuntime(
+            validator=SubjectTokenValidator(
+                issuer=config.issuer,
+                keys=ctx.keys,
+                store=ctx.store,
+                trusted_issuers=config.trusted_issuers,
+                clock=ctx.clock,
+                clock_skew=config.tokens.clock_skew,
+            ),
+            audit=AuditLog(ctx.store),
+        )
+    return ctx.exchange
+
+
+async def close_exchange_runtime(ctx: ServerContext) -> None:
+    """Write buffered audit events and close the key fetcher (call when the server stops)."""
+    if ctx.exchange is not None:
+        await ctx.exchange.aclose()
+        ctx.exchange = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeRequest:
+    """The RFC 8693 2.1 parameters, parsed and checked for shape (not yet for meaning)."""
+
+    subject_token: str
+    subject_token_type: str
+    actor_token: str | None
+    actor_token_type: str | None
+    requested_token_type: str | None
+    audiences: tuple[str, ...]
+    resources: tuple[str, ...]
+    scope: tuple[str, ...] | None
+
+
+def parse_exchange_request(request: TokenRequest) -> ExchangeRequest:
+    subject_token = request.require("subject_token")
+    subject_token_type = request.require("subject_token_type")
+    actor_token, actor_token_type = request.get("actor_token"), request.get("actor_token_type")
+    # RFC 8693 2.1: actor_token_type is REQUIRED when actor_token is present and MUST NOT be sent without it.
+    if actor_token is not None and actor_token_type is None:
+        raise invalid_request("actor_token_type is required with actor_token")
+    if actor_token is None and actor_token_type is not None:
+        raise invalid_request("actor_token_type must not be sent without actor_token")
+    audiences = tuple(dict.fromkeys(request.get_all("audience")))
+    resources = tuple(dict.fromkeys(request.get_all("resource")))
+    if len(audiences) + len(resources) > MAX_TARGETS:
+        raise invalid_target(f"at most {MAX_TARGETS} audience and resource values per request")
+    for resource in resources:
+        # RFC 8707 2: an absolute URI without a fragment; anything else is invalid_target.
+        try:
+            parts = urlsplit(resource)
+        except ValueError:  # e.g. an unbalanced IPv6 bracket
+            parts = urlsplit("")
+        if not parts.scheme or not (parts.netloc or parts.path) or "#" in resource:
+            raise invalid_target(f"resource {resource!r} must be an absolute URI without a fragment")
+    scope = request.scopes()
+    if scope is not None:
+        bad = [s for s in scope if not set(s) <= _SCOPE_CHARS]
+        if bad:
+            raise invalid_scope("scope contains characters RFC 6749 3.3 does not allow")
+    return ExchangeRequest(
+        subject_token=subject_token,
+        subject_token_type=subject_token_type,
+        actor_token=actor_token,
+        actor_token_type=actor_token_type,
+        requested_token_type=request.get("requested_token_type"),
+        audiences=audiences,
+        resources=resources,
+        scope=scope,
+    )
+
+
+class TokenExchangeGrant:
+    """``urn:ietf:params:oauth:grant-type:token-exchange`` at the token endpoint."""
+
+    grant_type = TOKEN_EXCHANGE
+
+    async def __call__(self, request: TokenRequest, client: AuthenticatedClient, ctx: ServerContext) -> TokenResponse:
+        runtime = exchange_runtime(ctx)
+        attempt = ExchangeAttempt(client_id=client.client_id)
+        try:
+            response = await exchange(request, client, ctx, runtime.validator, attempt)
+        except OAuthError as exc:
+            reason = f"{exc.error}: {exc.description}" if exc.description else exc.error
+            await runtime.audit.record(attempt.event(REFUSED, ctx.clock(), reason))
+            raise
+        except Exception as exc:
+            await runtime.audit.record(attempt.event(FAILED, ctx.clock(), f"server_error: {type(exc).__name__}"))
+            raise
+        await runtime.audit.record(attempt.event(GRANTED, ctx.clock()))
+        return response
+
+
+async def exchange(
+    request: TokenRequest,
+    client: AuthenticatedClient,
+    ctx: ServerContext,
+    validator: SubjectTokenValidator,
+    attempt: ExchangeAttempt,
+) -> TokenResponse:
+    """The exchange itself: every check, then one token issued (or an OAuthError naming what failed)."""
+    registration = client.config.registration
+    if TOKEN_EXCHANGE not in registration.authorization_grant_types:
+        raise unauthorized_client("this client is not registered for the token-exchange grant")
+    if client.method == "none":
+        # A public client would let anyone holding a token swap it for another: exchange needs a confidential one.
+        raise unauthorized_client("token exchange needs a confidential client")
+    policy = client.config.token_exchange
+    parsed = parse_exchange_request(request)
+    attempt.details["subject_token_type"] = parsed.subject_token_type
+    if parsed.requested_token_type is not None:
+        attempt.details["requested_token_type"] = parsed.requested_token_type
+    delegation = parsed.actor_token is not None
+    attempt.details["mode"] = "delegation" if delegation else "impersonation"
+    check_mode(policy, delegation=delegation)
+    token_type = issued_token_type(policy, parsed.requested_token_type)
+
+    subject = await validator.validate(
+        parsed.subject_token,
+        parsed.subject_token_type,
+        role="subject",
+        rules=TokenRules(issuers=policy.subject_token_issuers, audiences=policy.subject_token_audiences),
+    )
+    attempt.subject = subject.subject
+    attempt.details["subject_issuer"] = subject.issuer
+    if subject.jti is not None:
+        attempt.details["subject_jti"] = subject.jti
+
+    actor: ValidatedToken | None = None
+    if parsed.actor_token is not None and parsed.actor_token_type is not None:
+        actor = await validator.validate(
+            parsed.actor_token,
+            parsed.actor_token_type,
+            role="actor",
+            rules=TokenRules(issuers=policy.actor_token_issuers),
+        )
+        attempt.actor = actor.issuer_subject
+        attempt.details["actor_issuer"] = actor.issuer
+        if actor.jti is not None:
+            attempt.details["actor_jti"] = actor.jti
+        check_may_act(subject, actor, ctx.issuer)
+    act = build_act(policy, subject, actor)
+
+    targets = resolve_targets(policy, client.config, parsed.audiences, parsed.resources)
+    attempt.audience = targets
+    bounds = [subject] if actor is None else [subject, actor]
+    ttl, not_after = token_lifetime(policy, client.config, bounds)
+    now = ctx.clock()
+    if not_after is not None and not_after <= now:
+        # Accepted within the clock skew, but no time left to give a new token.
+        raise invalid_request("the subject_token (or actor_token) has no lifetime left")
+
+    # Lineage: only our own tokens have rows; a foreign jti could collide with one of ours.
+    parent_jti = subject.jti if subject.is_local else None
+    actor_jti = actor.jti if actor is not None and actor.is_local else None
+    claims = dict(subject.user_claims)
+    if act is not None:
+        claims["act"] = act
+
+    if token_type == ID_TOKEN_TYPE:
+        return await _issue_id_token(
+            ctx, client, parsed, subject, claims, _capped(ttl, not_after, now), parent_jti, actor_jti, attempt
+        )
+
+    scope = decide_scopes(policy, client.config, targets, parsed.scope, subject.scopes)
+    attempt.scope = scope
+    issued = await ctx.tokens.issue_access_token(
+        subject=subject.subject,
+        client_id=client.client_id,
+        audience=targets,
+        scope=scope,
+        ttl=ttl,
+        extra_claims=claims,
+        parent_jti=parent_jti,
+        actor_jti=actor_jti,
+        not_after=not_after,
+    )
+    attempt.details["issued_jti"] = issued.jti
+    attempt.details["issued_token_type"] = token_type
+    # RFC 8693 2.2.1: scope is OPTIONAL when identical to the request; always sent otherwise (and when the
+    # request had none, so the client learns what it got); no scope granted, no scope sent.
+    show_scope = bool(scope) and (parsed.scope is None or set(parsed.scope) != set(scope))
+    return TokenResponse(
+        access_token=issued.token,
+        expires_in=issued.expires_in,
+        scope=scope if show_scope else None,
+        issued_token_type=token_type,
+    )
+
+
+async def _issue_id_token(
+    ctx: ServerContext,
+    client: AuthenticatedClient,
+    parsed: ExchangeRequest,
+    subject: ValidatedToken,
+    claims: dict[str, object],
+    ttl: timedelta,
+    parent_jti: str | None,
+    actor_jti: str | None,
+    attempt: ExchangeAttempt,
+) -> TokenResponse:
+    # An ID token is about the user for the client that asked (OpenID Connect: `aud` is that client's id),
+    # so the only target it can have is the requesting client itself.
+    others = [t for t in (*parsed.audiences, *parsed.resources) if t != client.client_id]
+    if others:
+        raise invalid_target(f"an ID token is only issued for the requesting client, not for {', '.join(others)}")
+    attempt.audience = (client.client_id,)
+    issued = await ctx.tokens.issue_id_token(
+        subject=subject.subject,
+        client_id=client.client_id,
+        ttl=ttl,
+        extra_claims=claims,
+        algorithm=client.config.token.id_token_signature_algorithm,
+        parent_jti=parent_jti,
+        actor_jti=actor_jti,
+    )
+    attempt.details["issued_jti"] = issued.jti
+    attempt.details["issued_token_type"] = ID_TOKEN_TYPE
+    return TokenResponse(
+        access_token=issued.token,
+        expires_in=issued.expires_in,
+        token_type=NOT_APPLICABLE,
+        issued_token_type=ID_TOKEN_TYPE,
+    )
+
+
+def _capped(ttl: timedelta, not_after: datetime | None, now: datetime) -> timedelta:
+    if not_after is None:
+        return ttl
+    return min(ttl, not_after.replace(microsecond=0) - now.replace(microsecond=0))
+
+
+__all__ = [
+    "ExchangeRequest",
+    "ExchangeRuntime",
+    "TokenExchangeGrant",
+    "close_exchange_runtime",
+    "exchange",
+    "exchange_runtime",
+    "parse_exchange_request",
+    "token_exchange_metadata",
+]

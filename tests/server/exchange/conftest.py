@@ -1,0 +1,42 @@
+"""Fixtures of the token-exchange unit tests: the article's server context on an in-memory store."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from tests.server.exchange.fakes import ContextFactory, FakeClock, FakeStore, article_config, make_context
+
+from tokensmith.server.context import ServerContext
+from tokensmith.server.grants.token_exchange import close_exchange_runtime
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def store() -> FakeStore:
+    return FakeStore()
+
+
+@pytest.fixture
+async def context_factory(store: FakeStore, clock: FakeClock) -> AsyncIterator[ContextFactory]:
+    """Builds the article's context with message-service's `token-exchange` policy (and other settings) given."""
+    made: list[ServerContext] = []
+
+    async def build(policy: dict[str, Any] | None = None, **overrides: Any) -> ServerContext:
+        context = await make_context(article_config(policy=policy, **overrides), store, clock)
+        made.append(context)
+        return context
+
+    yield build
+    for context in made:
+        await close_exchange_runtime(context)
+
+
+@pytest.fixture
+async def ctx(context_factory: ContextFactory) -> ServerContext:
+    return await context_factory()
