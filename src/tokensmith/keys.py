@@ -7,6 +7,7 @@ Rotation adds a new active key per algorithm and retires the old one: it stays i
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,10 @@ KEY_TYPE_FOR_ALG: Mapping[str, str] = {"ES256": "EC", "RS256": "RSA"}
 SUPPORTED_ALGORITHMS: tuple[str, ...] = tuple(KEY_TYPE_FOR_ALG)
 
 Clock = Callable[[], datetime]
+
+_UNKNOWN_KEY = "signed with an unknown key"
+# Least time between two key re-reads triggered by an unknown `kid` (see KeyManager.verify_or_refresh).
+_MIN_REFRESH_INTERVAL = 5.0
 
 
 def utc_now() -> datetime:
@@ -73,6 +78,7 @@ class KeyManager:
         self._active: dict[str, tuple[str, SigningKey]] = {}
         self._by_kid: dict[str, tuple[str, SigningKey]] = {}
         self._jwks: dict[str, Any] = {"keys": []}
+        self._last_refresh = float("-inf")
 
     @property
     def records(self) -> Sequence[SigningKeyRecord]:
@@ -113,6 +119,18 @@ class KeyManager:
         """Re-read keys from the store (another replica may have rotated)."""
         self._index(await self._store.list_signing_keys())
 
+    async def verify_or_refresh(self, token: str, *, algorithms: Sequence[str] = SUPPORTED_ALGORITHMS) -> VerifiedJWT:
+        """:meth:`verify`, re-reading the keys once when the token names a key this process has not seen (another
+        replica generated or rotated it). Re-reads happen at most every few seconds, so junk ``kid``s cannot
+        turn every request into a database query."""
+        try:
+            return self.verify(token, algorithms=algorithms)
+        except SignatureError as exc:
+            if str(exc) != _UNKNOWN_KEY or time.monotonic() - self._last_refresh < _MIN_REFRESH_INTERVAL:
+                raise
+        await self.refresh()
+        return self.verify(token, algorithms=algorithms)
+
     def _index(self, records: Sequence[SigningKeyRecord]) -> None:
         now = self._clock()
         grace = self._settings.retired_key_grace
@@ -121,14 +139,17 @@ class KeyManager:
         ]
         by_kid = {r.kid: (r.alg, import_key(r)) for r in usable}
         active: dict[str, tuple[str, SigningKey]] = {}
-        # Newest active key per algorithm signs.
-        for record in sorted(usable, key=lambda r: r.created_at):
+        # The oldest active key per algorithm signs. Replicas starting together may each add a key; every one of
+        # them then picks the same (first) key, whatever it has seen of the others. Rotation retires the old
+        # key, so after `rotate` the new key is the only active one.
+        for record in sorted(usable, key=lambda r: (r.created_at, r.kid), reverse=True):
             if record.status == "active":
                 active[record.alg] = (record.kid, by_kid[record.kid][1])
         self._records = list(records)
         self._by_kid = by_kid
         self._active = active
         self._jwks = {"keys": [dict(key.as_dict(private=False)) for _, key in by_kid.values()]}
+        self._last_refresh = time.monotonic()
 
     def jwks(self) -> dict[str, Any]:
         """The public JWK Set (active and recently retired keys)."""
@@ -152,7 +173,7 @@ class KeyManager:
             raise SignatureError(f"signature algorithm {alg!r} is not accepted")
         entry = self._by_kid.get(kid) if isinstance(kid, str) else None
         if entry is None:
-            raise SignatureError("signed with an unknown key")
+            raise SignatureError(_UNKNOWN_KEY)
         key_alg, key = entry
         if key_alg != alg:
             raise SignatureError(f"key {kid} is for {key_alg}, not {alg}")

@@ -2,4 +2,16 @@
 
 from tokensmith.store.base import Consumed, Store
 
-__all__ = ["Consumed", "Store"]
+
+def open_store(database_url: str) -> Store:
+    """The store for ``database_url`` (``sqlite+aiosqlite:///file.db`` or ``postgresql+asyncpg://...``).
+
+    Call ``await store.initialize()`` before use (it applies the migrations) and ``await store.close()`` at the end.
+    SQLAlchemy is imported here, not at package import, so code that only needs the interface stays light.
+    """
+    from tokensmith.store.sql import SqlStore
+
+    return SqlStore(database_url)
+
+
+__all__ = ["Consumed", "Store", "open_store"]

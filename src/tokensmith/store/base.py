@@ -1,7 +1,7 @@
 """The one storage interface of the authorization server.
 
 One SQLAlchemy implementation (``tokensmith.store.sql``) runs it on SQLite and PostgreSQL. Operations that
-must be single-use across replicas (``consume_code``, ``rotate_refresh_token``) are atomic in the database.
+must be single-use across replicas (``consume_authorization_code``, ``use_refresh_token``) are atomic in the database.
 """
 
 from __future__ import annotations
@@ -60,19 +60,25 @@ class Store(Protocol):
     async def save_refresh_token(self, token: RefreshTokenRecord) -> None: ...
 
     async def use_refresh_token(self, token_hash: str, now: datetime) -> Consumed[RefreshTokenRecord]:
-        """Atomically mark the token used (rotation). A second use reports ``first_use=False``."""
+        """Atomically mark the token used (rotation). A second use, or a use of a revoked token, reports
+        ``first_use=False`` with the stored record."""
 
     async def revoke_refresh_token(self, token_hash: str, now: datetime) -> RefreshTokenRecord | None: ...
+
+    async def get_refresh_token(self, token_hash: str) -> RefreshTokenRecord | None:
+        """Read without using it (introspection, and checks made before the atomic ``use_refresh_token``)."""
 
     # issued access / ID tokens
     async def record_issued_token(self, token: IssuedTokenRecord) -> None: ...
 
     async def get_issued_token(self, jti: str) -> IssuedTokenRecord | None: ...
 
-    async def is_token_revoked(self, jti: str) -> bool: ...
+    async def is_token_revoked(self, jti: str) -> bool:
+        """A primary-key lookup; a jti that was never recorded is not revoked."""
 
     async def revoke_token_lineage(self, jti: str, now: datetime) -> Sequence[str]:
-        """Revoke the token and, transitively, every token exchanged from it; return the revoked jtis."""
+        """Revoke the token and, transitively, every token exchanged from it (as subject or actor token);
+        return the jtis this call revoked (already revoked ones are left as they were)."""
 
     async def revoke_grant(self, grant_id: str, now: datetime) -> None:
         """Revoke every token and refresh token issued under one authorization grant (and their lineage)."""
@@ -87,7 +93,9 @@ class Store(Protocol):
     # audit
     async def add_audit_event(self, event: AuditEvent) -> None: ...
 
-    async def list_audit_events(self, limit: int = 100) -> Sequence[AuditEvent]: ...
+    async def list_audit_events(self, limit: int = 100) -> Sequence[AuditEvent]:
+        """The latest ``limit`` events, newest first."""
 
     # housekeeping
-    async def purge_expired(self, now: datetime) -> int: ...
+    async def purge_expired(self, now: datetime) -> int:
+        """Delete expired codes, refresh tokens, issued tokens and sessions; return how many were deleted."""

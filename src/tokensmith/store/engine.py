@@ -1,0 +1,98 @@
+"""Engines for the two supported databases, configured once so the store's statements need no dialect checks.
+
+- SQLite (``sqlite+aiosqlite:///path``): WAL journal (readers never wait for the writer), a busy timeout so
+  concurrent writers wait instead of failing, ``synchronous=NORMAL`` (safe with WAL) and foreign keys on. The
+  file's directory is created when missing.
+- PostgreSQL (``postgresql+asyncpg://...``): a bounded pool that checks connections before use, so replicas outlive
+  a database restart or failover. Connections run in autocommit: nearly every store call is one statement, which is
+  atomic by itself, and costs one round trip instead of three (BEGIN, statement, COMMIT); the pre-ping too is one
+  round trip instead of three. Calls of several statements use :func:`transactional`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any, Final
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool
+
+SUPPORTED_DIALECTS: Final = ("sqlite", "postgresql")
+# How long a SQLite writer waits for another process's write lock before giving up.
+SQLITE_BUSY_TIMEOUT_SECONDS: Final = 30
+
+
+def _sqlite_connection_settings(dbapi_connection: Any, _record: Any) -> None:
+    """Per-connection settings (the journal mode is a property of the file: see :func:`enable_sqlite_wal`)."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cursor.close()
+
+
+def is_memory_database(url: URL) -> bool:
+    return url.database in (None, "", ":memory:")
+
+
+def create_engine_for(url: URL) -> AsyncEngine:
+    """An engine configured for the dialect of ``url``; ``ValueError`` for any other database."""
+    dialect = url.get_backend_name()
+    if dialect == "sqlite":
+        if is_memory_database(url):
+            # Each connection to ":memory:" is a database of its own: keep exactly one, lent to one task at a time.
+            engine = create_async_engine(url, poolclass=AsyncAdaptedQueuePool, pool_size=1, max_overflow=0)
+        else:
+            Path(str(url.database)).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
+        event.listen(engine.sync_engine, "connect", _sqlite_connection_settings)
+        return engine
+    if dialect == "postgresql":
+        return create_async_engine(
+            url,
+            isolation_level="AUTOCOMMIT",
+            pool_pre_ping=True,
+            pool_size=10,
+            max_overflow=10,
+            pool_recycle=1800,
+        )
+    raise ValueError(
+        f"unsupported database {dialect!r} in {url.render_as_string(hide_password=True)!r}; supported: "
+        "sqlite+aiosqlite:///path/to/file.db, postgresql+asyncpg://user:password@host/database"
+    )
+
+
+def transactional(engine: AsyncEngine) -> AsyncEngine:
+    """The engine for calls of several statements that must commit together.
+
+    On PostgreSQL that undoes the autocommit default (asyncpg applies the level client-side: no extra round trip).
+    SQLite's driver already opens a transaction at the first write and holds it until commit.
+    """
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="READ COMMITTED")
+    return engine
+
+
+async def enable_sqlite_wal(engine: AsyncEngine) -> None:
+    """Switch the database file to WAL (it stays so for every later connection).
+
+    The switch needs an exclusive lock and SQLite does not wait for it (the busy timeout does not apply), so
+    processes that open a new file at the same moment retry here, briefly, instead of failing.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SQLITE_BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            async with engine.connect() as connection:
+                await connection.exec_driver_sql("PRAGMA journal_mode = WAL")
+            return
+        except OperationalError as exc:
+            if "locked" not in str(exc) or loop.time() > deadline:
+                raise
+        await asyncio.sleep(0.02)

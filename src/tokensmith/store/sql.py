@@ -1,0 +1,334 @@
+"""The SQLAlchemy implementation of :class:`~tokensmith.store.base.Store`, for SQLite and PostgreSQL.
+
+One code path serves both dialects; what differs between them is set up once, in the engine (``engine.py``).
+
+Single use is decided by the database: one conditional ``UPDATE ... WHERE consumed_at IS NULL RETURNING``. Of two
+processes racing for the same code exactly one gets the row back. Statements are built once at import time and
+SQLAlchemy's compiled cache does the rest, so a call costs a pool checkout and one statement (in autocommit on
+PostgreSQL). Calls of several statements run in one transaction: nothing is ever half-written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import fields
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import (
+    Integer,
+    RowMapping,
+    String,
+    bindparam,
+    delete,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql import Executable, Select
+from sqlalchemy.sql.dml import ReturningUpdate
+
+from tokensmith.store.base import Consumed
+from tokensmith.store.engine import create_engine_for, enable_sqlite_wal, transactional
+from tokensmith.store.migrations import upgrade_to_head
+from tokensmith.store.records import (
+    AuditEvent,
+    AuthorizationCodeRecord,
+    IssuedTokenRecord,
+    RefreshTokenRecord,
+    SessionRecord,
+    SigningKeyRecord,
+)
+from tokensmith.store.tables import (
+    UTCDateTime,
+    audit_events,
+    authorization_codes,
+    issued_tokens,
+    refresh_tokens,
+    sessions,
+    signing_keys,
+)
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+_NOW = bindparam("now", type_=UTCDateTime())
+
+
+# --- statements, built once ---------------------------------------------------------------------------------
+
+_insert_signing_keys = insert(signing_keys)
+_insert_authorization_codes = insert(authorization_codes)
+_insert_refresh_tokens = insert(refresh_tokens)
+_insert_issued_tokens = insert(issued_tokens)
+_insert_sessions = insert(sessions)
+_insert_audit_events = insert(audit_events)
+
+_consume_code = (
+    update(authorization_codes)
+    .where(authorization_codes.c.code_hash == bindparam("hash"), authorization_codes.c.consumed_at.is_(None))
+    .values(consumed_at=_NOW)
+    .returning(*authorization_codes.c)
+)
+_get_code = select(authorization_codes).where(authorization_codes.c.code_hash == bindparam("hash"))
+
+# A revoked refresh token is not spendable either: it reports first_use=False like a spent one.
+_use_refresh = (
+    update(refresh_tokens)
+    .where(
+        refresh_tokens.c.token_hash == bindparam("hash"),
+        refresh_tokens.c.used_at.is_(None),
+        refresh_tokens.c.revoked_at.is_(None),
+    )
+    .values(used_at=_NOW)
+    .returning(*refresh_tokens.c)
+)
+_revoke_refresh = (
+    update(refresh_tokens)
+    .where(refresh_tokens.c.token_hash == bindparam("hash"), refresh_tokens.c.revoked_at.is_(None))
+    .values(revoked_at=_NOW)
+    .returning(*refresh_tokens.c)
+)
+_get_refresh = select(refresh_tokens).where(refresh_tokens.c.token_hash == bindparam("hash"))
+_revoke_grant_refresh = (
+    update(refresh_tokens)
+    .where(refresh_tokens.c.grant_id == bindparam("target_grant"), refresh_tokens.c.revoked_at.is_(None))
+    .values(revoked_at=_NOW)
+)
+
+_get_token = select(issued_tokens).where(issued_tokens.c.jti == bindparam("jti"))
+_token_revoked_at = select(issued_tokens.c.revoked_at).where(issued_tokens.c.jti == bindparam("jti"))
+
+
+def _revoke_lineage_of(seed: Select[str]) -> ReturningUpdate[str]:
+    """``UPDATE`` revoking the seed tokens and everything exchanged from them, returning the newly revoked jtis.
+
+    A recursive CTE walks the lineage edges (``parent_jti`` for the subject token, ``actor_jti`` for the actor
+    token) inside the one statement, so a token exchanged from a revoked one cannot slip between two steps.
+    """
+    lineage = seed.cte("lineage", recursive=True)
+    child = issued_tokens.alias("child")
+    lineage = lineage.union(
+        select(child.c.jti).join(lineage, or_(child.c.parent_jti == lineage.c.jti, child.c.actor_jti == lineage.c.jti))
+    )
+    return (
+        update(issued_tokens)
+        .where(issued_tokens.c.jti.in_(select(lineage.c.jti)), issued_tokens.c.revoked_at.is_(None))
+        .values(revoked_at=_NOW)
+        .returning(issued_tokens.c.jti)
+    )
+
+
+_revoke_token_lineage = _revoke_lineage_of(select(bindparam("seed_jti", type_=String()).label("jti")))
+_revoke_grant_tokens = _revoke_lineage_of(
+    select(issued_tokens.c.jti).where(issued_tokens.c.grant_id == bindparam("target_grant"))
+)
+
+_get_session = select(sessions).where(
+    sessions.c.session_hash == bindparam("hash"), sessions.c.expires_at > bindparam("now", type_=UTCDateTime())
+)
+_delete_session = delete(sessions).where(sessions.c.session_hash == bindparam("hash"))
+
+_list_keys = select(signing_keys).order_by(signing_keys.c.created_at, signing_keys.c.kid)
+_retire_key = (
+    update(signing_keys)
+    .where(signing_keys.c.kid == bindparam("target_kid"))
+    .values(status="retired", retired_at=bindparam("retired_at", type_=UTCDateTime()))
+)
+_delete_key = delete(signing_keys).where(signing_keys.c.kid == bindparam("target_kid"))
+
+_list_audit = select(audit_events).order_by(audit_events.c.id.desc()).limit(bindparam("limit", type_=Integer()))
+
+_purges = tuple(
+    delete(table).where(table.c.expires_at <= bindparam("now", type_=UTCDateTime()))
+    for table in (authorization_codes, refresh_tokens, issued_tokens, sessions)
+)
+
+
+# --- rows <-> records -----------------------------------------------------------------------------------------
+
+
+def _params(record: DataclassInstance, *, exclude: Iterable[str] = ()) -> dict[str, Any]:
+    skip = set(exclude)
+    return {f.name: getattr(record, f.name) for f in fields(record) if f.name not in skip}
+
+
+def _tuples(row: RowMapping, *names: str) -> dict[str, Any]:
+    """The row as keyword arguments for a record, JSON arrays turned back into the records' tuples."""
+    data = dict(row)
+    for name in names:
+        data[name] = tuple(data[name])
+    return data
+
+
+def _code(row: RowMapping) -> AuthorizationCodeRecord:
+    return AuthorizationCodeRecord(**_tuples(row, "scope", "resource"))
+
+
+def _refresh(row: RowMapping) -> RefreshTokenRecord:
+    return RefreshTokenRecord(**_tuples(row, "scope"))
+
+
+def _audit(row: RowMapping) -> AuditEvent:
+    return AuditEvent(**_tuples(row, "audience", "scope"))
+
+
+# --- the store ------------------------------------------------------------------------------------------------
+
+
+class SqlStore:
+    """The :class:`~tokensmith.store.base.Store` on SQLAlchemy 2 (async): SQLite by default, PostgreSQL to scale."""
+
+    def __init__(self, database_url: str | URL) -> None:
+        self._url = make_url(database_url)
+        self._engine = create_engine_for(self._url)  # ValueError for an unsupported database
+        # Single statements run on the engine as it is (autocommit on PostgreSQL); several go in one transaction.
+        self._tx = transactional(self._engine)
+
+    @property
+    def dialect(self) -> str:
+        return self._url.get_backend_name()
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
+    # lifecycle
+
+    async def initialize(self) -> None:
+        if self.dialect == "sqlite":
+            await enable_sqlite_wal(self._engine)
+        async with self._tx.connect() as connection:
+            await connection.run_sync(upgrade_to_head)
+            await connection.commit()
+
+    async def close(self) -> None:
+        await self._engine.dispose()
+
+    # helpers
+
+    async def _write(self, statement: Executable, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> None:
+        async with self._engine.begin() as connection:
+            await connection.execute(statement, params)
+
+    async def _one(self, statement: Executable, params: Mapping[str, Any]) -> RowMapping | None:
+        async with self._engine.connect() as connection:
+            return (await connection.execute(statement, params)).mappings().first()
+
+    async def _spend(
+        self, spend: Executable, get: Executable, params: Mapping[str, Any]
+    ) -> tuple[RowMapping | None, bool]:
+        """Run the conditional UPDATE; only when it matched nothing, read the row to tell replay from unknown."""
+        async with self._engine.begin() as connection:
+            row = (await connection.execute(spend, params)).mappings().first()
+            if row is not None:
+                return row, True
+            return (await connection.execute(get, {"hash": params["hash"]})).mappings().first(), False
+
+    # signing keys
+
+    async def list_signing_keys(self) -> Sequence[SigningKeyRecord]:
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(_list_keys)).mappings().all()
+        return [SigningKeyRecord(**row) for row in rows]
+
+    async def add_signing_key(self, key: SigningKeyRecord) -> None:
+        await self._write(_insert_signing_keys, _params(key))
+
+    async def retire_signing_key(self, kid: str, retired_at: datetime) -> None:
+        await self._write(_retire_key, {"target_kid": kid, "retired_at": retired_at})
+
+    async def delete_signing_key(self, kid: str) -> None:
+        await self._write(_delete_key, {"target_kid": kid})
+
+    # authorization codes
+
+    async def save_authorization_code(self, code: AuthorizationCodeRecord) -> None:
+        await self._write(_insert_authorization_codes, _params(code))
+
+    async def consume_authorization_code(self, code_hash: str, now: datetime) -> Consumed[AuthorizationCodeRecord]:
+        """Spend the code. Expiry, client and redirect URI are the caller's to check on the returned record."""
+        row, first_use = await self._spend(_consume_code, _get_code, {"hash": code_hash, "now": now})
+        return Consumed(record=_code(row) if row is not None else None, first_use=first_use)
+
+    # refresh tokens
+
+    async def save_refresh_token(self, token: RefreshTokenRecord) -> None:
+        await self._write(_insert_refresh_tokens, _params(token))
+
+    async def get_refresh_token(self, token_hash: str) -> RefreshTokenRecord | None:
+        row = await self._one(_get_refresh, {"hash": token_hash})
+        return _refresh(row) if row is not None else None
+
+    async def use_refresh_token(self, token_hash: str, now: datetime) -> Consumed[RefreshTokenRecord]:
+        """Spend the token. A used or revoked token reports ``first_use=False`` with its current record."""
+        row, first_use = await self._spend(_use_refresh, _get_refresh, {"hash": token_hash, "now": now})
+        return Consumed(record=_refresh(row) if row is not None else None, first_use=first_use)
+
+    async def revoke_refresh_token(self, token_hash: str, now: datetime) -> RefreshTokenRecord | None:
+        row, _ = await self._spend(_revoke_refresh, _get_refresh, {"hash": token_hash, "now": now})
+        return _refresh(row) if row is not None else None
+
+    # issued access / ID tokens
+
+    async def record_issued_token(self, token: IssuedTokenRecord) -> None:
+        await self._write(_insert_issued_tokens, _params(token))
+
+    async def get_issued_token(self, jti: str) -> IssuedTokenRecord | None:
+        row = await self._one(_get_token, {"jti": jti})
+        return IssuedTokenRecord(**row) if row is not None else None
+
+    async def is_token_revoked(self, jti: str) -> bool:
+        """A primary-key lookup. A jti this server never recorded is not revoked (the signature vouches for it)."""
+        async with self._engine.connect() as connection:
+            revoked_at = (await connection.execute(_token_revoked_at, {"jti": jti})).scalar()
+        return revoked_at is not None
+
+    async def revoke_token_lineage(self, jti: str, now: datetime) -> Sequence[str]:
+        """Revoke the token and every token exchanged from it; return the jtis this call revoked."""
+        async with self._engine.begin() as connection:
+            result = await connection.execute(_revoke_token_lineage, {"seed_jti": jti, "now": now})
+            return sorted(result.scalars().all())
+
+    async def revoke_grant(self, grant_id: str, now: datetime) -> None:
+        async with self._tx.begin() as connection:
+            await connection.execute(_revoke_grant_refresh, {"target_grant": grant_id, "now": now})
+            await connection.execute(_revoke_grant_tokens, {"target_grant": grant_id, "now": now})
+
+    # browser sessions
+
+    async def save_session(self, session: SessionRecord) -> None:
+        await self._write(_insert_sessions, _params(session))
+
+    async def get_session(self, session_hash: str, now: datetime) -> SessionRecord | None:
+        """The live session with this digest; an expired one is as good as none."""
+        row = await self._one(_get_session, {"hash": session_hash, "now": now})
+        return SessionRecord(**row) if row is not None else None
+
+    async def delete_session(self, session_hash: str) -> None:
+        await self._write(_delete_session, {"hash": session_hash})
+
+    # audit
+
+    async def add_audit_event(self, event: AuditEvent) -> None:
+        await self._write(_insert_audit_events, _params(event, exclude=("id",)))
+
+    async def list_audit_events(self, limit: int = 100) -> Sequence[AuditEvent]:
+        """The latest ``limit`` events, newest first."""
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(_list_audit, {"limit": max(limit, 0)})).mappings().all()
+        return [_audit(row) for row in rows]
+
+    # housekeeping
+
+    async def purge_expired(self, now: datetime) -> int:
+        """Delete expired codes, refresh tokens, issued tokens and sessions; return how many rows went."""
+        deleted = 0
+        async with self._tx.begin() as connection:
+            for statement in _purges:
+                result = await connection.execute(statement, {"now": now})
+                deleted += result.rowcount
+        return deleted

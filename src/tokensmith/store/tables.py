@@ -1,0 +1,157 @@
+"""The database schema as SQLAlchemy Core tables (the migrations under ``migrations/`` create exactly this).
+
+Column names equal the field names of the records in :mod:`tokensmith.store.records`, so a row maps onto a
+record without a translation table. Times are stored in UTC on both dialects (see :class:`UTCDateTime`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.types import TypeDecorator
+
+# Stable constraint names, so later migrations (batch mode on SQLite) can refer to them.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every dialect.
+
+    PostgreSQL keeps ``timestamptz``. SQLite has no time zones: the value is stored as naive UTC text in one fixed
+    format, so comparisons such as ``expires_at < :now`` stay correct there too. Naive datetimes are refused
+    rather than guessed at.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the store only accepts timezone-aware datetimes")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# Lookups are by SHA-256 hex digest of the secret.
+Digest = String(64)
+# Client ids, subjects and the like: bounded so PostgreSQL indexes stay small, generous for real-world ids.
+Name = String(255)
+AuditId = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements only INTEGER PRIMARY KEY
+
+
+def _json() -> JSON:
+    return JSON(none_as_null=True)
+
+
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("kid", String(64), primary_key=True),
+    Column("alg", String(16), nullable=False),
+    Column("private_jwk", _json(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("retired_at", UTCDateTime(), nullable=True),
+)
+
+authorization_codes = Table(
+    "authorization_codes",
+    metadata,
+    Column("code_hash", Digest, primary_key=True),
+    Column("grant_id", String(64), nullable=False, index=True),
+    Column("client_id", Name, nullable=False),
+    Column("subject", Name, nullable=False),
+    Column("redirect_uri", Text, nullable=False),
+    Column("scope", _json(), nullable=False),
+    Column("code_challenge", String(128), nullable=True),
+    Column("code_challenge_method", String(16), nullable=True),
+    Column("nonce", Text, nullable=True),
+    Column("auth_time", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False, index=True),
+    Column("resource", _json(), nullable=False),
+    Column("consumed_at", UTCDateTime(), nullable=True),
+)
+
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("token_hash", Digest, primary_key=True),
+    Column("family_id", String(64), nullable=False, index=True),
+    Column("grant_id", String(64), nullable=False, index=True),
+    Column("client_id", Name, nullable=False),
+    Column("subject", Name, nullable=False),
+    Column("scope", _json(), nullable=False),
+    Column("issued_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False, index=True),
+    Column("auth_time", UTCDateTime(), nullable=True),
+    Column("used_at", UTCDateTime(), nullable=True),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+    Column("claims", _json(), nullable=False),
+)
+
+issued_tokens = Table(
+    "issued_tokens",
+    metadata,
+    Column("jti", String(64), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("client_id", Name, nullable=False),
+    Column("subject", Name, nullable=False),
+    Column("issued_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False, index=True),
+    Column("grant_id", String(64), nullable=True, index=True),
+    # Lineage edges: indexed because revocation walks them from parent to children.
+    Column("parent_jti", String(64), nullable=True, index=True),
+    Column("actor_jti", String(64), nullable=True, index=True),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("session_hash", Digest, primary_key=True),
+    Column("subject", Name, nullable=False),
+    Column("auth_time", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False, index=True),
+    Column("csrf_secret", String(255), nullable=False),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", AuditId, primary_key=True, autoincrement=True),
+    Column("occurred_at", UTCDateTime(), nullable=False),
+    Column("event", String(64), nullable=False),
+    Column("outcome", String(32), nullable=False),
+    Column("client_id", Name, nullable=True),
+    Column("subject", Name, nullable=True),
+    Column("actor", Name, nullable=True),
+    Column("audience", _json(), nullable=False),
+    Column("scope", _json(), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("details", _json(), nullable=False),
+)

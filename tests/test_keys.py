@@ -1,0 +1,275 @@
+"""KeyManager over a real SqlStore (SQLite): persistence, ES256/RS256, refused headers, rotation with a grace period."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from joserfc import jwt
+from joserfc.jwk import OctKey
+
+from tokensmith.config.server import KeySettings
+from tokensmith.keys import KeyManager, SignatureError, generate_key, import_key, public_keyset
+from tokensmith.store.sql import SqlStore
+
+GRACE = timedelta(minutes=10)
+CLAIMS = {"iss": "https://as.example", "sub": "alice", "aud": "message-service"}
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta) -> None:
+        self.now += delta
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def forged(header: dict[str, Any], claims: dict[str, Any] = CLAIMS, signature: bytes = b"\x01" * 64) -> str:
+    """A compact JWS with any header, for headers no honest library would sign."""
+    parts = [json.dumps(header).encode(), json.dumps(claims).encode(), signature]
+    return ".".join(b64url(p) for p in parts)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'keys.db'}"
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[SqlStore]:
+    sql_store = SqlStore(database_url)
+    await sql_store.initialize()
+    try:
+        yield sql_store
+    finally:
+        await sql_store.close()
+
+
+@pytest.fixture
+async def keys(store: SqlStore, clock: FakeClock) -> KeyManager:
+    manager = KeyManager(store, KeySettings(retired_key_grace=GRACE), clock)
+    await manager.load()
+    return manager
+
+
+def kid_for(keys: KeyManager, alg: str) -> str:
+    (record,) = [r for r in keys.records if r.alg == alg and r.status == "active"]
+    return record.kid
+
+
+# --- generation and persistence ---------------------------------------------------------------------------------
+
+
+async def test_first_load_generates_one_key_per_configured_algorithm(keys: KeyManager, store: SqlStore) -> None:
+    stored = await store.list_signing_keys()
+    assert sorted(r.alg for r in stored) == ["ES256", "RS256"]
+    assert all(r.status == "active" and r.private_jwk.get("d") for r in stored)
+    published = keys.jwks()["keys"]
+    assert sorted(k["kid"] for k in published) == sorted(r.kid for r in stored)
+    assert {k["alg"] for k in published} == {"ES256", "RS256"}
+    assert all("d" not in k and "p" not in k for k in published)  # no private parts in the JWKS
+
+
+async def test_keys_persist_and_are_not_regenerated(keys: KeyManager, database_url: str, clock: FakeClock) -> None:
+    token = keys.sign(CLAIMS, alg="ES256")
+    kids = sorted(r.kid for r in keys.records)
+
+    # A restart (or a second replica): a new store and manager on the same database.
+    other_store = SqlStore(database_url)
+    await other_store.initialize()
+    try:
+        restarted = KeyManager(other_store, KeySettings(retired_key_grace=GRACE), clock)
+        await restarted.load()
+        assert sorted(r.kid for r in restarted.records) == kids
+        assert len(await other_store.list_signing_keys()) == 2
+        assert restarted.verify(token).claims == CLAIMS
+        assert restarted.jwks() == keys.jwks()
+    finally:
+        await other_store.close()
+
+
+async def test_a_newly_wanted_algorithm_gets_a_key(store: SqlStore, clock: FakeClock) -> None:
+    only_es = KeyManager(store, KeySettings(access_token_algorithm="ES256", id_token_algorithm="ES256"), clock)
+    await only_es.load()
+    assert [r.alg for r in only_es.records] == ["ES256"]
+    both = KeyManager(store, KeySettings(access_token_algorithm="ES256", id_token_algorithm="RS256"), clock)
+    await both.load()
+    assert sorted(r.alg for r in both.records) == ["ES256", "RS256"]
+
+
+# --- signing and verifying --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("alg", ["ES256", "RS256"])
+async def test_sign_and_verify(keys: KeyManager, alg: str) -> None:
+    token = keys.sign(CLAIMS, alg=alg, typ="at+jwt")
+    verified = keys.verify(token)
+    assert verified.claims == CLAIMS
+    assert verified.header == {"alg": alg, "kid": kid_for(keys, alg), "typ": "at+jwt"}
+    # Any JOSE library verifies it with the published JWKS alone.
+    assert jwt.decode(token, public_keyset(keys.jwks()), algorithms=[alg]).claims == CLAIMS
+
+
+async def test_signing_with_an_algorithm_without_a_key_fails(store: SqlStore, clock: FakeClock) -> None:
+    only_es = KeyManager(store, KeySettings(access_token_algorithm="ES256", id_token_algorithm="ES256"), clock)
+    await only_es.load()
+    with pytest.raises(ValueError, match="no active RS256 signing key"):
+        only_es.sign(CLAIMS, alg="RS256")
+
+
+async def test_verify_can_be_limited_to_some_algorithms(keys: KeyManager) -> None:
+    token = keys.sign(CLAIMS, alg="RS256")
+    with pytest.raises(SignatureError, match="'RS256' is not accepted"):
+        keys.verify(token, algorithms=["ES256"])
+
+
+async def test_alg_none_is_refused(keys: KeyManager) -> None:
+    token = forged({"alg": "none", "kid": kid_for(keys, "ES256")}, signature=b"")
+    with pytest.raises(SignatureError, match="'none' is not accepted"):
+        keys.verify(token)
+
+
+async def test_hs256_signed_with_the_public_key_is_refused(keys: KeyManager) -> None:
+    # The classic confusion: HMAC keyed with the RSA public key, which anyone can fetch from the JWKS.
+    rsa_kid = kid_for(keys, "RS256")
+    public = next(k for k in keys.jwks()["keys"] if k["kid"] == rsa_kid)
+    secret = OctKey.import_key(json.dumps(public).encode())
+    token = jwt.encode({"alg": "HS256", "kid": rsa_kid}, CLAIMS, secret, algorithms=["HS256"])
+    with pytest.raises(SignatureError, match="'HS256' is not accepted"):
+        keys.verify(token)
+
+
+async def test_unknown_or_missing_kid_is_refused(keys: KeyManager, clock: FakeClock) -> None:
+    stranger = import_key(generate_key("ES256", clock()))
+    token = jwt.encode({"alg": "ES256", "kid": stranger.kid}, CLAIMS, stranger, algorithms=["ES256"])
+    with pytest.raises(SignatureError, match="unknown key"):
+        keys.verify(token)
+    no_kid = jwt.encode({"alg": "ES256"}, CLAIMS, stranger, algorithms=["ES256"])
+    with pytest.raises(SignatureError, match="unknown key"):
+        keys.verify(no_kid)
+
+
+@pytest.mark.parametrize(("alg", "key_alg"), [("RS256", "ES256"), ("ES256", "RS256")])
+async def test_algorithm_and_key_type_must_match(keys: KeyManager, alg: str, key_alg: str) -> None:
+    token = forged({"alg": alg, "kid": kid_for(keys, key_alg)})
+    with pytest.raises(SignatureError, match=f"is for {key_alg}, not {alg}"):
+        keys.verify(token)
+
+
+async def test_tampered_claims_do_not_verify(keys: KeyManager) -> None:
+    header, _, signature = keys.sign(CLAIMS, alg="ES256").split(".")
+    tampered = ".".join([header, b64url(json.dumps({**CLAIMS, "sub": "mallory"}).encode()), signature])
+    with pytest.raises(SignatureError, match="does not verify"):
+        keys.verify(tampered)
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "",
+        "abc",
+        "a.b",
+        "a.b.c",
+        "é.b.c",
+        "a.b.c.d.e",
+        b64url(b"[1]") + ".e30.",
+        b64url(b'{"alg": ["ES256"]}') + ".e30.",
+    ],
+)
+async def test_malformed_tokens_are_refused(keys: KeyManager, token: str) -> None:
+    with pytest.raises(SignatureError):
+        keys.verify(token)
+
+
+# --- rotation -------------------------------------------------------------------------------------------------
+
+
+async def test_rotation_keeps_the_old_key_for_the_grace_period(
+    keys: KeyManager, store: SqlStore, clock: FakeClock
+) -> None:
+    old_kid = kid_for(keys, "ES256")
+    old_rs_kid = kid_for(keys, "RS256")
+    old_token = keys.sign(CLAIMS, alg="ES256")
+
+    clock.advance(timedelta(minutes=1))
+    created = await keys.rotate(["ES256"])
+    assert [r.alg for r in created] == ["ES256"]
+    new_kid = created[0].kid
+    assert kid_for(keys, "ES256") == new_kid
+    assert kid_for(keys, "RS256") == old_rs_kid  # only the named algorithm rotated
+
+    # New tokens use the new key; the old one still verifies and is still published.
+    assert keys.verify(keys.sign(CLAIMS, alg="ES256")).header["kid"] == new_kid
+    assert keys.verify(old_token).claims == CLAIMS
+    assert {old_kid, new_kid} <= {k["kid"] for k in keys.jwks()["keys"]}
+    retired = next(r for r in await store.list_signing_keys() if r.kid == old_kid)
+    assert (retired.status, retired.retired_at) == ("retired", clock())
+
+    clock.advance(GRACE)  # exactly at the end of the grace period: still usable
+    await keys.refresh()
+    assert keys.verify(old_token).claims == CLAIMS
+
+    clock.advance(timedelta(seconds=1))
+    await keys.refresh()
+    assert old_kid not in {k["kid"] for k in keys.jwks()["keys"]}
+    with pytest.raises(SignatureError, match="unknown key"):
+        keys.verify(old_token)
+
+    # The next rotation deletes keys whose grace has passed from the store.
+    await keys.rotate(["ES256"])
+    assert old_kid not in {r.kid for r in await store.list_signing_keys()}
+
+
+async def test_rotation_of_every_algorithm_reaches_other_replicas(
+    keys: KeyManager, database_url: str, clock: FakeClock
+) -> None:
+    replica_store = SqlStore(database_url)
+    await replica_store.initialize()
+    try:
+        replica = KeyManager(replica_store, KeySettings(retired_key_grace=GRACE), clock)
+        await replica.load()
+        created = await keys.rotate()
+        assert sorted(r.alg for r in created) == ["ES256", "RS256"]
+        token = keys.sign(CLAIMS, alg="RS256")
+        with pytest.raises(SignatureError, match="unknown key"):
+            replica.verify(token)
+        await replica.refresh()
+        assert replica.verify(token).claims == CLAIMS
+        assert kid_for(replica, "RS256") == kid_for(keys, "RS256")
+    finally:
+        await replica_store.close()
+
+
+async def test_replicas_starting_together_converge_on_one_signing_key(
+    store: SqlStore, database_url: str, clock: FakeClock
+) -> None:
+    other_store = SqlStore(database_url)
+    await other_store.initialize()
+    try:
+        settings = KeySettings(retired_key_grace=GRACE)
+        first, second = KeyManager(store, settings, clock), KeyManager(other_store, settings, clock)
+        await asyncio.gather(first.load(), second.load())  # both may generate keys before seeing the other's
+        await asyncio.gather(first.refresh(), second.refresh())
+        for alg in ["ES256", "RS256"]:
+            from_first, from_second = first.sign(CLAIMS, alg=alg), second.sign(CLAIMS, alg=alg)
+            assert first.verify(from_second).header["kid"] == second.verify(from_first).header["kid"]
+    finally:
+        await other_store.close()
