@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tokensmith.config.server import ServerConfig
 from tokensmith.keys import Clock, KeyManager
 from tokensmith.server.tokens import TokenIssuer
 from tokensmith.store.base import Store
+
+if TYPE_CHECKING:
+    from tokensmith.server.grants.token_exchange import ExchangeRuntime
 
 
 @dataclass(slots=True)
@@ -17,6 +21,9 @@ class ServerContext:
     keys: KeyManager
     tokens: TokenIssuer
     clock: Clock
+    # The token-exchange grant's per-server state (trusted issuers' key caches, audit buffer), created on first
+    # use; `close_exchange_runtime(ctx)` flushes and closes it when the server stops.
+    exchange: ExchangeRuntime | None = None
 
     @property
     def issuer(self) -> str:

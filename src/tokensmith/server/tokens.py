@@ -121,6 +121,8 @@ class TokenIssuer:
         algorithm: str | None = None,
         grant_id: str | None = None,
         record: bool = True,
+        parent_jti: str | None = None,
+        actor_jti: str | None = None,
     ) -> IssuedToken:
         now = self._clock().replace(microsecond=0)
         expires_at = now + ttl
@@ -155,6 +157,8 @@ class TokenIssuer:
                     issued_at=now,
                     expires_at=expires_at,
                     grant_id=grant_id,
+                    parent_jti=parent_jti,
+                    actor_jti=actor_jti,
                 )
             )
         return IssuedToken(token=token, jti=jti, claims=claims, issued_at=now, expires_at=expires_at)

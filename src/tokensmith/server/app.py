@@ -1,0 +1,148 @@
+"""The authorization server as an ASGI app: routes to the endpoint modules, a lifespan that opens the store and
+loads the keys, and error handlers that answer every failure with RFC 6749 error JSON (never a stack trace)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from tokensmith.config.loader import load_config
+from tokensmith.config.server import ServerConfig
+from tokensmith.keys import Clock, KeyManager, utc_now
+from tokensmith.server.context import ServerContext
+from tokensmith.server.endpoints.authorize import authorize_endpoint
+from tokensmith.server.endpoints.discovery import discovery_endpoint
+from tokensmith.server.endpoints.introspect import introspect_endpoint
+from tokensmith.server.endpoints.jwks import jwks_endpoint
+from tokensmith.server.endpoints.login import login_page, login_submit, signed_in_page
+from tokensmith.server.endpoints.logout import logout_endpoint
+from tokensmith.server.endpoints.responses import no_store_json
+from tokensmith.server.endpoints.revoke import revoke_endpoint
+from tokensmith.server.endpoints.runtime import STATIC_DIR, Runtime, new_templates
+from tokensmith.server.endpoints.token import token_endpoint
+from tokensmith.server.endpoints.userinfo import userinfo_endpoint
+from tokensmith.server.grants.token_exchange import close_exchange_runtime
+from tokensmith.server.metrics import CONTENT_TYPE_LATEST, ServerMetrics
+from tokensmith.server.passwords import SecretVerifier
+from tokensmith.server.rate_limit import LoginThrottle
+from tokensmith.server.tokens import TokenIssuer
+from tokensmith.store import open_store
+
+logger = logging.getLogger("tokensmith.server")
+
+CONFIG_ENV = "TOKENSMITH_CONFIG"
+KEY_REFRESH_SECONDS = 60.0
+
+
+async def health_endpoint(request: Request) -> Response:
+    return no_store_json({"status": "ok"})
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    return Response(runtime.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """404, 405 and friends as RFC 6749-style JSON."""
+    assert isinstance(exc, HTTPException)
+    headers = dict(exc.headers or {})
+    error = "invalid_request" if exc.status_code < 500 else "server_error"
+    return no_store_json({"error": error, "error_description": str(exc.detail)}, exc.status_code, headers)
+
+
+async def unexpected_error(request: Request, exc: Exception) -> Response:
+    logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return no_store_json(
+        {"error": "server_error", "error_description": "the server could not process the request"}, 500
+    )
+
+
+def routes() -> list[Route | Mount]:
+    return [
+        Route("/.well-known/openid-configuration", discovery_endpoint, methods=["GET"]),
+        Route("/.well-known/oauth-authorization-server", discovery_endpoint, methods=["GET"]),
+        Route("/oauth2/jwks", jwks_endpoint, methods=["GET"]),
+        Route("/oauth2/authorize", authorize_endpoint, methods=["GET", "POST"]),
+        Route("/oauth2/token", token_endpoint, methods=["POST"]),
+        Route("/oauth2/introspect", introspect_endpoint, methods=["POST"]),
+        Route("/oauth2/revoke", revoke_endpoint, methods=["POST"]),
+        Route("/userinfo", userinfo_endpoint, methods=["GET", "POST"]),
+        Route("/connect/logout", logout_endpoint, methods=["GET", "POST"]),
+        Route("/login", login_page, methods=["GET"]),
+        Route("/login", login_submit, methods=["POST"]),
+        Route("/login/done", signed_in_page, methods=["GET"]),
+        Route("/health", health_endpoint, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+        Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
+    ]
+
+
+async def _refresh_keys_periodically(keys: KeyManager) -> None:
+    """Pick up keys another replica or `tokensmith keys rotate` added, so this process signs with the newest."""
+    while True:
+        await asyncio.sleep(KEY_REFRESH_SECONDS)
+        try:
+            await keys.refresh()
+        except Exception:  # a database hiccup must not stop the loop; the next round retries
+            logger.warning("could not re-read the signing keys", exc_info=True)
+
+
+def create_app(config: ServerConfig, *, clock: Clock = utc_now) -> Starlette:
+    """The server for ``config``. The store is opened (and migrated) and keys are loaded when the app starts."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        store = open_store(config.database_url)
+        await store.initialize()
+        try:
+            keys = KeyManager(store, config.keys, clock)
+            await keys.load()
+            ctx = ServerContext(
+                config=config,
+                store=store,
+                keys=keys,
+                tokens=TokenIssuer(config, keys, store, clock),
+                clock=clock,
+            )
+            app.state.runtime = Runtime(
+                ctx=ctx,
+                secrets=SecretVerifier(),
+                login_throttle=LoginThrottle(config.login),
+                metrics=ServerMetrics(),
+                templates=new_templates(),
+            )
+            app.state.jwks_read_at = time.monotonic()
+            refresher = asyncio.create_task(_refresh_keys_periodically(keys), name="tokensmith-key-refresh")
+            try:
+                yield
+            finally:
+                refresher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await refresher
+                await close_exchange_runtime(ctx)
+        finally:
+            await store.close()
+
+    return Starlette(
+        routes=routes(),
+        lifespan=lifespan,
+        exception_handlers={HTTPException: http_error, Exception: unexpected_error},
+    )
+
+
+def app_from_environment() -> Starlette:
+    """App factory for ``uvicorn --factory`` (``tokensmith serve --workers N``): config file from $TOKENSMITH_CONFIG."""
+    return create_app(load_config(os.environ.get(CONFIG_ENV)))

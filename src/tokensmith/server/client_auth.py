@@ -1,0 +1,93 @@
+"""Client authentication at the token, introspection and revocation endpoints (RFC 6749 2.3).
+
+Methods: ``client_secret_basic`` (HTTP Basic), ``client_secret_post`` (credentials in the form) and ``none``
+(public clients name themselves with ``client_id`` and must use PKCE). A request uses exactly one method.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from urllib.parse import unquote_plus
+
+from tokensmith.config.server import ServerConfig
+from tokensmith.errors import OAuthError, invalid_client, invalid_request
+from tokensmith.server.grants.base import AuthenticatedClient, TokenRequest
+from tokensmith.server.passwords import SecretVerifier
+
+
+@dataclass(frozen=True, slots=True)
+class PresentedCredentials:
+    client_id: str
+    secret: str | None
+    method: str
+
+
+def parse_basic_credentials(authorization: str) -> tuple[str, str]:
+    """Decode ``Basic base64(urlencode(id):urlencode(secret))`` (RFC 6749 2.3.1 form-encodes both parts)."""
+    scheme, _, encoded = authorization.strip().partition(" ")
+    if scheme.lower() != "basic" or not encoded.strip():
+        raise invalid_client("unsupported Authorization scheme; use HTTP Basic client authentication")
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise invalid_client("malformed HTTP Basic credentials") from None
+    raw_id, colon, raw_secret = decoded.partition(":")
+    if not colon or not raw_id:
+        raise invalid_client("malformed HTTP Basic credentials")
+    return unquote_plus(raw_id), unquote_plus(raw_secret)
+
+
+def presented_credentials(authorization: str | None, request: TokenRequest) -> PresentedCredentials:
+    """Which single method the request uses, and the credentials it carries."""
+    form_id = request.get("client_id")
+    form_secret = request.get("client_secret")
+    if authorization:
+        client_id, secret = parse_basic_credentials(authorization)
+        if form_secret is not None:
+            raise invalid_request("use one client authentication method: HTTP Basic or client_secret in the form")
+        if form_id is not None and form_id != client_id:
+            raise invalid_request("client_id in the form differs from the HTTP Basic client")
+        return PresentedCredentials(client_id, secret, "client_secret_basic")
+    if form_secret is not None:
+        if form_id is None:
+            raise invalid_request("client_secret was sent without client_id")
+        return PresentedCredentials(form_id, form_secret, "client_secret_post")
+    if form_id is not None:
+        return PresentedCredentials(form_id, None, "none")
+    raise invalid_client("client authentication is required")
+
+
+async def authenticate_client(
+    authorization: str | None,
+    request: TokenRequest,
+    config: ServerConfig,
+    verifier: SecretVerifier,
+) -> AuthenticatedClient:
+    presented = presented_credentials(authorization, request)
+    client = config.client_by_id(presented.client_id)
+    # One message for unknown client, wrong secret and unregistered method: nothing to probe client ids with.
+    failure = invalid_client("client authentication failed")
+    if client is None:
+        raise failure
+    registration = client.registration
+    if presented.method not in registration.client_authentication_methods:
+        raise failure
+    if presented.method != "none":
+        if registration.client_secret is None or presented.secret is None:
+            raise failure
+        if not await verifier.verify(registration.client_id, registration.client_secret, presented.secret):
+            raise failure
+    return AuthenticatedClient(config=client, method=presented.method)
+
+
+def require_confidential(client: AuthenticatedClient, purpose: str) -> None:
+    """Introspection and revocation are for clients that proved who they are."""
+    if client.method == "none":
+        raise OAuthError(
+            "invalid_client",
+            f"{purpose} requires client authentication with a secret",
+            status_code=401,
+            headers={"WWW-Authenticate": 'Basic realm="tokensmith", error="invalid_client"'},
+        )

@@ -1,0 +1,123 @@
+"""``GET|POST /oauth2/authorize`` (RFC 6749 4.1.1, OpenID Connect Core 3.1.2): sign the user in, ask consent
+when the client requires it, then redirect back with a single-use code, ``state`` and ``iss`` (RFC 9207)."""
+
+from __future__ import annotations
+
+from urllib.parse import quote, urlencode
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from tokensmith.errors import OAuthError
+from tokensmith.server.authorization import (
+    AuthorizationRequest,
+    ClientRedirect,
+    error_redirect,
+    issue_authorization_code,
+    resolve_client_redirect,
+    success_redirect,
+    validate_authorization_request,
+)
+from tokensmith.server.endpoints.forms import read_form
+from tokensmith.server.endpoints.runtime import Runtime, runtime
+from tokensmith.server.sessions import SESSION_COOKIE, csrf_matches, current_session
+from tokensmith.store.records import SessionRecord
+
+# Fields of our own consent form, not part of the authorization request.
+_CONSENT_FIELDS = ("consent_action", "csrf_token")
+
+
+async def authorize_endpoint(request: Request) -> Response:
+    rt = runtime(request)
+    ctx = rt.ctx
+    status = 302 if request.method == "GET" else 303
+    try:
+        if request.method == "GET":
+            params: dict[str, list[str]] = {}
+            for name, value in request.query_params.multi_items():
+                params.setdefault(name, []).append(value)
+        else:
+            params = await read_form(request, ctx.config.max_request_bytes)
+    except OAuthError as error:
+        return _error_page(request, rt, error)
+    consent_action = (params.pop("consent_action", None) or [""])[0]
+    csrf_token = (params.pop("csrf_token", None) or [""])[0]
+
+    try:
+        target = resolve_client_redirect(params, ctx.config)
+    except OAuthError as error:
+        return _error_page(request, rt, error)
+    try:
+        auth_request = validate_authorization_request(params, target)
+    except OAuthError as error:
+        return _redirect_error(rt, target, error, status)
+
+    now = ctx.clock()
+    session = await current_session(ctx.store, request.cookies.get(SESSION_COOKIE), now)
+    if session is None or _needs_login(auth_request, session, now.timestamp()):
+        if "none" in auth_request.prompt:
+            return _redirect_error(rt, target, OAuthError("login_required", "the user is not signed in"), status)
+        rt.metrics.authorizations.labels("login").inc()
+        # Come back without prompt=login, or the user would be asked to sign in forever.
+        again = [(k, v) for k, values in params.items() if k != "prompt" for v in values]
+        next_url = "/oauth2/authorize?" + urlencode(again)
+        return RedirectResponse("/login?next=" + quote(next_url, safe=""), status_code=303)
+
+    if auth_request.client.require_authorization_consent or "consent" in auth_request.prompt:
+        approved = consent_action == "approve" and csrf_matches(session.csrf_secret, csrf_token)
+        if not approved:
+            if "none" in auth_request.prompt:
+                refusal = OAuthError("consent_required", "the client requires the user's consent")
+                return _redirect_error(rt, target, refusal, status)
+            if consent_action == "deny" and csrf_matches(session.csrf_secret, csrf_token):
+                return _redirect_error(rt, target, OAuthError("access_denied", "the user denied access"), status)
+            return _consent_page(request, rt, auth_request, session, params)
+
+    code = await issue_authorization_code(
+        ctx.store, auth_request, subject=session.subject, auth_time=session.auth_time, now=now
+    )
+    rt.metrics.authorizations.labels("code").inc()
+    return RedirectResponse(success_redirect(auth_request, code, ctx.issuer), status_code=status)
+
+
+def _needs_login(auth_request: AuthorizationRequest, session: SessionRecord, now: float) -> bool:
+    if "login" in auth_request.prompt:
+        return True
+    if auth_request.max_age is not None:
+        return now - session.auth_time.timestamp() > auth_request.max_age
+    return False
+
+
+def _consent_page(
+    request: Request,
+    rt: Runtime,
+    auth_request: AuthorizationRequest,
+    session: SessionRecord,
+    params: dict[str, list[str]],
+) -> Response:
+    registration = auth_request.client.registration
+    return rt.page(
+        request,
+        "consent.html",
+        client_name=registration.client_name or registration.client_id,
+        subject=session.subject,
+        scopes=auth_request.scope,
+        params=[(k, v) for k, values in params.items() if k not in _CONSENT_FIELDS for v in values],
+        csrf_token=session.csrf_secret,
+    )
+
+
+def _redirect_error(rt: Runtime, target: ClientRedirect, error: OAuthError, status: int) -> Response:
+    rt.metrics.authorizations.labels(error.error).inc()
+    return RedirectResponse(error_redirect(target, error, rt.ctx.issuer), status_code=status)
+
+
+def _error_page(request: Request, rt: Runtime, error: OAuthError) -> Response:
+    rt.metrics.authorizations.labels(error.error).inc()
+    return rt.message(
+        request,
+        "This sign-in link is not valid",
+        "The application that sent you here made an invalid request. Return to it and try again.",
+        status_code=error.status_code if error.status_code != 401 else 400,
+        detail=f"{error.error}: {error.description}",
+    )

@@ -1,0 +1,68 @@
+"""Reading request bodies: size-bounded, form-encoded only, with no repeated parameters."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+
+from tokensmith.errors import OAuthError, invalid_request
+from tokensmith.server.grants.base import REPEATABLE, TokenRequest
+
+FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+def request_too_large(limit: int) -> OAuthError:
+    return OAuthError("invalid_request", f"the request body exceeds {limit} bytes", status_code=413)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refusing it once it passes ``limit`` bytes (whatever Content-Length claimed)."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise invalid_request("malformed Content-Length")
+        if int(declared) > limit:
+            raise request_too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise request_too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_form(body: bytes, *, repeatable: frozenset[str] = REPEATABLE) -> dict[str, list[str]]:
+    """Decode ``application/x-www-form-urlencoded`` UTF-8; a repeated parameter (outside ``repeatable``) is
+    invalid_request (RFC 6749 3.1 and 3.2)."""
+    try:
+        text = body.decode("utf-8")
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=False, errors="strict")
+    except (UnicodeDecodeError, ValueError):
+        raise invalid_request("the form body is not valid UTF-8 form encoding") from None
+    params: dict[str, list[str]] = {}
+    for name, value in pairs:
+        if name in params and name not in repeatable:
+            raise invalid_request(f"parameter {name!r} must not be sent more than once")
+        params.setdefault(name, []).append(value)
+    return params
+
+
+def require_form_content_type(request: Request) -> None:
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != FORM_TYPE:
+        raise invalid_request(f"the request body must be {FORM_TYPE}")
+
+
+async def read_form(request: Request, limit: int) -> dict[str, list[str]]:
+    require_form_content_type(request)
+    return parse_form(await read_body(request, limit))
+
+
+async def read_token_request(request: Request, limit: int) -> TokenRequest:
+    """A POSTed form as a :class:`TokenRequest`; the query string must not carry parameters (RFC 6749 3.2)."""
+    if request.url.query:
+        raise invalid_request("parameters must be sent in the request body, not the query string")
+    return TokenRequest(params=await read_form(request, limit))

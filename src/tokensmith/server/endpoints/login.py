@@ -1,0 +1,153 @@
+"""The login page: ``GET /login`` shows the form, ``POST /login`` checks the password and starts a session.
+
+CSRF: the form carries a random token that must equal the one in a cookie set with the form (double submit);
+a cross-site page can make a browser post the form but cannot read or set that cookie.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from tokensmith.errors import OAuthError
+from tokensmith.server.digest import new_secret
+from tokensmith.server.endpoints.forms import read_form
+from tokensmith.server.endpoints.runtime import Runtime, client_address, runtime
+from tokensmith.server.passwords import verify_user_password
+from tokensmith.server.sessions import (
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    csrf_matches,
+    current_session,
+    start_session,
+)
+
+# Only the authorization endpoint is a valid place to return to: anything else would be an open redirect.
+_SAFE_NEXT_PREFIX = "/oauth2/authorize"
+_MAX_FIELD = 1024
+
+
+def safe_next(value: str | None) -> str:
+    if value and value.startswith(_SAFE_NEXT_PREFIX) and "\\" not in value and len(value) <= 8192:
+        return value
+    return ""
+
+
+def set_cookie(response: Response, rt: Runtime, name: str, value: str, max_age: int | None) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=rt.ctx.config.login.secure_cookies,
+    )
+
+
+def login_form(
+    request: Request,
+    rt: Runtime,
+    *,
+    next_url: str,
+    error: str | None = None,
+    username: str = "",
+    status_code: int = 200,
+) -> Response:
+    csrf_token = new_secret()
+    client_name = _client_name(rt, next_url)
+    response = rt.page(
+        request,
+        "login.html",
+        status_code=status_code,
+        csrf_token=csrf_token,
+        next=next_url,
+        error=error,
+        username=username,
+        client_name=client_name,
+    )
+    set_cookie(response, rt, LOGIN_CSRF_COOKIE, csrf_token, max_age=3600)
+    return response
+
+
+def _client_name(rt: Runtime, next_url: str) -> str | None:
+    client_ids = parse_qs(urlsplit(next_url).query).get("client_id") if next_url else None
+    client = rt.ctx.config.client_by_id(client_ids[0]) if client_ids else None
+    if client is None:
+        return None
+    return client.registration.client_name or client.registration.client_id
+
+
+async def login_page(request: Request) -> Response:
+    rt = runtime(request)
+    return login_form(request, rt, next_url=safe_next(request.query_params.get("next")))
+
+
+async def login_submit(request: Request) -> Response:
+    rt = runtime(request)
+    ctx = rt.ctx
+    try:
+        form = await read_form(request, ctx.config.max_request_bytes)
+    except OAuthError as error:
+        return rt.message(request, "Sign-in failed", error.description, status_code=error.status_code)
+
+    def field(name: str) -> str:
+        values = form.get(name)
+        return values[0][:_MAX_FIELD] if values and len(values) == 1 else ""
+
+    next_url = safe_next(field("next") or None)
+    username = field("username").strip()
+    password = field("password")
+    if not csrf_matches(request.cookies.get(LOGIN_CSRF_COOKIE), field("csrf_token")):
+        return login_form(
+            request,
+            rt,
+            next_url=next_url,
+            username=username,
+            status_code=400,
+            error="Your sign-in form expired. Please try again.",
+        )
+    address = client_address(request)
+    if rt.login_throttle.blocked(username, address):
+        rt.metrics.logins.labels("throttled").inc()
+        return login_form(
+            request,
+            rt,
+            next_url=next_url,
+            username=username,
+            status_code=429,
+            error="Too many failed attempts. Please wait a few minutes and try again.",
+        )
+    user = ctx.config.user_by_name(username) if username else None
+    ok = await verify_user_password(user.password if user else None, password)
+    if user is None or not ok:
+        rt.login_throttle.failed(username, address)
+        rt.metrics.logins.labels("failure").inc()
+        return login_form(
+            request,
+            rt,
+            next_url=next_url,
+            username=username,
+            status_code=401,
+            error="The username or password is incorrect.",
+        )
+    rt.login_throttle.succeeded(username)
+    rt.metrics.logins.labels("success").inc()
+    lifetime = ctx.config.login.session_time_to_live
+    session_id = await start_session(ctx.store, user.username, now=ctx.clock(), time_to_live=lifetime)
+    target = next_url or "/login/done"
+    response = RedirectResponse(target, status_code=303)
+    set_cookie(response, rt, SESSION_COOKIE, session_id, max_age=int(lifetime.total_seconds()))
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
+    return response
+
+
+async def signed_in_page(request: Request) -> Response:
+    """Where a login without an authorization request lands."""
+    rt = runtime(request)
+    session = await current_session(rt.ctx.store, request.cookies.get(SESSION_COOKIE), rt.ctx.clock())
+    if session is None:
+        return login_form(request, rt, next_url="")
+    return rt.message(request, "Signed in", f"You are signed in as {session.subject}.")

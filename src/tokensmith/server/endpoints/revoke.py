@@ -1,0 +1,60 @@
+"""``POST /oauth2/revoke`` (RFC 7009).
+
+An access token is revoked with everything exchanged from it; a refresh token with its whole grant (RFC 7009 2.1
+lets the server revoke the access tokens of the same grant). A client may revoke only its own tokens. An unknown
+or already invalid token gets 200 too: the client's goal, a token that no longer works, is met.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tokensmith.errors import OAuthError
+from tokensmith.server.access_tokens import is_access_token, looks_like_jwt, verified_claims
+from tokensmith.server.client_auth import authenticate_client
+from tokensmith.server.context import ServerContext
+from tokensmith.server.digest import digest
+from tokensmith.server.endpoints.forms import read_token_request
+from tokensmith.server.endpoints.responses import NO_STORE, oauth_error_response
+from tokensmith.server.endpoints.runtime import runtime
+
+
+def not_yours() -> OAuthError:
+    return OAuthError("unauthorized_client", "the token was not issued to this client")
+
+
+async def revoke_endpoint(request: Request) -> Response:
+    rt = runtime(request)
+    ctx = rt.ctx
+    try:
+        form = await read_token_request(request, ctx.config.max_request_bytes)
+        client = await authenticate_client(request.headers.get("authorization"), form, ctx.config, rt.secrets)
+        token = form.require("token")
+        form.get("token_type_hint")  # a hint only; read so a repeated one is refused
+        await revoke(ctx, token, client.client_id)
+    except OAuthError as error:
+        return oauth_error_response(error)
+    return Response(status_code=200, headers=NO_STORE)
+
+
+async def revoke(ctx: ServerContext, token: str, client_id: str) -> None:
+    now = ctx.clock()
+    if looks_like_jwt(token):
+        claims = await verified_claims(ctx, token)
+        if claims is None or not is_access_token(claims):
+            return
+        if claims["client_id"] != client_id:
+            raise not_yours()
+        await ctx.store.revoke_token_lineage(claims["jti"], now)
+        return
+    if len(token) > 512:
+        return
+    token_hash = digest(token)
+    record = await ctx.store.get_refresh_token(token_hash)
+    if record is None:
+        return
+    if record.client_id != client_id:
+        raise not_yours()
+    await ctx.store.revoke_refresh_token(token_hash, now)
+    await ctx.store.revoke_grant(record.grant_id, now)

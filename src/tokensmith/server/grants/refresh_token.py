@@ -1,0 +1,60 @@
+"""The refresh token grant (RFC 6749 6) with rotation and reuse detection (RFC 9700 4.14.2).
+
+Each use returns a new refresh token and spends the old one atomically in the database. Presenting a spent
+token means two parties hold it: the whole grant (every token and refresh token of the family) is revoked.
+"""
+
+from __future__ import annotations
+
+from tokensmith.config.server import REFRESH_TOKEN
+from tokensmith.errors import invalid_grant, invalid_scope
+from tokensmith.server.context import ServerContext
+from tokensmith.server.digest import digest
+from tokensmith.server.grants.base import AuthenticatedClient, TokenRequest, TokenResponse
+from tokensmith.server.grants.issuance import UserGrant, issue_for_user
+
+
+class RefreshTokenGrant:
+    grant_type = REFRESH_TOKEN
+
+    async def __call__(self, request: TokenRequest, client: AuthenticatedClient, ctx: ServerContext) -> TokenResponse:
+        token_hash = digest(request.require("refresh_token"))
+        requested_scope = request.scopes()
+        now = ctx.clock()
+
+        # Check ownership before spending it, so another client cannot burn a token it has seen.
+        record = await ctx.store.get_refresh_token(token_hash)
+        if record is None or record.client_id != client.client_id:
+            raise invalid_grant("the refresh token is invalid")
+        if record.revoked_at is not None:
+            raise invalid_grant("the refresh token was revoked")
+        if record.expires_at <= now:
+            raise invalid_grant("the refresh token has expired")
+        if requested_scope is not None:
+            extra = [s for s in requested_scope if s not in record.scope]
+            if extra:
+                raise invalid_scope(f"a refresh may only narrow the granted scope; not granted: {' '.join(extra)}")
+        access_scope = tuple(requested_scope) if requested_scope is not None else record.scope
+
+        rotate = not client.config.token.reuse_refresh_tokens
+        if rotate:
+            consumed = await ctx.store.use_refresh_token(token_hash, now)
+            if consumed.record is None:
+                raise invalid_grant("the refresh token is invalid")
+            if not consumed.first_use:
+                await ctx.store.revoke_grant(record.grant_id, now)
+                raise invalid_grant("the refresh token was already used; its grant is revoked")
+            if consumed.record.revoked_at is not None:
+                raise invalid_grant("the refresh token was revoked")
+        elif record.used_at is not None:
+            raise invalid_grant("the refresh token was already used")
+
+        grant = UserGrant(
+            grant_id=record.grant_id,
+            family_id=record.family_id,
+            subject=record.subject,
+            scope=record.scope,
+            auth_time=record.auth_time,
+        )
+        # Without rotation the client keeps its refresh token (RFC 6749 6 lets the response omit it).
+        return await issue_for_user(ctx, client.config, grant, access_scope=access_scope, refresh=rotate)

@@ -1,0 +1,53 @@
+"""Fixtures for the authorization server tests: a protocol context over a real SQLite store and a settable clock."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from tests.server.configs import server_config
+
+from tokensmith.config.server import ServerConfig
+from tokensmith.keys import KeyManager
+from tokensmith.server.context import ServerContext
+from tokensmith.server.tokens import TokenIssuer
+from tokensmith.store import open_store
+
+
+class FakeClock:
+    """A clock tests move by hand."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC).replace(microsecond=0)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> ServerConfig:
+    return server_config(f"sqlite+aiosqlite:///{tmp_path / 'tokensmith.db'}")
+
+
+@pytest.fixture
+async def ctx(config: ServerConfig, clock: FakeClock) -> AsyncIterator[ServerContext]:
+    store = open_store(config.database_url)
+    await store.initialize()
+    try:
+        keys = KeyManager(store, config.keys, clock)
+        await keys.load()
+        yield ServerContext(
+            config=config, store=store, keys=keys, tokens=TokenIssuer(config, keys, store, clock), clock=clock
+        )
+    finally:
+        await store.close()

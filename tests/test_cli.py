@@ -1,0 +1,183 @@
+"""The ``tokensmith`` command: config check, serve's start-up errors, keys, hash-password, help everywhere."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.support.server import free_port
+from typer.testing import CliRunner
+
+from tokensmith.cli import app
+from tokensmith.server.passwords import verify_password
+
+ROOT = Path(__file__).resolve().parent.parent
+runner = CliRunner()
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "server.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_example_config_is_valid() -> None:
+    result = runner.invoke(app, ["config", "check", str(ROOT / "examples" / "authorization-server.yaml")])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("OK: ")
+    assert "2 clients, 1 users" in result.output
+
+
+def test_bad_yaml_names_file_and_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "issuer: [unclosed\n")
+    result = runner.invoke(app, ["config", "check", str(path)])
+    assert result.exit_code == 1
+    assert str(path) in result.output
+    assert "not valid YAML" in result.output
+    assert "line" in result.output
+    assert "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_bad_key_names_file_and_key(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "clients:\n  app:\n    registration:\n      client-id: app\n      client-secret: plain-text\n",
+    )
+    result = runner.invoke(app, ["config", "check", str(path)])
+    assert result.exit_code == 1
+    assert str(path) in result.output
+    assert "clients.app.registration.client-secret" in result.output
+    assert "{noop}" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_unknown_key_and_missing_file(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["config", "check", str(write(tmp_path, "isuer: http://x\n"))])
+    assert result.exit_code == 1
+    assert "isuer" in result.output
+    missing = runner.invoke(app, ["config", "check", str(tmp_path / "absent.yaml")])
+    assert missing.exit_code == 1
+    assert "cannot read" in missing.output
+
+
+def test_serve_with_a_bad_config_prints_one_line_and_exits_1(tmp_path: Path) -> None:
+    path = write(tmp_path, "port: not-a-port\n")
+    completed = subprocess.run(
+        [sys.executable, "-m", "tokensmith", "serve", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 1
+    assert "Traceback" not in completed.stderr
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert str(path) in lines[0]
+    assert "port" in lines[0]
+
+
+def test_keys_list_and_rotate(tmp_path: Path) -> None:
+    path = write(tmp_path, f"database-url: sqlite+aiosqlite:///{tmp_path / 'keys.db'}\n")
+    listed = runner.invoke(app, ["keys", "list", "--config", str(path)])
+    assert listed.exit_code == 0, listed.output
+    first = listed.output.strip().splitlines()
+    assert len(first) == 2  # one ES256 and one RS256 key, generated on first use
+    assert {line.split()[1] for line in first} == {"ES256", "RS256"}
+    assert all(line.split()[2] == "active" for line in first)
+    again = runner.invoke(app, ["keys", "list", "--config", str(path)])
+    assert again.output.strip().splitlines() == first  # persisted, not regenerated
+    rotated = runner.invoke(app, ["keys", "rotate", "--config", str(path), "--alg", "ES256"])
+    assert rotated.exit_code == 0, rotated.output
+    assert "new active ES256 key" in rotated.output
+    statuses = [line.split()[1:3] for line in rotated.output.strip().splitlines()[1:]]
+    assert sorted(statuses) == [["ES256", "active"], ["ES256", "retired"], ["RS256", "active"]]
+    bad = runner.invoke(app, ["keys", "rotate", "--config", str(path), "--alg", "HS256"])
+    assert bad.exit_code == 1
+
+
+def test_hash_password_from_stdin() -> None:
+    result = runner.invoke(app, ["hash-password", "--stdin"], input="s3cret\n")
+    assert result.exit_code == 0, result.output
+    hashed = result.output.strip()
+    assert hashed.startswith("{argon2}$argon2id$")
+    assert verify_password(hashed, "s3cret")
+    empty = runner.invoke(app, ["hash-password", "--stdin"], input="\n")
+    assert empty.exit_code == 1
+
+
+def test_hash_password_prompt_confirms() -> None:
+    result = runner.invoke(app, ["hash-password"], input="pw\npw\n")
+    assert result.exit_code == 0, result.output
+    assert verify_password(result.output.strip().splitlines()[-1], "pw")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [[], ["serve"], ["config"], ["config", "check"], ["keys"], ["keys", "list"], ["keys", "rotate"], ["hash-password"]],
+)
+def test_help_everywhere(command: list[str]) -> None:
+    result = runner.invoke(app, [*command, "--help"])
+    assert result.exit_code == 0
+    assert "Usage" in result.output
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.startswith("tokensmith ")
+
+
+def test_serve_with_an_unreachable_database_prints_one_line_and_exits_1(tmp_path: Path) -> None:
+    path = write(tmp_path, "database-url: postgresql+asyncpg://tokensmith:hunter2@127.0.0.1:1/none\n")
+    completed = subprocess.run(
+        [sys.executable, "-m", "tokensmith", "serve", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 1
+    assert "Traceback" not in completed.stderr
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(
+        "tokensmith: cannot open the database postgresql+asyncpg://tokensmith:***@127.0.0.1:1/none"
+    )
+    assert "hunter2" not in completed.stderr
+
+
+def test_serve_with_two_workers_answers(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOKENSMITH_")}
+    env["TOKENSMITH_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'workers.db'}"
+    example = ROOT / "examples" / "authorization-server.yaml"
+    command = [sys.executable, "-m", "tokensmith", "serve", "--config", str(example), "--port", str(port)]
+    log = (tmp_path / "serve.log").open("wb")
+    process = subprocess.Popen([*command, "--workers", "2", "--log-level", "warning"], stdout=log, stderr=log, env=env)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, (tmp_path / "serve.log").read_text()
+            try:
+                if httpx.get(url + "/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.2)
+        for _ in range(4):  # several requests, so both workers are likely to answer
+            response = httpx.post(
+                url + "/oauth2/token", data={"grant_type": "client_credentials"}, auth=("message-service", "token")
+            )
+            assert response.json()["error"] == "unauthorized_client"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
