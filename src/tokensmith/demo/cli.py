@@ -1,0 +1,90 @@
+"""``tokensmith demo``: start the article's four services, or with ``--check`` run its flow headless and exit."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+
+import typer
+
+from tokensmith.demo.check import FlowCheck, StepResult
+from tokensmith.demo.runner import DemoSystem, StartupError, banner
+from tokensmith.demo.topology import PortInUseError, Topology
+from tokensmith.errors import ConfigError
+
+
+def demo(
+    host: str = typer.Option("127.0.0.1", help="Address the four services bind (URLs say localhost for loopback)."),
+    as_port: int = typer.Option(
+        9001, "--as-port", help="Authorization server port (the issuer is http://localhost:PORT)."
+    ),
+    client_port: int = typer.Option(8080, "--client-port", help="Client app port."),
+    user_port: int = typer.Option(8081, "--user-port", help="user-service port."),
+    message_port: int = typer.Option(8082, "--message-port", help="message-service port."),
+    check: bool = typer.Option(
+        False, "--check", help="Run the flow headless (no browser), print each step, exit 0 when all hold."
+    ),
+    database_url: str | None = typer.Option(
+        None, "--database-url", help="Authorization server database (default: SQLite file tokensmith-demo.db here)."
+    ),
+) -> None:
+    """Run the article's system: authorization server, client app, user-service and message-service."""
+    topology = Topology(host, as_port, client_port, user_port, message_port)
+    try:
+        code = asyncio.run(_main(topology, database_url, check))
+    except (PortInUseError, StartupError, ConfigError) as exc:
+        typer.echo(f"tokensmith demo: {exc}", err=True)
+        raise typer.Exit(1) from None
+    raise typer.Exit(code)
+
+
+async def _main(topology: Topology, database_url: str | None, check: bool) -> int:
+    # Handlers first: a Ctrl-C that lands while the services start (or right after the banner) still stops cleanly.
+    interrupted = _interrupt_event()
+    system = DemoSystem(topology, database_url=database_url)
+    await system.start()
+    try:
+        if check:
+            return await _check(system)
+        typer.echo(banner(system))
+        await _serve_until(system, interrupted)
+        typer.echo("stopped all four services")
+        return 0
+    finally:
+        await system.stop()
+
+
+async def _check(system: DemoSystem) -> int:
+    def report(result: StepResult) -> None:
+        typer.echo(result.line())
+
+    typer.echo(f"checking the article's flow against {system.topology.client_url} (issuer {system.topology.issuer})")
+    passed = await FlowCheck(system.topology).run(report)
+    typer.echo("check passed" if passed else "check FAILED")
+    return 0 if passed else 1
+
+
+def _interrupt_event() -> asyncio.Event:
+    loop = asyncio.get_running_loop()
+    interrupted = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        # Not on every platform (Windows): there Ctrl-C raises KeyboardInterrupt, which asyncio.run handles.
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, interrupted.set)
+    return interrupted
+
+
+async def _serve_until(system: DemoSystem, interrupted: asyncio.Event) -> None:
+    waiter = asyncio.create_task(interrupted.wait())
+    serving = asyncio.create_task(system.wait())
+    await asyncio.wait({waiter, serving}, return_when=asyncio.FIRST_COMPLETED)
+    for task in (waiter, serving):
+        task.cancel()
+    sys.stdout.flush()
+
+
+def main() -> None:
+    """``python -m tokensmith.demo``: the same command without the ``tokensmith`` entry point."""
+    typer.run(demo)

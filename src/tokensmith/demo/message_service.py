@@ -1,0 +1,55 @@
+"""message-service (port 8082): ``GET /message`` for tokens aimed at ``message-service`` with ``message.read``.
+
+Built only on :mod:`tokensmith.resource`: the validator checks issuer, signature, audience and expiry (401 per
+RFC 6750 otherwise); ``require_scopes`` answers 403 ``insufficient_scope`` without ``message.read``.
+"""
+
+# No `from __future__ import annotations`: FastAPI must see the dependency objects the handlers close over.
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+import httpx
+from fastapi import Depends, FastAPI
+from fastapi.responses import PlainTextResponse
+
+from tokensmith.demo.service_errors import install_error_handlers
+from tokensmith.demo.settings import MessageServiceSettings
+from tokensmith.resource import Principal
+from tokensmith.resource.fastapi import require_scopes
+
+HTTP_TIMEOUT_SECONDS = 5.0
+REALM = "message-service"
+
+
+def greeting(principal: Principal) -> str:
+    """What message-service says: to whom, and through whom when a service acts on the user's behalf."""
+    text = f"Hello {principal.subject}, from message-service"
+    if principal.act:
+        text += f" (via {principal.act[0].subject}, acting for you)"
+    return text
+
+
+def create_message_service(
+    settings: MessageServiceSettings, transport: httpx.AsyncBaseTransport | None = None
+) -> FastAPI:
+    # trust_env=False: keys come from the authorization server on this machine, whatever proxy the environment names.
+    http = httpx.AsyncClient(timeout=HTTP_TIMEOUT_SECONDS, trust_env=False, transport=transport)
+    validator = settings.jwt.validator(http=http)
+    # 401 invalid_token for a bad token, 403 insufficient_scope naming the scope without message.read (RFC 6750 3.1).
+    can_read = require_scopes(settings.required_scope, validator=validator, realm=REALM)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await http.aclose()
+
+    app = FastAPI(title="message-service", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    install_error_handlers(app)
+
+    @app.get("/message", response_class=PlainTextResponse)
+    async def message(principal: Annotated[Principal, Depends(can_read)]) -> str:
+        return greeting(principal)
+
+    return app

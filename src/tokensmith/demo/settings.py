@@ -1,0 +1,183 @@
+"""The demo's shipped configuration files, read and re-pointed at the ports actually used.
+
+The files under ``tokensmith/demo/config/`` are written to be held next to the article: the same client ids,
+secrets, scopes and paths, and the article's ``localhost`` URLs. :func:`rebase_urls` moves every such URL to the
+topology in use, so ``--as-port 9101`` changes the issuer everywhere at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError, model_validator
+
+from tokensmith.client.registration import OAuth2ClientProperties, RegistrationProperties
+from tokensmith.config.loader import load_config
+from tokensmith.config.server import ServerConfig
+from tokensmith.config.types import KEBAB
+from tokensmith.demo.topology import Topology
+from tokensmith.errors import ConfigError
+from tokensmith.resource.settings import JwtSettings
+
+ARTICLE_TOPOLOGY = Topology()
+M = TypeVar("M", bound=BaseModel)
+CONFIG_FILES = ("authorization-server.yaml", "client-app.yaml", "user-service.yaml", "message-service.yaml")
+
+
+def shipped_config_path(name: str) -> Path:
+    """The path of one of the shipped files (package data), e.g. ``user-service.yaml``."""
+    return Path(str(resources.files("tokensmith.demo").joinpath("config").joinpath(name)))
+
+
+class ServerPort(BaseModel):
+    model_config = KEBAB
+
+    port: int
+
+
+class UserServiceSettings(BaseModel):
+    model_config = KEBAB
+
+    server: ServerPort
+    jwt: JwtSettings
+    client: OAuth2ClientProperties
+    target_resource_server_url: str
+    exchange_registration: str = "my-message-service"
+    actor_registration: str = "user-service-actor"
+
+
+class MessageServiceSettings(BaseModel):
+    model_config = KEBAB
+
+    server: ServerPort
+    jwt: JwtSettings
+    required_scope: str = "message.read"
+
+
+class ClientAppSettings(BaseModel):
+    model_config = KEBAB
+
+    server: ServerPort
+    client: OAuth2ClientProperties
+    target_resource_server_url: str
+    post_logout_redirect_uri: str
+    registration_id: str = "messaging-client-oidc"
+
+    @model_validator(mode="after")
+    def _usable_registration(self) -> ClientAppSettings:
+        registration = self.client.registration.get(self.registration_id)
+        if registration is None:
+            raise ValueError(f"client.registration.{self.registration_id} is missing")
+        if not registration.redirect_uri or not registration.client_secret:
+            raise ValueError(f"client.registration.{self.registration_id} needs redirect-uri and client-secret")
+        if not self.client.provider[registration.provider or self.registration_id].issuer_uri:
+            raise ValueError(f"the provider of {self.registration_id} needs issuer-uri (the client app uses discovery)")
+        return self
+
+    @property
+    def registration(self) -> RegistrationProperties:
+        return self.client.registration[self.registration_id]
+
+    @property
+    def issuer(self) -> str:
+        registration = self.registration
+        issuer = self.client.provider[registration.provider or self.registration_id].issuer_uri
+        return issuer or ""
+
+
+def rebase_urls(data: Any, source: Topology, target: Topology) -> Any:
+    """Every string starting with one of ``source``'s service origins, moved to ``target``'s; ports too."""
+    origins = {
+        source.issuer: target.issuer,
+        source.client_url: target.client_url,
+        source.user_service_url: target.user_service_url,
+        source.message_service_url: target.message_service_url,
+    }
+    ports = dict(zip(source.ports().values(), target.ports().values(), strict=True))
+
+    def walk(node: Any, key: str | None) -> Any:
+        if isinstance(node, dict):
+            return {k: walk(v, str(k)) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(item, None) for item in node]
+        if isinstance(node, str):
+            for old, new in origins.items():
+                if node == old or node.startswith(old + "/"):
+                    return new + node[len(old) :]
+            return node
+        if key == "port" and isinstance(node, int) and node in ports:
+            return ports[node]
+        return node
+
+    return walk(data, None)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of settings")
+    return loaded
+
+
+def _spring_oauth2(data: Mapping[str, Any]) -> dict[str, Any]:
+    node: Any = data
+    for key in ("spring", "security", "oauth2"):
+        node = node.get(key) if isinstance(node, dict) else None
+    return node if isinstance(node, dict) else {}
+
+
+def _flatten(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Lift ``spring.security.oauth2.{resourceserver.jwt,client}`` to the top level, keep the rest."""
+    oauth2 = _spring_oauth2(data)
+    flat = {k: v for k, v in data.items() if k != "spring"}
+    resource_server = oauth2.get("resourceserver")
+    if isinstance(resource_server, dict) and "jwt" in resource_server:
+        flat["jwt"] = resource_server["jwt"]
+    if "client" in oauth2:
+        flat["client"] = oauth2["client"]
+    return flat
+
+
+def _validate(model: type[M], path: Path, data: dict[str, Any]) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"{path}: {problems}") from None
+
+
+def load_service_settings(model: type[M], name: str, topology: Topology) -> M:
+    path = shipped_config_path(name)
+    data = rebase_urls(_flatten(_read(path)), ARTICLE_TOPOLOGY, topology)
+    return _validate(model, path, data)
+
+
+def load_server_config(topology: Topology, database_url: str | None = None) -> ServerConfig:
+    """The authorization server's shipped file, its URLs moved to ``topology``."""
+    base = load_config(shipped_config_path("authorization-server.yaml"), environ={})
+    data = rebase_urls(base.model_dump(by_alias=True, mode="json", exclude_unset=True), ARTICLE_TOPOLOGY, topology)
+    data["host"] = topology.host
+    if database_url is not None:
+        data["database-url"] = database_url
+    return ServerConfig.model_validate(data)
+
+
+def load_user_service_settings(topology: Topology) -> UserServiceSettings:
+    return load_service_settings(UserServiceSettings, "user-service.yaml", topology)
+
+
+def load_message_service_settings(topology: Topology) -> MessageServiceSettings:
+    return load_service_settings(MessageServiceSettings, "message-service.yaml", topology)
+
+
+def load_client_app_settings(topology: Topology) -> ClientAppSettings:
+    return load_service_settings(ClientAppSettings, "client-app.yaml", topology)

@@ -1,0 +1,135 @@
+"""user-service (port 8081): the article's ``UserController``, both resource server and OAuth 2.0 client.
+
+``GET /user/message`` accepts tokens aimed at ``user-service`` (:mod:`tokensmith.resource`), exchanges the incoming
+token through registration ``my-message-service`` (:class:`tokensmith.client.TokenExchanger`, the counterpart of
+Spring's ``OAuth2AuthorizedClientManager``) and calls message-service with the new token.
+
+It answers with message-service's text, as in the article. Asked for ``application/json`` it also returns the
+exchanged token decoded (header and claims, never the token), so the client app can show what the exchange changed.
+With ``?mode=delegation`` it sends its own client-credentials token as the ``actor_token`` (the result has ``act``).
+"""
+
+# No `from __future__ import annotations`: FastAPI must see the dependency objects the handlers close over.
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Literal
+
+import httpx
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+
+from tokensmith.client import (
+    AuthorizationServerUnavailable,
+    DiscoveryError,
+    IssuedToken,
+    TokenExchanger,
+    TokenRequestError,
+)
+from tokensmith.demo.service_errors import error_response, install_error_handlers
+from tokensmith.demo.settings import UserServiceSettings
+from tokensmith.demo.token_view import NotAJWT, view_token
+from tokensmith.resource import Principal
+from tokensmith.resource.fastapi import require_token
+
+HTTP_TIMEOUT_SECONDS = 10.0
+Mode = Literal["impersonation", "delegation"]
+
+
+class DownstreamFailure(Exception):
+    """A step after validation failed; carries the JSON error user-service answers with."""
+
+    def __init__(self, status: int, error: str, description: str) -> None:
+        super().__init__(description)
+        self.status = status
+        self.error = error
+        self.description = description
+
+
+class UserService:
+    def __init__(self, settings: UserServiceSettings, http: httpx.AsyncClient) -> None:
+        self.settings = settings
+        self.http = http
+        self.exchanger = TokenExchanger(settings.client, http=http)
+
+    async def exchange(self, principal: Principal, mode: Mode) -> IssuedToken:
+        """The article's ``authorizedClientManager.authorize(...)``: the incoming token, exchanged."""
+        try:
+            actor_token = None
+            if mode == "delegation":
+                actor = await self.exchanger.client_credentials(self.settings.actor_registration)
+                actor_token = actor.access_token
+            return await self.exchanger.exchange(
+                principal.token, registration=self.settings.exchange_registration, actor_token=actor_token
+            )
+        except AuthorizationServerUnavailable:
+            raise DownstreamFailure(
+                503,
+                "temporarily_unavailable",
+                "the authorization server is unavailable, so your token could not be exchanged; try again shortly",
+            ) from None
+        except TokenRequestError as exc:
+            detail = f"{exc.error}: {exc.error_description}" if exc.error_description else exc.error
+            raise DownstreamFailure(
+                502, "exchange_refused", f"the authorization server refused the exchange ({detail})"
+            ) from None
+        except DiscoveryError as exc:
+            raise DownstreamFailure(
+                502, "exchange_failed", f"the authorization server's metadata is unusable: {exc}"
+            ) from None
+
+    async def call_message_service(self, token: IssuedToken) -> str:
+        try:
+            response = await self.http.get(
+                self.settings.target_resource_server_url, headers={"Authorization": token.authorization}
+            )
+        except httpx.HTTPError as exc:
+            raise DownstreamFailure(
+                503, "temporarily_unavailable", f"message-service did not answer ({type(exc).__name__})"
+            ) from None
+        if response.status_code != 200:
+            reason = response.headers.get("www-authenticate") or response.text[:200]
+            raise DownstreamFailure(
+                502, "downstream_refused", f"message-service answered {response.status_code}: {reason}"
+            )
+        return response.text
+
+
+def _wants_json(request: Request) -> bool:
+    return "application/json" in request.headers.get("accept", "")
+
+
+def create_user_service(settings: UserServiceSettings, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
+    # trust_env=False: every call stays on this machine, whatever proxy the environment names.
+    http = httpx.AsyncClient(timeout=HTTP_TIMEOUT_SECONDS, trust_env=False, transport=transport)
+    service = UserService(settings, http)
+    authenticated = require_token(settings.jwt.validator(http=http), realm="user-service")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await http.aclose()
+
+    app = FastAPI(title="user-service", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    install_error_handlers(app)
+
+    @app.get("/user/message")
+    async def user_message(
+        request: Request,
+        principal: Annotated[Principal, Depends(authenticated)],
+        mode: Annotated[Mode, Query()] = "impersonation",
+    ) -> Response:
+        try:
+            token = await service.exchange(principal, mode)
+            message = await service.call_message_service(token)
+        except DownstreamFailure as failure:
+            return error_response(failure.status, failure.error, failure.description)
+        if not _wants_json(request):
+            return PlainTextResponse(message)
+        try:
+            exchanged = view_token(token.access_token).to_dict()
+        except NotAJWT:
+            exchanged = None  # an opaque token from another server: nothing to show
+        return JSONResponse({"message": message, "mode": mode, "exchanged_token": exchanged})
+
+    return app

@@ -1,0 +1,121 @@
+"""End to end in a real browser: Debian's chromium driven by Playwright against the four services on free ports.
+
+Log in, follow the link, read the message and both tokens' claims from the page, try the delegation variant,
+log out. The screenshots in docs/screenshots/ are taken here.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from playwright.async_api import Page, async_playwright
+from tests.demo.support import missing_component
+
+from tokensmith.demo.runner import DemoSystem
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+TIMEOUT_MS = 15_000
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def page() -> AsyncIterator[Page]:
+    if shutil.which(str(CHROMIUM)) is None:  # absent or not executable
+        missing_component(f"{CHROMIUM} is not installed (Debian package chromium)")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            context = await browser.new_context(viewport={"width": 1280, "height": 900})
+            new_page = await context.new_page()
+            new_page.set_default_timeout(TIMEOUT_MS)
+            yield new_page
+            await context.close()
+        finally:
+            await browser.close()
+
+
+async def _claims(page: Page, section: str) -> dict[str, Any]:
+    claims: dict[str, Any] = json.loads(await page.locator(f"#{section} pre.claims").inner_text())
+    return claims
+
+
+async def _shot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
+
+
+async def test_log_in_read_the_message_and_both_tokens_then_log_out(demo_system: DemoSystem, page: Page) -> None:
+    topology = demo_system.topology
+
+    # The client app sends the browser to the authorization server's login page.
+    await page.goto(topology.client_url + "/")
+    assert page.url.startswith(topology.issuer + "/login")
+    await _shot(page, "1-login.png")
+
+    # A wrong password: the page says so and nobody is logged in.
+    await page.fill("#username", "baeldung")
+    await page.fill("#password", "wrong")
+    await page.click("button[type=submit]")
+    await page.wait_for_selector("#login-error")
+    assert page.url.startswith(topology.issuer)
+    await _shot(page, "2-wrong-password.png")
+
+    # The right one: back at the client app, which shows the subject and the authorized party.
+    await page.fill("#username", "baeldung")
+    await page.fill("#password", "password")
+    await page.click("button[type=submit]")
+    await page.wait_for_url(topology.client_url + "/")
+    assert await page.inner_text("#subject") == "baeldung"
+    assert await page.inner_text("#azp") == "messaging-client"
+    await _shot(page, "3-logged-in.png")
+
+    # The article's link: user-service exchanges the token and message-service answers.
+    await page.click("#message-link")
+    await page.wait_for_selector("#message")
+    assert await page.inner_text("#message") == "Hello baeldung, from message-service"
+    assert "Token Exchange Client!" in await page.inner_text("#article")
+    original = await _claims(page, "original-token")
+    exchanged = await _claims(page, "exchanged-token")
+    assert original["sub"] == exchanged["sub"] == "baeldung"
+    assert original["aud"] == "user-service"
+    assert exchanged["aud"] == "message-service"
+    assert "message.read" in exchanged["scope"]
+    assert exchanged["client_id"] == "message-service"
+    assert "act" not in exchanged
+    await _shot(page, "4-message.png")
+
+    # Delegation: the exchanged token names user-service as the actor.
+    await page.goto(topology.client_url + "/")
+    await page.click("#delegation-link")
+    await page.wait_for_selector("#message")
+    delegated = await _claims(page, "exchanged-token")
+    assert delegated["sub"] == "baeldung"
+    assert delegated["act"]["sub"] == "user-service"
+    assert "user-service" in await page.inner_text("#message")
+    await _shot(page, "5-delegation.png")
+
+    # Log out: the session ends at the authorization server too, so the next visit asks for the login again.
+    await page.click("#logout")
+    await page.wait_for_selector("#logged-out")
+    assert page.url == topology.client_url + "/logged-out"
+    await _shot(page, "6-logged-out.png")
+    await page.goto(topology.client_url + "/")
+    assert page.url.startswith(topology.issuer + "/login")
