@@ -28,5 +28,16 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest -m "not postgres and not browser and not interop"
 
+# The benchmark (docs/performance.md): under 10 minutes; QUICK=1 (or bench-quick) is the under-a-minute smoke run.
+bench: $(STAMP)
+	$(BIN)/python -m bench $(if $(QUICK),--quick)
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m bench --quick
+
+# Third-party peers against tokensmith (docs/interop.md): needs java 17+, mvn, node 20+ and npm.
+interop: $(STAMP)
+	$(BIN)/python -m pytest tests/interop
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

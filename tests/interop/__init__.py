@@ -1,0 +1,1 @@
+"""Interoperability with real third-party peers: Spring Boot, Spring Authorization Server, openid-client, Authlib."""
