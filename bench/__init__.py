@@ -1,0 +1,1 @@
+"""The benchmark behind `make bench` (and `tokensmith bench`): see docs/performance.md."""

@@ -1,0 +1,1 @@
+"""The minimal-Python ceiling app (bench/ceiling/app.py)."""

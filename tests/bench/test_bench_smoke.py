@@ -1,0 +1,179 @@
+"""The benchmark: its parsing and reporting, and one quick run end to end (`make bench QUICK=1`).
+
+The quick run measures nothing worth comparing (one second per system); it proves that one command starts every
+system, loads each with wrk, stops them, and writes latest.{json,md,png} with sane fields. Timed assertions would
+be flaky on a shared machine, so the only numbers checked are that requests happened and none failed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from bench.loadgen import parse_wrk_output
+from bench.machine import describe
+from bench.processes import descendants, tree_rss_bytes
+from bench.report import aggregate, build, targets, write
+from tests.conftest import missing_component
+
+from tokensmith.bench import find_checkout
+
+REPO = Path(__file__).resolve().parents[2]
+SYSTEMS = {"tokensmith", "python-ceiling", "oidc-provider"}
+
+WRK_STDOUT = """Running 1s test @ http://127.0.0.1:1/oauth2/token
+  1 threads and 32 connections
+BENCH_JSON {"requests": 2500, "duration_us": 1000000, "bytes": 1, "errors": {"connect": 0, "read": 0, \
+"write": 0, "status": 3, "timeout": 0, "body": 1}, "latency_us": {"p50": 1200, "p90": 3000, "p99": 9500, \
+"max": 20000, "mean": 1500.0}}
+"""
+
+
+def test_wrk_output_is_read_from_the_lua_done_line() -> None:
+    result = parse_wrk_output(WRK_STDOUT)
+    assert result.rps == 2500
+    assert (result.p50_ms, result.p99_ms) == (1.2, 9.5)
+    assert result.error_count == 4  # non-2xx statuses and 200s without a token both count
+
+
+def test_wrk_output_without_the_line_is_an_error() -> None:
+    with pytest.raises(RuntimeError, match="BENCH_JSON"):
+        parse_wrk_output("Running 1s test\nunable to connect\n")
+
+
+def _run(system: str, rps: float, round_index: int, scenario: str = "token-exchange") -> dict[str, object]:
+    return {
+        "scenario": scenario,
+        "system": system,
+        "alg": "ES256",
+        "workers": 1,
+        "round": round_index,
+        "requests": int(rps),
+        "rps": rps,
+        "p50_ms": 2.0,
+        "p99_ms": 25.0 if system == "tokensmith" else 5.0,
+        "errors": 0,
+    }
+
+
+def test_rounds_aggregate_to_medians_and_targets_are_ratios() -> None:
+    runs = [_run("tokensmith", rps, i) for i, rps in enumerate((900.0, 1000.0, 5000.0))]
+    runs += [_run("python-ceiling", 1000.0, i) for i in range(3)]
+    runs += [_run("oidc-provider", 2000.0, i) for i in range(3)]
+    http = aggregate(runs)
+    tokensmith = next(row for row in http if row["system"] == "tokensmith")
+    assert tokensmith["rps"] == 1000.0  # the median: one lucky round does not move it
+    assert tokensmith["requests"] == 6900
+    found = {t["target"]: t for t in targets(http, [])}
+    assert found["exchange vs ceiling (ES256, 1 process)"] == {
+        "target": "exchange vs ceiling (ES256, 1 process)",
+        "value": 1.0,
+        "goal": ">= 0.9x",
+        "met": True,
+    }
+    assert found["exchange vs oidc-provider (ES256, 1 process)"]["met"] is False
+    assert found["exchange p99 (ES256, 1 process)"]["met"] is False
+    assert found["exchange errors (ES256, 1 process)"]["met"] is True
+
+
+def test_report_writes_json_markdown_and_chart(tmp_path: Path) -> None:
+    runs = [
+        _run(system, 1000.0, 0, scenario) for system in SYSTEMS for scenario in ("token-exchange", "client-credentials")
+    ]
+    validations = [
+        {"alg": "ES256", "implementation": "tokensmith", "ops": 9000.0, "rounds": [9000.0]},
+        {"alg": "ES256", "implementation": "joserfc (bare)", "ops": 10000.0, "rounds": [10000.0]},
+    ]
+    results = build(
+        machine=describe(REPO / "bench" / "node"),
+        settings={"quick": True, "connections": 32, "duration_s": 1.0, "rounds": 1},
+        runs=runs,
+        memory=[{"system": "tokensmith", "alg": "ES256", "workers": 1, "peak_rss_mb": 80.0}],
+        validations=validations,
+        flows=[],
+        elapsed_s=12.0,
+    )
+    paths = write(results, tmp_path)
+    assert [p.name for p in paths] == ["latest.json", "latest.md", "latest.png"]
+    assert json.loads(paths[0].read_text())["targets"] == results["targets"]
+    table = paths[1].read_text()
+    assert "| ES256 | 1 | tokensmith | 1000 | 2.0 | 25.0 | 0 | 1.00x | 1.00x |" in table
+    assert "| validation vs bare joserfc (ES256) | 0.9 | >= 0.8x | yes |" in table
+    assert paths[2].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_tokensmith_bench_finds_the_checkout_it_was_installed_from(tmp_path: Path) -> None:
+    assert find_checkout(REPO / "src" / "tokensmith") == REPO
+    assert find_checkout(tmp_path, REPO / "bench" / "lua") == REPO
+    assert find_checkout(tmp_path) is None
+
+
+def test_process_tree_is_found_and_measured() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert tree_rss_bytes(child.pid) > 1_000_000
+        assert child.pid in descendants(os.getpid())
+    finally:
+        child.kill()
+        child.wait()
+
+
+@pytest.mark.interop
+@pytest.mark.timeout(150)
+def test_quick_bench_writes_its_results(tmp_path: Path) -> None:
+    if shutil.which("wrk") is None:
+        missing_component("wrk is not installed (Debian: apt-get install wrk)")
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        missing_component("node/npm are not installed (needed for the oidc-provider peer)")
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", f"--out={tmp_path}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=140,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+
+    results = json.loads((tmp_path / "latest.json").read_text())
+    machine = results["machine"]
+    assert machine["cores"] >= 1
+    assert machine["cpu"]
+    assert machine["python"].startswith("3.")
+    assert machine["node"].startswith("v")
+    assert machine["node_packages"]["oidc-provider"]
+
+    http = results["http"]
+    for scenario in ("token-exchange", "client-credentials"):
+        measured = {row["system"] for row in http if row["scenario"] == scenario}
+        assert measured == SYSTEMS, scenario
+    for row in http:
+        assert row["requests"] > 0, row
+        assert row["rps"] > 0, row
+        assert 0 < row["p50_ms"] <= row["p99_ms"], row
+        assert row["errors"] == 0, row
+    assert {row["system"] for row in http if row["scenario"] == "client-auth"} == {
+        "tokensmith {noop}",
+        "tokensmith {bcrypt}",
+        "tokensmith {argon2}",
+    }
+    assert {m["system"] for m in results["memory"]} == SYSTEMS
+    assert all(m["peak_rss_mb"] > 10 for m in results["memory"])
+    assert {v["implementation"] for v in results["validation"]} == {"tokensmith", "joserfc (bare)"}
+    assert all(v["ops"] > 0 for v in results["validation"])
+    assert {flow["variant"] for flow in results["end_to_end"]} == {"cached", "uncached"}
+    assert all(flow["requests"] > 0 and flow["errors"] == 0 for flow in results["end_to_end"])
+    services = {"authorization-server", "user-service", "message-service"}
+    assert all(set(flow["peak_rss_mb"]) == services for flow in results["end_to_end"])
+    assert any(t["target"].startswith("exchange vs ceiling") for t in results["targets"])
+
+    table = (tmp_path / "latest.md").read_text()
+    assert "## Token exchange" in table
+    assert "| ES256 | 1 | tokensmith |" in table
+    assert machine["cpu"] in table
+    assert (tmp_path / "latest.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
