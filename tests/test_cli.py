@@ -26,6 +26,34 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
+def config_check_fails(path: Path) -> str:
+    """``config check`` on a bad file: exit 1 with a message that names the file, not a traceback. Its output."""
+    result = runner.invoke(app, ["config", "check", str(path)])
+    assert result.exit_code == 1
+    assert str(path) in result.output
+    assert "Traceback" not in result.output
+    return result.output
+
+
+def serve_fails(path: Path) -> tuple[str, str]:
+    """``tokensmith serve`` on a config it cannot start with: exit 1, one line on stderr, no traceback.
+
+    The line, and all of stderr (for what must not appear anywhere in it).
+    """
+    completed = subprocess.run(
+        [sys.executable, "-m", "tokensmith", "serve", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 1
+    assert "Traceback" not in completed.stderr
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1
+    return lines[0], completed.stderr
+
+
 def test_example_config_is_valid() -> None:
     result = runner.invoke(app, ["config", "check", str(ROOT / "examples" / "authorization-server.yaml")])
     assert result.exit_code == 0, result.output
@@ -34,14 +62,10 @@ def test_example_config_is_valid() -> None:
 
 
 def test_bad_yaml_names_file_and_line(tmp_path: Path) -> None:
-    path = write(tmp_path, "issuer: [unclosed\n")
-    result = runner.invoke(app, ["config", "check", str(path)])
-    assert result.exit_code == 1
-    assert str(path) in result.output
-    assert "not valid YAML" in result.output
-    assert "line" in result.output
-    assert "Traceback" not in result.output
-    assert len(result.output.strip().splitlines()) == 1
+    output = config_check_fails(write(tmp_path, "issuer: [unclosed\n"))
+    assert "not valid YAML" in output
+    assert "line" in output
+    assert len(output.strip().splitlines()) == 1
 
 
 def test_bad_key_names_file_and_key(tmp_path: Path) -> None:
@@ -49,12 +73,9 @@ def test_bad_key_names_file_and_key(tmp_path: Path) -> None:
         tmp_path,
         "clients:\n  app:\n    registration:\n      client-id: app\n      client-secret: plain-text\n",
     )
-    result = runner.invoke(app, ["config", "check", str(path)])
-    assert result.exit_code == 1
-    assert str(path) in result.output
-    assert "clients.app.registration.client-secret" in result.output
-    assert "{noop}" in result.output
-    assert "Traceback" not in result.output
+    output = config_check_fails(path)
+    assert "clients.app.registration.client-secret" in output
+    assert "{noop}" in output
 
 
 def test_unknown_key_and_missing_file(tmp_path: Path) -> None:
@@ -68,19 +89,9 @@ def test_unknown_key_and_missing_file(tmp_path: Path) -> None:
 
 def test_serve_with_a_bad_config_prints_one_line_and_exits_1(tmp_path: Path) -> None:
     path = write(tmp_path, "port: not-a-port\n")
-    completed = subprocess.run(
-        [sys.executable, "-m", "tokensmith", "serve", "--config", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert completed.returncode == 1
-    assert "Traceback" not in completed.stderr
-    lines = completed.stderr.strip().splitlines()
-    assert len(lines) == 1
-    assert str(path) in lines[0]
-    assert "port" in lines[0]
+    line, _ = serve_fails(path)
+    assert str(path) in line
+    assert "port" in line
 
 
 def test_keys_list_and_rotate(tmp_path: Path) -> None:
@@ -136,21 +147,9 @@ def test_version() -> None:
 
 def test_serve_with_an_unreachable_database_prints_one_line_and_exits_1(tmp_path: Path) -> None:
     path = write(tmp_path, "database-url: postgresql+asyncpg://tokensmith:hunter2@127.0.0.1:1/none\n")
-    completed = subprocess.run(
-        [sys.executable, "-m", "tokensmith", "serve", "--config", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert completed.returncode == 1
-    assert "Traceback" not in completed.stderr
-    lines = completed.stderr.strip().splitlines()
-    assert len(lines) == 1
-    assert lines[0].startswith(
-        "tokensmith: cannot open the database postgresql+asyncpg://tokensmith:***@127.0.0.1:1/none"
-    )
-    assert "hunter2" not in completed.stderr
+    line, stderr = serve_fails(path)
+    assert line.startswith("tokensmith: cannot open the database postgresql+asyncpg://tokensmith:***@127.0.0.1:1/none")
+    assert "hunter2" not in stderr
 
 
 def test_serve_with_two_workers_answers(tmp_path: Path) -> None:

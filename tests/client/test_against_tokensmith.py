@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from tests.support.article import article_client_properties
 from tests.support.server import running_server
 
 from tokensmith.client import TokenExchanger, TokenRequestError, load_client_properties
@@ -38,27 +39,14 @@ SERVER = {
 
 def client_properties(issuer: str) -> dict[str, object]:
     """The article's user-service YAML (plus a client-credentials registration), pointed at the test server."""
-    return {
-        "registration": {
-            "my-message-service": {
-                "provider": "my-auth-server",
-                "client-id": "message-service",
-                "client-secret": "token",
-                "authorization-grant-type": "urn:ietf:params:oauth:grant-type:token-exchange",
-                "client-authentication-method": ["client_secret_basic"],
-                "scope": ["message.read"],
-                "client-name": "my-message-service",
-            },
-            "front-end": {
-                "provider": "my-auth-server",
-                "client-id": "front-end",
-                "client-secret": "front",
-                "authorization-grant-type": "client_credentials",
-                "scope": "user.read",
-            },
-        },
-        "provider": {"my-auth-server": {"issuer-uri": issuer}},
+    front_end = {
+        "provider": "my-auth-server",
+        "client-id": "front-end",
+        "client-secret": "front",
+        "authorization-grant-type": "client_credentials",
+        "scope": "user.read",
     }
+    return article_client_properties(issuer, {"front-end": front_end})
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,15 @@ from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
 from tests.interop.http_login import login_over_http
 from tests.interop.spring_apps import SpringApp
-from tests.interop.user_tokens import PASSWORD, USERNAME, LoginClient, discover, jwt_parts
+from tests.interop.user_tokens import (
+    PASSWORD,
+    SPRING_AS_APP,
+    TOKENSMITH_APP,
+    USERNAME,
+    LoginClient,
+    discover,
+    jwt_parts,
+)
 
 with warnings.catch_warnings():
     # Authlib 1.9 announces, on import, that it will move from httpx to the httpx2 fork; it still runs on httpx.
@@ -33,6 +41,9 @@ pytestmark = [pytest.mark.interop, pytest.mark.timeout(400)]
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 PEER = "Authlib AsyncOAuth2Client"
+# (client id, secret): user-service's own client, and message-service, the article's exchanging client.
+SERVICE_CLIENT = ("user-service", "user-secret")
+EXCHANGE_CLIENT = ("message-service", "token")
 
 
 @dataclass
@@ -147,10 +158,7 @@ def check_common(outcome: Outcome) -> None:
 
 
 async def test_authlib_against_tokensmith(tokensmith_rfc: str, http: httpx.AsyncClient) -> None:
-    login = LoginClient(
-        "interop-app", "app-secret", "http://127.0.0.1:8080/login/oauth2/code/interop-app", "openid profile user.read"
-    )
-    outcome = await run_flow(http, tokensmith_rfc, login, ("user-service", "user-secret"), ("message-service", "token"))
+    outcome = await run_flow(http, tokensmith_rfc, TOKENSMITH_APP, SERVICE_CLIENT, EXCHANGE_CLIENT)
     check_common(outcome)
     assert outcome.results["refresh"]["refresh_token"] != outcome.results["authorization_code"]["refresh_token"], (
         "tokensmith rotates refresh tokens on every use"
@@ -161,15 +169,7 @@ async def test_authlib_against_tokensmith(tokensmith_rfc: str, http: httpx.Async
 async def test_authlib_against_spring_authorization_server(
     spring_authorization_server: SpringApp, http: httpx.AsyncClient
 ) -> None:
-    login = LoginClient(
-        "user-service",
-        "user-secret",
-        "http://127.0.0.1:8080/login/oauth2/code/user-service",
-        "openid profile user.read",
-    )
-    outcome = await run_flow(
-        http, spring_authorization_server.url, login, ("user-service", "user-secret"), ("message-service", "token")
-    )
+    outcome = await run_flow(http, spring_authorization_server.url, SPRING_AS_APP, SERVICE_CLIENT, EXCHANGE_CLIENT)
     check_common(outcome)
     # Spring writes scope as a JSON array in its exchanged tokens.
     assert jwt_parts(outcome.results["token_exchange"]["access_token"])[1]["scope"] == ["message.read"]
@@ -179,8 +179,8 @@ async def test_authlib_exchange_naming_an_audience_at_tokensmith(tokensmith_rfc:
     """tokensmith honours RFC 8693 `audience`: an allowed target is issued, any other is invalid_target."""
     token_endpoint = (await discover(http, tokensmith_rfc))["token_endpoint"]
     async with (
-        AsyncOAuth2Client("user-service", "user-secret") as service,
-        AsyncOAuth2Client("message-service", "token") as exchanger,
+        AsyncOAuth2Client(*SERVICE_CLIENT) as service,
+        AsyncOAuth2Client(*EXCHANGE_CLIENT) as exchanger,
     ):
         subject = await service.fetch_token(token_endpoint, grant_type="client_credentials", scope="user.read")
         exchange = {

@@ -15,7 +15,8 @@ import httpx
 import pytest
 from tests.interop.spring_apps import SpringApp
 from tests.interop.tokensmith_services import message_service_app, serving, user_service_app
-from tests.interop.user_tokens import SPRING_AS_APP, jwt_parts, user_token
+from tests.interop.user_tokens import SPRING_AS_APP, bearer, jwt_parts, user_token
+from tests.support.article import article_client_properties
 
 from tokensmith.client import OAuth2ClientProperties, TokenExchanger, TokenRequestError
 from tokensmith.resource import TokenValidator
@@ -26,28 +27,14 @@ pytestmark = [pytest.mark.interop, pytest.mark.timeout(400)]
 
 def article_registrations(issuer: str) -> OAuth2ClientProperties:
     """The article's spring.security.oauth2.client block (section 4.2), plus user-service's own client."""
-    return OAuth2ClientProperties.model_validate(
-        {
-            "registration": {
-                "my-message-service": {
-                    "provider": "my-auth-server",
-                    "client-id": "message-service",
-                    "client-secret": "token",
-                    "authorization-grant-type": "urn:ietf:params:oauth:grant-type:token-exchange",
-                    "client-authentication-method": ["client_secret_basic"],
-                    "scope": ["message.read"],
-                },
-                "user-service": {
-                    "provider": "my-auth-server",
-                    "client-id": "user-service",
-                    "client-secret": "user-secret",
-                    "authorization-grant-type": "client_credentials",
-                    "scope": ["user.read"],
-                },
-            },
-            "provider": {"my-auth-server": {"issuer-uri": issuer}},
-        }
-    )
+    user_service = {
+        "provider": "my-auth-server",
+        "client-id": "user-service",
+        "client-secret": "user-secret",
+        "authorization-grant-type": "client_credentials",
+        "scope": ["user.read"],
+    }
+    return OAuth2ClientProperties.model_validate(article_client_properties(issuer, {"user-service": user_service}))
 
 
 @pytest.fixture
@@ -103,9 +90,7 @@ async def test_tokensmith_services_on_spring_authorization_server(
         serving(message_service_app(issuer)) as message_service,
         serving(user_service_app(issuer, f"{message_service}/message")) as user_service,
     ):
-        response = await http.get(
-            f"{user_service}/user/message", headers={"Authorization": f"Bearer {tokens['access_token']}"}
-        )
+        response = await http.get(f"{user_service}/user/message", headers=bearer(tokens))
     failure = (
         f"[tokensmith services on Spring Authorization Server] GET /user/message -> HTTP {response.status_code} "
         f"{response.text}\n--- Spring Authorization Server log ---\n{spring_authorization_server.log_tail(25)}"

@@ -13,7 +13,7 @@ import pytest
 from tests.interop.expectations import assert_exchanged_for_message_service, explain, message_of
 from tests.interop.spring_apps import BootLine, SpringApp
 from tests.interop.tokensmith_services import serving, user_service_app
-from tests.interop.user_tokens import TOKENSMITH_APP, user_token
+from tests.interop.user_tokens import TOKENSMITH_APP, bearer, user_token
 
 # Setup may build the Spring jars from Maven Central on a fresh machine, then start JVMs.
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(400)]
@@ -28,7 +28,7 @@ async def test_spring_user_service_calls_tokensmith_message_service(
     tokens = await user_token(http, tokensmith_for_spring, TOKENSMITH_APP)
     response = await http.get(
         f"{spring_user_service_to_tokensmith.url}/user/message",
-        headers={"Authorization": f"Bearer {tokens['access_token']}"},
+        headers=bearer(tokens),
     )
     context = explain(
         f"[Spring Boot {boot_line.spring_boot} user-service -> tokensmith message-service] /user/message",
@@ -39,6 +39,16 @@ async def test_spring_user_service_calls_tokensmith_message_service(
     assert response.text == "Hello baeldung, from message-service", context
 
 
+async def through_tokensmith_user_service(
+    http: httpx.AsyncClient, issuer: str, spring_message_service: SpringApp, query: str = ""
+) -> httpx.Response:
+    """``GET /user/message{query}`` with the user's token (login at ``issuer``) at tokensmith's user-service,
+    served for this one call and configured to call ``spring_message_service``."""
+    tokens = await user_token(http, issuer, TOKENSMITH_APP)
+    async with serving(user_service_app(issuer, f"{spring_message_service.url}/message")) as url:
+        return await http.get(f"{url}/user/message{query}", headers=bearer(tokens))
+
+
 async def test_tokensmith_user_service_calls_spring_message_service(
     boot_line: BootLine,
     tokensmith_for_spring: str,
@@ -46,9 +56,7 @@ async def test_tokensmith_user_service_calls_spring_message_service(
     http: httpx.AsyncClient,
 ) -> None:
     _, spring_message_service = spring_services_on_tokensmith
-    tokens = await user_token(http, tokensmith_for_spring, TOKENSMITH_APP)
-    async with serving(user_service_app(tokensmith_for_spring, f"{spring_message_service.url}/message")) as url:
-        response = await http.get(f"{url}/user/message", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    response = await through_tokensmith_user_service(http, tokensmith_for_spring, spring_message_service)
     body = message_of(
         f"[tokensmith user-service -> Spring Boot {boot_line.spring_boot} message-service] /user/message",
         response,
@@ -66,11 +74,9 @@ async def test_spring_message_service_reads_the_act_claim_of_a_delegated_token(
     """Delegation (RFC 8693 `act`): tokensmith's user-service sends its own token as the actor; Spring accepts the
     result and sees who acts for the user."""
     _, spring_message_service = spring_services_on_tokensmith
-    tokens = await user_token(http, tokensmith_for_spring, TOKENSMITH_APP)
-    async with serving(user_service_app(tokensmith_for_spring, f"{spring_message_service.url}/message")) as url:
-        response = await http.get(
-            f"{url}/user/message?mode=delegation", headers={"Authorization": f"Bearer {tokens['access_token']}"}
-        )
+    response = await through_tokensmith_user_service(
+        http, tokensmith_for_spring, spring_message_service, "?mode=delegation"
+    )
     body = message_of(
         f"[tokensmith user-service (delegation) -> Spring Boot {boot_line.spring_boot} message-service] /user/message",
         response,

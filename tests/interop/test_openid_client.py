@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from tests.interop.node_peer import Step, run_peer
 from tests.interop.spring_apps import SpringApp
+from tests.interop.user_tokens import PASSWORD, SPRING_AS_APP, TOKENSMITH_APP, USERNAME, LoginClient
 
 # Setup may build the Spring jars from Maven Central on a fresh machine, then start JVMs.
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(400)]
@@ -31,11 +32,25 @@ ALL_STEPS = (
 JWT_ACCESS_TOKEN_CHECKS = {name for name in ALL_STEPS if name.startswith("validate_jwt_access_token")}
 
 
-def peer_config(issuer: str, login_client: dict[str, str], service_client: dict[str, str]) -> dict[str, Any]:
+def peer_config(issuer: str, login: LoginClient) -> dict[str, Any]:
+    """The user logs in through ``login``; user-service's own client gets a client-credentials token."""
     return {
         "issuer": issuer,
-        "login": {**login_client, "scope": "openid profile user.read", "username": "baeldung", "password": "password"},
-        "client_credentials": {**service_client, "scope": "user.read", "audience": "user-service"},
+        "login": {
+            "client_id": login.client_id,
+            "client_secret": login.client_secret,
+            "redirect_uri": login.redirect_uri,
+            "audience": "user-service",
+            "scope": login.scope,
+            "username": USERNAME,
+            "password": PASSWORD,
+        },
+        "client_credentials": {
+            "client_id": "user-service",
+            "client_secret": "user-secret",
+            "scope": "user.read",
+            "audience": "user-service",
+        },
         # The article's exchange: client message-service swaps the user's token for one aimed at message-service.
         "exchange": {
             "client_id": "message-service",
@@ -58,16 +73,7 @@ def assert_ok(steps: dict[str, Step], names: set[str] | tuple[str, ...]) -> None
 
 
 def test_every_step_works_against_tokensmith(node: str, tokensmith_rfc: str, tmp_path: Path) -> None:
-    config = peer_config(
-        tokensmith_rfc,
-        {
-            "client_id": "interop-app",
-            "client_secret": "app-secret",
-            "redirect_uri": "http://127.0.0.1:8080/login/oauth2/code/interop-app",
-            "audience": "user-service",
-        },
-        {"client_id": "user-service", "client_secret": "user-secret"},
-    )
+    config = peer_config(tokensmith_rfc, TOKENSMITH_APP)
     steps = run_peer(node, config, tmp_path)
     assert_ok(steps, ALL_STEPS)
     all_detail = report(steps)
@@ -94,16 +100,7 @@ def test_spring_authorization_server_fails_only_the_rfc9068_typ_check(
     node: str, spring_authorization_server: SpringApp, tmp_path: Path
 ) -> None:
     """The same peer against Spring's server: its access tokens carry no `typ`, which oauth4webapi requires."""
-    config = peer_config(
-        spring_authorization_server.url,
-        {
-            "client_id": "user-service",
-            "client_secret": "user-secret",
-            "redirect_uri": "http://127.0.0.1:8080/login/oauth2/code/user-service",
-            "audience": "user-service",
-        },
-        {"client_id": "user-service", "client_secret": "user-secret"},
-    )
+    config = peer_config(spring_authorization_server.url, SPRING_AS_APP)
     steps = run_peer(node, config, tmp_path)
     assert_ok(steps, tuple(name for name in ALL_STEPS if name not in JWT_ACCESS_TOKEN_CHECKS))
     for check in JWT_ACCESS_TOKEN_CHECKS:

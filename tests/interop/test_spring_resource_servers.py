@@ -13,7 +13,14 @@ import httpx
 import pytest
 from tests.interop.expectations import assert_exchanged_for_message_service, explain, message_of
 from tests.interop.spring_apps import BootLine, SpringApp
-from tests.interop.user_tokens import SPRING_AS_APP, TOKENSMITH_APP, client_credentials_token, jwt_parts, user_token
+from tests.interop.user_tokens import (
+    SPRING_AS_APP,
+    TOKENSMITH_APP,
+    bearer,
+    client_credentials_token,
+    jwt_parts,
+    user_token,
+)
 
 # Setup may build the Spring jars from Maven Central on a fresh machine, then start JVMs.
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(400)]
@@ -28,9 +35,7 @@ async def test_article_flow_on_spring_authorization_server(
     """Baseline: the article, all Spring (authorization server, user-service, message-service)."""
     user_service, message_service = spring_services_on_spring_as
     tokens = await user_token(http, spring_authorization_server.url, SPRING_AS_APP)
-    response = await http.get(
-        f"{user_service.url}/user/message", headers={"Authorization": f"Bearer {tokens['access_token']}"}
-    )
+    response = await http.get(f"{user_service.url}/user/message", headers=bearer(tokens))
     apps = (spring_authorization_server, user_service, message_service)
     body = message_of(f"[Spring Boot {boot_line.spring_boot}] user-service /user/message", response, *apps)
     assert_exchanged_for_message_service(body, json.dumps(body))
@@ -47,9 +52,7 @@ async def test_article_flow_on_tokensmith(
     tokens = await user_token(http, tokensmith_for_spring, TOKENSMITH_APP)
     header, claims = jwt_parts(tokens["access_token"])
     assert header.get("typ") == "JWT", f"tokens.access-token-typ-by-audience not applied: {header} {claims}"
-    response = await http.get(
-        f"{user_service.url}/user/message", headers={"Authorization": f"Bearer {tokens['access_token']}"}
-    )
+    response = await http.get(f"{user_service.url}/user/message", headers=bearer(tokens))
     body = message_of(
         f"[Spring Boot {boot_line.spring_boot}] user-service /user/message (exchange at tokensmith)",
         response,
@@ -123,10 +126,10 @@ async def test_spring_reuses_the_exchanged_token_while_it_is_fresh(
     tokensmith's `expires_in` a second call to user-service needs no second exchange."""
     user_service, message_service = spring_services_on_tokensmith
     tokens = await user_token(http, tokensmith_for_spring, TOKENSMITH_APP)
-    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    user = bearer(tokens)
     what = f"[Spring Boot {boot_line.spring_boot}] user-service /user/message"
-    message_of(what, await http.get(f"{user_service.url}/user/message", headers=bearer), user_service, message_service)
+    message_of(what, await http.get(f"{user_service.url}/user/message", headers=user), user_service, message_service)
     after_first = await exchanges_issued(http, tokensmith_for_spring)
     assert after_first >= 1, "tokensmith's /metrics shows no token exchange at all"
-    message_of(what, await http.get(f"{user_service.url}/user/message", headers=bearer), user_service, message_service)
+    message_of(what, await http.get(f"{user_service.url}/user/message", headers=user), user_service, message_service)
     assert await exchanges_issued(http, tokensmith_for_spring) == after_first, "Spring exchanged again"

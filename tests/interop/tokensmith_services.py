@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Generator
 
 import uvicorn
 from starlette.types import ASGIApp
+from tests.support.article import article_client_properties
 
 from tokensmith.demo.message_service import create_message_service
 from tokensmith.demo.settings import MessageServiceSettings, UserServiceSettings
@@ -79,17 +80,9 @@ def user_service_app(issuer: str, message_service_url: str) -> ASGIApp:
         {
             "server": {"port": 8081},
             "jwt": {"issuer-uri": issuer, "audiences": "user-service"},
-            "client": {
-                "registration": {
-                    "my-message-service": {
-                        "provider": "my-auth-server",
-                        "client-id": "message-service",
-                        "client-secret": "token",
-                        "authorization-grant-type": "urn:ietf:params:oauth:grant-type:token-exchange",
-                        "client-authentication-method": ["client_secret_basic"],
-                        "scope": ["message.read"],
-                        "client-name": "my-message-service",
-                    },
+            "client": article_client_properties(
+                issuer,
+                {
                     # Its own identity: the actor token of ?mode=delegation.
                     "user-service-actor": {
                         "provider": "my-auth-server",
@@ -99,8 +92,7 @@ def user_service_app(issuer: str, message_service_url: str) -> ASGIApp:
                         "client-authentication-method": ["client_secret_basic"],
                     },
                 },
-                "provider": {"my-auth-server": {"issuer-uri": issuer}},
-            },
+            ),
             "target-resource-server-url": message_service_url,
         }
     )

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import json
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -94,6 +95,11 @@ async def client_credentials_token(
     assert response.status_code == 200, f"client credentials at {issuer}: HTTP {response.status_code} {response.text}"
     token: str = response.json()["access_token"]
     return token
+
+
+def bearer(tokens: Mapping[str, Any]) -> dict[str, str]:
+    """The ``Authorization`` header that sends the access token of a token endpoint's response."""
+    return {"Authorization": f"Bearer {tokens['access_token']}"}
 
 
 def jwt_parts(token: str) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -7,7 +7,7 @@ from typing import Annotated
 import httpx
 import pytest
 from fastapi import Depends, FastAPI
-from tests.support.fake_issuer import FakeIssuer, FakeIssuerHost, free_port_url, serve
+from tests.support.fake_issuer import FakeIssuer, free_port_url, serve
 
 from tokensmith.resource import BearerTokenMiddleware, Principal, TokenValidator
 from tokensmith.resource.fastapi import require_scopes, require_token
@@ -39,11 +39,6 @@ def build_app(issuer_url: str, *, with_middleware: bool = False) -> FastAPI:
         return "never"
 
     return app
-
-
-@pytest.fixture(scope="module")
-def issuer_for_module(issuer_host: FakeIssuerHost) -> FakeIssuer:
-    return issuer_host.fresh()
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-from tests.support.fake_issuer import FakeIssuer, FakeIssuerHost, serve
+from tests.support.fake_issuer import FakeIssuer, serve
 
 from tokensmith.resource import BearerTokenMiddleware, Principal, TokenValidator
 
@@ -39,11 +39,6 @@ def build_app(issuer_url: str, *, required: bool = True) -> Starlette:
         BearerTokenMiddleware, validator=validator, realm="user-service", required=required, public_paths=["/health"]
     )
     return app
-
-
-@pytest.fixture(scope="module")
-def issuer_for_module(issuer_host: FakeIssuerHost) -> FakeIssuer:
-    return issuer_host.fresh()
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING
 import httpx
 
 from tokensmith.client.cache import Clock, TokenCache
+from tokensmith.client.client_auth import Form
 from tokensmith.client.discovery import MetadataCache
-from tokensmith.client.flow import Flow
+from tokensmith.client.flow import Done, Flow, advance
 from tokensmith.client.grant import ACCESS_TOKEN_TYPE, IssuedToken, client_credentials_form, token_exchange_form
 from tokensmith.client.registration import Registration
 from tokensmith.client.source import TokenSource
@@ -62,14 +63,11 @@ class _GrantAuth(httpx.Auth):
             async with self._task_lock:
                 if self.source.cached() is None:
                     flow = self.source.flow(refresh=False)
-                    try:
-                        step = next(flow)
-                        while True:
-                            response = yield step
-                            await response.aread()
-                            step = flow.send(response)
-                    except StopIteration:
-                        pass
+                    step = advance(flow)
+                    while not isinstance(step, Done):
+                        response = yield step
+                        await response.aread()
+                        step = advance(flow, response)
         inner = super().async_auth_flow(request)
         step = await inner.__anext__()
         while True:
@@ -82,15 +80,12 @@ class _GrantAuth(httpx.Auth):
 
 def _reading(flow: Flow[IssuedToken]) -> Generator[httpx.Request, httpx.Response, IssuedToken]:
     """Run a token flow inside a sync auth flow, reading each response body as httpx's own driver does."""
-    try:
-        step = next(flow)
-        while True:
-            response = yield step
-            response.read()
-            step = flow.send(response)
-    except StopIteration as done:
-        token: IssuedToken = done.value
-        return token
+    step = advance(flow)
+    while not isinstance(step, Done):
+        response = yield step
+        response.read()
+        step = advance(flow, response)
+    return step.value
 
 
 class ClientCredentialsAuth(_GrantAuth):
@@ -101,8 +96,7 @@ class ClientCredentialsAuth(_GrantAuth):
         cls, registration: Registration, *, scope: str | Sequence[str] | None = None, clock: Clock = time.time
     ) -> ClientCredentialsAuth:
         """A standalone auth with its own cache (use ``TokenExchanger.client_credentials_auth`` to share one)."""
-        form = client_credentials_form(registration, scope)
-        return cls(TokenSource.create(registration, form, TokenCache(clock=clock), MetadataCache(clock=clock), clock))
+        return cls(_own_source(registration, client_credentials_form(registration, scope), clock))
 
 
 class TokenExchangeAuth(_GrantAuth):
@@ -125,11 +119,13 @@ class TokenExchangeAuth(_GrantAuth):
             registration,
             subject_token,
             subject_token_type=subject_token_type,
-            requested_token_type=ACCESS_TOKEN_TYPE,
             audience=audience,
             resource=resource,
             scope=scope,
-            actor_token=None,
-            actor_token_type=ACCESS_TOKEN_TYPE,
         )
-        return cls(TokenSource.create(registration, form, TokenCache(clock=clock), MetadataCache(clock=clock), clock))
+        return cls(_own_source(registration, form, clock))
+
+
+def _own_source(registration: Registration, form: Form, clock: Clock) -> TokenSource:
+    """A request whose token is kept in a cache of its own (a standalone auth shares nothing)."""
+    return TokenSource.create(registration, form, TokenCache(clock=clock), MetadataCache(clock=clock), clock)

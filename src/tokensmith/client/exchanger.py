@@ -15,16 +15,19 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from functools import partial
 from types import TracebackType
+from typing import Unpack
 
 import httpx
 
 from tokensmith.client.auth import ClientCredentialsAuth, TokenExchangeAuth
 from tokensmith.client.cache import CacheKey, Clock, TokenCache
+from tokensmith.client.client_auth import Form
 from tokensmith.client.discovery import MetadataCache
 from tokensmith.client.errors import RegistrationError
 from tokensmith.client.flow import run_async
 from tokensmith.client.grant import (
     ACCESS_TOKEN_TYPE,
+    ExchangeParameters,
     IssuedToken,
     client_credentials_form,
     token_exchange_form,
@@ -77,31 +80,14 @@ class TokenExchanger:
             raise RegistrationError(f"no client registration {registration_id!r} (known: {known})") from None
 
     async def exchange(
-        self,
-        subject_token: str,
-        *,
-        registration: str,
-        audience: Scopes = None,
-        resource: Scopes = None,
-        scope: Scopes = None,
-        actor_token: str | None = None,
-        actor_token_type: str = ACCESS_TOKEN_TYPE,
-        subject_token_type: str = ACCESS_TOKEN_TYPE,
-        requested_token_type: str | None = ACCESS_TOKEN_TYPE,
+        self, subject_token: str, *, registration: str, **parameters: Unpack[ExchangeParameters]
     ) -> IssuedToken:
-        """RFC 8693 token exchange of ``subject_token``; ``audience``/``resource``/``scope`` default to the registration's."""
-        source = self.exchange_source(
-            subject_token,
-            registration=registration,
-            audience=audience,
-            resource=resource,
-            scope=scope,
-            actor_token=actor_token,
-            actor_token_type=actor_token_type,
-            subject_token_type=subject_token_type,
-            requested_token_type=requested_token_type,
-        )
-        return await self.obtain(source)
+        """RFC 8693 token exchange of ``subject_token``.
+
+        The parameters and their defaults are :func:`token_exchange_form`'s: ``audience``/``resource``/``scope``
+        default to the registration's, the token types to an access token.
+        """
+        return await self.obtain(self.exchange_source(subject_token, registration=registration, **parameters))
 
     async def client_credentials(self, registration: str, *, scope: Scopes = None) -> IssuedToken:
         """RFC 6749 4.4 client credentials; ``scope`` defaults to the registration's."""
@@ -150,34 +136,18 @@ class TokenExchanger:
         return ClientCredentialsAuth(self.client_credentials_source(registration, scope=scope), exchanger=self)
 
     def exchange_source(
-        self,
-        subject_token: str,
-        *,
-        registration: str,
-        audience: Scopes = None,
-        resource: Scopes = None,
-        scope: Scopes = None,
-        actor_token: str | None = None,
-        actor_token_type: str = ACCESS_TOKEN_TYPE,
-        subject_token_type: str = ACCESS_TOKEN_TYPE,
-        requested_token_type: str | None = ACCESS_TOKEN_TYPE,
+        self, subject_token: str, *, registration: str, **parameters: Unpack[ExchangeParameters]
     ) -> TokenSource:
-        form = token_exchange_form(
-            self.registration(registration),
-            subject_token,
-            subject_token_type=subject_token_type,
-            requested_token_type=requested_token_type,
-            audience=audience,
-            resource=resource,
-            scope=scope,
-            actor_token=actor_token,
-            actor_token_type=actor_token_type,
-        )
-        return TokenSource.create(self.registration(registration), form, self.cache, self.metadata, self.clock)
+        found = self.registration(registration)
+        return self._source(found, token_exchange_form(found, subject_token, **parameters))
 
     def client_credentials_source(self, registration: str, *, scope: Scopes = None) -> TokenSource:
-        form = client_credentials_form(self.registration(registration), scope)
-        return TokenSource.create(self.registration(registration), form, self.cache, self.metadata, self.clock)
+        found = self.registration(registration)
+        return self._source(found, client_credentials_form(found, scope))
+
+    def _source(self, registration: Registration, form: Form) -> TokenSource:
+        """A request whose token is kept in (and shared through) this exchanger's cache."""
+        return TokenSource.create(registration, form, self.cache, self.metadata, self.clock)
 
     async def obtain(self, source: TokenSource, *, refresh: bool = False) -> IssuedToken:
         """The cached token for ``source``, else the result of the one request in flight for the same key."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 import httpx
 
@@ -53,17 +54,32 @@ def client_credentials_form(registration: Registration, scope: str | Sequence[st
     return form
 
 
+class ExchangeParameters(TypedDict, total=False):
+    """The optional parameters of a token exchange, for callers that pass them on to :func:`token_exchange_form`.
+
+    An absent one takes that function's default, so the defaults are written in one place.
+    """
+
+    audience: str | Sequence[str] | None
+    resource: str | Sequence[str] | None
+    scope: str | Sequence[str] | None
+    actor_token: str | None
+    actor_token_type: str
+    subject_token_type: str
+    requested_token_type: str | None
+
+
 def token_exchange_form(
     registration: Registration,
     subject_token: str,
     *,
-    subject_token_type: str,
-    requested_token_type: str | None,
-    audience: str | Sequence[str] | None,
-    resource: str | Sequence[str] | None,
-    scope: str | Sequence[str] | None,
-    actor_token: str | None,
-    actor_token_type: str,
+    subject_token_type: str = ACCESS_TOKEN_TYPE,
+    requested_token_type: str | None = ACCESS_TOKEN_TYPE,
+    audience: str | Sequence[str] | None = None,
+    resource: str | Sequence[str] | None = None,
+    scope: str | Sequence[str] | None = None,
+    actor_token: str | None = None,
+    actor_token_type: str = ACCESS_TOKEN_TYPE,
 ) -> Form:
     """RFC 8693 2.1; ``audience``/``resource``/``scope`` default to the registration's."""
     _check_grant(registration, TOKEN_EXCHANGE)

@@ -33,10 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from joserfc.jwk import ECKey, OKPKey, RSAKey, import_key
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, Field, model_validator
 
+from tokensmith.client._spring import SPRING_NAMES, read_settings, validate_settings
 from tokensmith.client.errors import RegistrationError
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -45,8 +45,6 @@ AuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_j
 SigningKey = RSAKey | ECKey | OKPKey
 # The JWS algorithm a private_key_jwt assertion is signed with, by key type, unless configured.
 DEFAULT_ASSERTION_ALG = {"RSA": "RS256", "EC": "ES256", "OKP": "EdDSA"}
-
-_SPRING = ConfigDict(alias_generator=lambda name: name.replace("_", "-"), populate_by_name=True, extra="forbid")
 
 
 def _words(value: Any) -> Any:
@@ -71,7 +69,7 @@ Words = Annotated[tuple[str, ...], BeforeValidator(_words)]
 class ProviderProperties(BaseModel):
     """``spring.security.oauth2.client.provider.<id>``."""
 
-    model_config = _SPRING
+    model_config = SPRING_NAMES
 
     issuer_uri: str | None = None
     token_uri: str | None = None
@@ -92,7 +90,7 @@ class ProviderProperties(BaseModel):
 class RegistrationProperties(BaseModel):
     """``spring.security.oauth2.client.registration.<id>``."""
 
-    model_config = _SPRING
+    model_config = SPRING_NAMES
 
     provider: str | None = None
     client_id: str
@@ -120,7 +118,7 @@ class RegistrationProperties(BaseModel):
 class OAuth2ClientProperties(BaseModel):
     """``spring.security.oauth2.client``: registrations and the providers they point at."""
 
-    model_config = _SPRING
+    model_config = SPRING_NAMES
 
     registration: dict[str, RegistrationProperties] = {}
     provider: dict[str, ProviderProperties] = {}
@@ -227,26 +225,11 @@ def _import_pem(pem: str) -> SigningKey:
 
 def load_client_properties(source: str | Path | Mapping[str, Any]) -> OAuth2ClientProperties:
     """Load from a YAML file or a mapping, either Spring's full layout or the ``client`` mapping itself."""
-    name = "<mapping>"
-    if isinstance(source, str | Path):
-        name = str(source)
-        try:
-            data: Any = yaml.safe_load(Path(source).read_text(encoding="utf-8")) or {}
-        except OSError as exc:
-            raise RegistrationError(f"{name}: cannot read: {exc.strerror}") from None
-        except yaml.YAMLError as exc:
-            raise RegistrationError(f"{name}: not valid YAML: {exc}") from None
-    else:
-        data = source
+    name, data = read_settings(source, RegistrationError)
     if not isinstance(data, Mapping):
         raise RegistrationError(f"{name}: expected a mapping of settings")
     data = _unwrap(data, ("spring", "security", "oauth2", "client"))
-    try:
-        return OAuth2ClientProperties.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise RegistrationError(f"{name}: {where}: {first['msg']}") from None
+    return validate_settings(OAuth2ClientProperties, data, name, RegistrationError)
 
 
 def _unwrap(data: Mapping[str, Any], path: tuple[str, ...]) -> Mapping[str, Any]:

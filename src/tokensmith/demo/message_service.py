@@ -6,15 +6,13 @@ RFC 6750 otherwise); ``require_scopes`` answers 403 ``insufficient_scope`` witho
 
 # No `from __future__ import annotations`: FastAPI must see the dependency objects the handlers close over.
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated
 
 import httpx
 from fastapi import Depends, FastAPI
 from fastapi.responses import PlainTextResponse
 
-from tokensmith.demo.service_errors import install_error_handlers
+from tokensmith.demo.service_app import resource_server_app
 from tokensmith.demo.settings import MessageServiceSettings
 from tokensmith.resource import Principal
 from tokensmith.resource.fastapi import require_scopes
@@ -40,13 +38,7 @@ def create_message_service(
     # 401 invalid_token for a bad token, 403 insufficient_scope naming the scope without message.read (RFC 6750 3.1).
     can_read = require_scopes(settings.required_scope, validator=validator, realm=REALM)
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        await http.aclose()
-
-    app = FastAPI(title="message-service", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
-    install_error_handlers(app)
+    app = resource_server_app("message-service", http)
 
     @app.get("/message", response_class=PlainTextResponse)
     async def message(principal: Annotated[Principal, Depends(can_read)]) -> str:

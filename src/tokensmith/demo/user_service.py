@@ -11,8 +11,6 @@ With ``?mode=delegation`` it sends its own client-credentials token as the ``act
 
 # No `from __future__ import annotations`: FastAPI must see the dependency objects the handlers close over.
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated, Literal
 
 import httpx
@@ -26,7 +24,8 @@ from tokensmith.client import (
     TokenExchanger,
     TokenRequestError,
 )
-from tokensmith.demo.service_errors import error_response, install_error_handlers
+from tokensmith.demo.service_app import resource_server_app
+from tokensmith.demo.service_errors import error_response
 from tokensmith.demo.settings import UserServiceSettings
 from tokensmith.demo.token_view import NotAJWT, view_token
 from tokensmith.resource import Principal
@@ -105,13 +104,7 @@ def create_user_service(settings: UserServiceSettings, transport: httpx.AsyncBas
     service = UserService(settings, http)
     authenticated = require_token(settings.jwt.validator(http=http), realm="user-service")
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        await http.aclose()
-
-    app = FastAPI(title="user-service", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
-    install_error_handlers(app)
+    app = resource_server_app("user-service", http)
 
     @app.get("/user/message")
     async def user_message(

@@ -17,12 +17,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, model_validator
 
+from tokensmith.client._spring import SPRING_NAMES, read_settings, validate_settings
 from tokensmith.resource.validator import TokenValidator
-
-_SPRING = ConfigDict(alias_generator=lambda name: name.replace("_", "-"), populate_by_name=True, extra="forbid")
 
 
 def _list(value: Any) -> Any:
@@ -38,7 +36,7 @@ Listed = Annotated[tuple[str, ...], BeforeValidator(_list)]
 class JwtSettings(BaseModel):
     """``spring.security.oauth2.resourceserver.jwt``; ``typ``, ``leeway`` are tokensmith's additions."""
 
-    model_config = _SPRING
+    model_config = SPRING_NAMES
 
     issuer_uri: str
     audiences: Listed
@@ -70,7 +68,7 @@ class JwtSettings(BaseModel):
 class OpaqueTokenSettings(BaseModel):
     """``spring.security.oauth2.resourceserver.opaquetoken``."""
 
-    model_config = _SPRING
+    model_config = SPRING_NAMES
 
     introspection_uri: str
     client_id: str
@@ -78,7 +76,7 @@ class OpaqueTokenSettings(BaseModel):
 
 
 class ResourceServerSettings(BaseModel):
-    model_config = _SPRING
+    model_config = SPRING_NAMES
 
     jwt: JwtSettings | None = None
     opaquetoken: OpaqueTokenSettings | None = None
@@ -86,25 +84,10 @@ class ResourceServerSettings(BaseModel):
 
 def load_resource_server_settings(source: str | Path | Mapping[str, Any]) -> ResourceServerSettings:
     """From a YAML file or a mapping: Spring's full layout, the ``resourceserver`` node, or the ``jwt`` node."""
-    name = "<mapping>"
-    if isinstance(source, str | Path):
-        name = str(source)
-        try:
-            data: Any = yaml.safe_load(Path(source).read_text(encoding="utf-8")) or {}
-        except OSError as exc:
-            raise ValueError(f"{name}: cannot read: {exc.strerror}") from None
-        except yaml.YAMLError as exc:
-            raise ValueError(f"{name}: not valid YAML: {exc}") from None
-    else:
-        data = source
+    name, data = read_settings(source, ValueError)
     for key in ("spring", "security", "oauth2", "resourceserver"):
         if isinstance(data, Mapping) and key in data and isinstance(data[key], Mapping):
             data = data[key]
     if isinstance(data, Mapping) and "issuer-uri" in data:
         data = {"jwt": data}
-    try:
-        return ResourceServerSettings.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise ValueError(f"{name}: {where}: {first['msg']}") from None
+    return validate_settings(ResourceServerSettings, data, name, ValueError)
