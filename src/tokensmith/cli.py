@@ -29,6 +29,8 @@ PLUGIN_COMMANDS: dict[str, str] = {
     "bench": "tokensmith.bench:bench",
     "audit": "tokensmith.cli_exchange:audit_command",
     "exchange": "tokensmith.cli_exchange:exchange_command",
+    "clients": "tokensmith.cli_registry:clients_app",
+    "users": "tokensmith.cli_registry:users_app",
 }
 
 app = typer.Typer(

@@ -1,0 +1,137 @@
+"""``tokensmith clients`` and ``tokensmith users``: inspect and create registrations.
+
+Clients and users are configuration (data in the YAML file, reviewed like code), not rows an API mutates. So
+``list`` reads the file and ``new`` prints a validated YAML block to paste under ``clients:`` or ``users:``.
+A generated client secret is printed once, on standard error, and only its ``{argon2}`` hash goes in the block.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from typing import Annotated, Any
+
+import typer
+import yaml
+from pydantic import ValidationError
+
+from tokensmith.cli import ConfigOption, fail, load_or_exit
+from tokensmith.config.server import AUTHORIZATION_CODE, GRANT_TYPES, ClientConfig, UserConfig
+
+clients_app = typer.Typer(help="List client registrations, or print a new one for the config file.")
+users_app = typer.Typer(help="List users, or print a new one (with a hashed password) for the config file.")
+
+
+def _hasher() -> Any:
+    try:
+        from tokensmith.server.passwords import hash_password
+    except ImportError:
+        raise fail("hashing needs the server extra: pip install 'tokensmith[server]'") from None
+    return hash_password
+
+
+def _yaml_block(section: str, body: Any) -> str:
+    return yaml.safe_dump({section: body}, sort_keys=False, default_flow_style=False)
+
+
+@clients_app.command("list")
+def clients_list(config: ConfigOption = None) -> None:
+    """One line per client: id, authentication methods, grant types, scopes."""
+    settings = load_or_exit(config)
+    if not settings.clients:
+        typer.echo("no clients configured")
+        return
+    for name, client in settings.clients.items():
+        reg = client.registration
+        grants = ",".join(reg.authorization_grant_types)
+        typer.echo(
+            f"{reg.client_id}  ({name})  auth={','.join(reg.client_authentication_methods)}  "
+            f"grants={grants}  scopes={' '.join(reg.scopes) or '-'}"
+        )
+
+
+@clients_app.command("new")
+def clients_new(
+    client_id: Annotated[str, typer.Option("--client-id", help="The new client's id.")],
+    grant_types: Annotated[
+        list[str], typer.Option("--grant-type", help=f"Repeatable. One of: {', '.join(GRANT_TYPES)}.")
+    ],
+    scopes: Annotated[list[str] | None, typer.Option("--scope", help="Repeatable.")] = None,
+    redirect_uris: Annotated[list[str] | None, typer.Option("--redirect-uri", help="Repeatable.")] = None,
+    public: Annotated[
+        bool, typer.Option("--public", help="A public client (no secret; PKCE is then required).")
+    ] = False,
+    auth_method: Annotated[
+        str, typer.Option("--auth-method", help="client_secret_basic or client_secret_post.")
+    ] = "client_secret_basic",
+) -> None:
+    """Print a validated client block for the config file; a generated secret goes to stderr, once."""
+    secret: str | None = None
+    registration: dict[str, Any] = {"client-id": client_id}
+    if public:
+        registration["client-authentication-methods"] = ["none"]
+    else:
+        secret = secrets.token_urlsafe(32)
+        registration["client-secret"] = _hasher()(secret)
+        registration["client-authentication-methods"] = [auth_method]
+    registration["authorization-grant-types"] = list(grant_types)
+    if redirect_uris:
+        registration["redirect-uris"] = list(redirect_uris)
+    if scopes:
+        registration["scopes"] = list(scopes)
+    body: dict[str, Any] = {"registration": registration}
+    if public and AUTHORIZATION_CODE in grant_types:
+        body["require-proof-key"] = True
+    try:
+        ClientConfig.model_validate(body)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()
+        )
+        raise fail(f"that client would not be valid: {problems}") from None
+    typer.echo(_yaml_block("clients", {client_id: body}), nl=False)
+    if secret is not None:
+        typer.echo(f"client secret for {client_id} (shown once, store it now): {secret}", err=True)
+
+
+@users_app.command("list")
+def users_list(config: ConfigOption = None) -> None:
+    """One line per user: username and the names of their claims (never password hashes)."""
+    settings = load_or_exit(config)
+    if not settings.users:
+        typer.echo("no users configured")
+        return
+    for user in settings.users:
+        claims = ", ".join(sorted(user.claims)) or "-"
+        typer.echo(f"{user.username}  claims: {claims}")
+
+
+@users_app.command("new")
+def users_new(
+    username: Annotated[str, typer.Option("--username", help="The new user's name (their `sub`).")],
+    claims: Annotated[
+        list[str] | None, typer.Option("--claim", help="Repeatable NAME=VALUE, e.g. --claim email=a@b.example")
+    ] = None,
+    stdin: Annotated[bool, typer.Option("--stdin", help="Read the password from standard input.")] = False,
+) -> None:
+    """Print a validated user block for the config file, the password hashed with argon2id."""
+    parsed: dict[str, str] = {}
+    for claim in claims or []:
+        name, sep, value = claim.partition("=")
+        if not sep or not name:
+            raise fail(f"--claim {claim!r} must be NAME=VALUE")
+        parsed[name] = value
+    if stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if not password:
+        raise fail("the password is empty")
+    body: dict[str, Any] = {"username": username, "password": _hasher()(password)}
+    if parsed:
+        body["claims"] = parsed
+    try:
+        UserConfig.model_validate(body)
+    except ValidationError as exc:
+        raise fail(f"that user would not be valid: {exc.errors()[0]['msg']}") from None
+    typer.echo(_yaml_block("users", [body]), nl=False)
