@@ -11,7 +11,9 @@ SERVER = Path(__file__).resolve().parents[2] / "src" / "tokensmith" / "server"
 PURE_MODULES = [
     "access_tokens.py",
     "authorization.py",
+    "client_assertion.py",
     "client_auth.py",
+    "client_keys.py",
     "digest.py",
     "metadata.py",
     "passwords.py",
@@ -21,6 +23,7 @@ PURE_MODULES = [
     "grants/__init__.py",
     "grants/authorization_code.py",
     "grants/client_credentials.py",
+    "grants/exchange_refresh.py",
     "grants/issuance.py",
     "grants/refresh_token.py",
 ]

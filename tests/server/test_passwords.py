@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import bcrypt
 
-from tokensmith.server.passwords import SecretVerifier, hash_password, verify_password, verify_user_password
+from tokensmith.config.server import UserConfig
+from tokensmith.server.passwords import SecretVerifier, UserPasswordChecker, hash_password, verify_password
 
 
 def test_noop_bcrypt_and_argon2() -> None:
@@ -27,8 +28,11 @@ def test_malformed_hashes_never_match() -> None:
 
 
 async def test_unknown_user_fails() -> None:
-    assert not await verify_user_password(None, "anything")
-    assert await verify_user_password("{noop}pw", "pw")
+    bob = UserConfig(username="bob", password="{noop}pw")
+    checker = UserPasswordChecker([bob])
+    assert not await checker.verify(None, "anything")
+    assert not await checker.verify(None, "pw")
+    assert await checker.verify(bob, "pw")
 
 
 async def test_cache_remembers_successes_only_and_expires() -> None:

@@ -97,6 +97,13 @@ class ExchangePolicy(BaseModel):
     token_time_to_live: Duration | None = None
     # By default an exchanged token never outlives the subject (or actor) token.
     may_outlive_subject_token: bool = False
+    # Issue a refresh token with the exchanged token (RFC 8693 2.2.1), and accept requested_token_type
+    # `...:refresh_token`. Off by default, as in Spring Authorization Server. The client also needs the
+    # `refresh_token` grant. Refreshing re-issues a token with the same audience, scope, `act` and lineage.
+    issue_refresh_token: bool = False
+    # Lifetime of such refresh tokens; None: the client's refresh-token-time-to-live. Capped, like the
+    # exchanged token, by the subject (and actor) token's expiry unless `may-outlive-subject-token`.
+    refresh_token_time_to_live: Duration | None = None
 
     @field_validator("requested_token_types")
     @classmethod

@@ -16,8 +16,10 @@ so the article's YAML translates line by line::
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet, KeySetSerialization
 from pydantic import BaseModel, Field, PrivateAttr, field_validator, model_validator
 
 from tokensmith.config.exchange import ExchangePolicy, TrustedIssuer
@@ -29,8 +31,12 @@ CLIENT_CREDENTIALS = "client_credentials"
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 GRANT_TYPES = (AUTHORIZATION_CODE, REFRESH_TOKEN, CLIENT_CREDENTIALS, TOKEN_EXCHANGE)
 
-AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
+SECRET_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 SIGNING_ALGORITHMS = ("ES256", "RS256")
+# private_key_jwt (RFC 7523 2.2): the JWS algorithms a client assertion may be signed with, and the key type each
+# needs. No HS* (a shared secret is not a private key) and never `none`.
+CLIENT_ASSERTION_KEY_TYPES = {"RS256": "RSA", "PS256": "RSA", "ES256": "EC"}
 
 
 class ClientRegistration(BaseModel):
@@ -40,13 +46,51 @@ class ClientRegistration(BaseModel):
     # "{noop}secret", "{bcrypt}$2b$...", "{argon2}$argon2id$..."; absent for public clients.
     client_secret: str | None = None
     client_name: str | None = None
-    client_authentication_methods: tuple[Literal["client_secret_basic", "client_secret_post", "none"], ...] = (
-        "client_secret_basic",
-    )
+    client_authentication_methods: tuple[
+        Literal["client_secret_basic", "client_secret_post", "private_key_jwt", "none"], ...
+    ] = ("client_secret_basic",)
     authorization_grant_types: tuple[str, ...] = (AUTHORIZATION_CODE,)
     redirect_uris: tuple[str, ...] = ()
     post_logout_redirect_uris: tuple[str, ...] = ()
     scopes: tuple[str, ...] = ()
+    # private_key_jwt: the client's public keys, inline (a JWK Set) and/or at a URL fetched and cached.
+    jwks: dict[str, Any] | None = None
+    jwks_uri: str | None = None
+    # Algorithms this client's assertions may use (a subset of RS256, PS256, ES256).
+    token_endpoint_authentication_signing_algorithms: tuple[Literal["RS256", "PS256", "ES256"], ...] = (
+        "RS256",
+        "PS256",
+        "ES256",
+    )
+    # How long keys fetched from `jwks-uri` are trusted, and how often an unknown `kid` may trigger a refetch.
+    jwks_cache_time_to_live: Duration = timedelta(minutes=10)
+    jwks_refetch_cool_down: Duration = timedelta(seconds=30)
+
+    @field_validator("jwks")
+    @classmethod
+    def _jwk_set(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        keys = value.get("keys")
+        if not isinstance(keys, list) or not keys:
+            raise ValueError('must be a JWK Set: {"keys": [...]} with at least one public key')
+        for key in keys:
+            if not isinstance(key, dict) or key.get("kty") not in ("RSA", "EC"):
+                raise ValueError("every key must be an RSA or EC public key (kty RSA or EC)")
+            if "d" in key:
+                raise ValueError(f"key {key.get('kid')!r} contains private key material; publish the public key only")
+        try:
+            KeySet.import_key_set(cast(KeySetSerialization, value))
+        except (JoseError, ValueError, TypeError, KeyError) as exc:
+            raise ValueError(f"is not a readable JWK Set ({exc})") from None
+        return value
+
+    @field_validator("jwks_uri")
+    @classmethod
+    def _jwks_url(cls, value: str | None) -> str | None:
+        if value is not None and (not value.startswith(("http://", "https://")) or "#" in value):
+            raise ValueError("must be an http(s) URL without fragment")
+        return value
 
     @field_validator("authorization_grant_types")
     @classmethod
@@ -65,9 +109,11 @@ class ClientRegistration(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> ClientRegistration:
-        confidential = any(m != "none" for m in self.client_authentication_methods)
-        if confidential and self.client_secret is None:
+        uses_secret = any(m in SECRET_AUTH_METHODS for m in self.client_authentication_methods)
+        if uses_secret and self.client_secret is None:
             raise ValueError("client-secret is required for client_secret_basic / client_secret_post")
+        if "private_key_jwt" in self.client_authentication_methods and self.jwks is None and self.jwks_uri is None:
+            raise ValueError("private_key_jwt needs the client's public keys: jwks (inline) or jwks-uri")
         if AUTHORIZATION_CODE in self.authorization_grant_types and not self.redirect_uris:
             raise ValueError("redirect-uris is required for the authorization_code grant")
         for uri in self.redirect_uris:
@@ -102,6 +148,12 @@ class ClientConfig(BaseModel):
     # Audiences a token issued to this client (authorization code, refresh, client credentials) is for.
     # Empty: the client's own client-id, as Spring Authorization Server does.
     audiences: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _exchange_refresh_needs_refresh_grant(self) -> ClientConfig:
+        if self.token_exchange.issue_refresh_token and REFRESH_TOKEN not in self.registration.authorization_grant_types:
+            raise ValueError("token-exchange.issue-refresh-token needs refresh_token under authorization-grant-types")
+        return self
 
 
 class UserConfig(BaseModel):
@@ -139,6 +191,17 @@ class TokenDefaults(BaseModel):
     # Spring writes `scope` as a JSON array in exchanged tokens; RFC 9068 as a space-delimited string.
     scope_claim_format: Literal["string", "array"] = "string"
     clock_skew: Duration = timedelta(seconds=30)
+    # The token exchange checks subject/actor tokens against an in-memory set of revoked jtis, refreshed from the
+    # database this often (and at once after this process's own revocations); 0 asks the database every time.
+    # Another replica's revocation takes effect here within this interval (docs/deployment.md).
+    revocation_refresh_interval: Duration = timedelta(seconds=1)
+
+    @field_validator("revocation_refresh_interval")
+    @classmethod
+    def _not_negative(cls, value: timedelta) -> timedelta:
+        if value < timedelta(0):
+            raise ValueError("must not be negative")
+        return value
 
 
 class LoginSettings(BaseModel):

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
@@ -21,6 +22,7 @@ from starlette.staticfiles import StaticFiles
 from tokensmith.config.loader import load_config
 from tokensmith.config.server import ServerConfig
 from tokensmith.keys import Clock, KeyManager, utc_now
+from tokensmith.server.client_assertion import close_client_assertion_verifier
 from tokensmith.server.context import ServerContext
 from tokensmith.server.endpoints.authorize import authorize_endpoint
 from tokensmith.server.endpoints.discovery import discovery_endpoint
@@ -35,8 +37,9 @@ from tokensmith.server.endpoints.token import token_endpoint
 from tokensmith.server.endpoints.userinfo import userinfo_endpoint
 from tokensmith.server.grants.token_exchange import close_exchange_runtime
 from tokensmith.server.metrics import CONTENT_TYPE_LATEST, ServerMetrics
-from tokensmith.server.passwords import SecretVerifier
+from tokensmith.server.passwords import SecretVerifier, UserPasswordChecker
 from tokensmith.server.rate_limit import LoginThrottle
+from tokensmith.server.request_limits import RequestLimits
 from tokensmith.server.tokens import TokenIssuer
 from tokensmith.store import open_store
 
@@ -120,6 +123,7 @@ def create_app(config: ServerConfig, *, clock: Clock = utc_now) -> Starlette:
             app.state.runtime = Runtime(
                 ctx=ctx,
                 secrets=SecretVerifier(),
+                passwords=UserPasswordChecker(config.users),
                 login_throttle=LoginThrottle(config.login),
                 metrics=ServerMetrics(),
                 templates=new_templates(),
@@ -133,12 +137,14 @@ def create_app(config: ServerConfig, *, clock: Clock = utc_now) -> Starlette:
                 with contextlib.suppress(asyncio.CancelledError):
                     await refresher
                 await close_exchange_runtime(ctx)
+                await close_client_assertion_verifier(ctx)
         finally:
             await store.close()
 
     return Starlette(
         routes=routes(),
         lifespan=lifespan,
+        middleware=[Middleware(RequestLimits)],
         exception_handlers={HTTPException: http_error, Exception: unexpected_error},
     )
 

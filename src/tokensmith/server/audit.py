@@ -87,8 +87,11 @@ class AuditLog:
         await self.flush()
 
     async def _drain(self) -> None:
+        # All at once: the store commits concurrent audit inserts together, one transaction per drain.
         while self._pending:
-            await self._write(self._pending.popleft())
+            batch = list(self._pending)
+            self._pending.clear()
+            await asyncio.gather(*(self._write(event) for event in batch))
 
     async def _write(self, event: AuditEvent) -> None:
         try:

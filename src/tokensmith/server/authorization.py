@@ -7,6 +7,7 @@ once both are known good, errors go back to the client's redirect URI.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +23,18 @@ from tokensmith.store.records import AuthorizationCodeRecord
 
 # OpenID Connect Core 3.1.2.1 `prompt` values this server understands.
 PROMPTS = frozenset({"none", "login", "consent", "select_account"})
+
+_MAX_AGE = re.compile(r"[0-9]{1,10}")
+
+# Bounds on an authorization request, far above what clients send (a Spring or openid-client request is under
+# 1 kB). Without them a request could park a 60 kB nonce in the database and in the ID token, or echo thousands
+# of parameters into the consent form.
+MAX_PARAMETERS = 50
+MAX_PARAMETER_CHARS = 2048
+MAX_REQUEST_CHARS = 6144
+# The longest authorization URL the login page carries back (`next`): the request re-encoded, in the worst case
+# every character percent-encoded.
+MAX_RETURN_URL_CHARS = 3 * MAX_REQUEST_CHARS + 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +72,25 @@ def _single(params: Mapping[str, Sequence[str]], name: str) -> str | None:
     return values[0] or None
 
 
+def check_bounds(params: Mapping[str, Sequence[str]]) -> None:
+    """Refuse a request with too many parameters, a too long value, or too much in all (decoded characters)."""
+    count = sum(len(values) for values in params.values())
+    if count > MAX_PARAMETERS:
+        raise invalid_request(f"the request has {count} parameters; at most {MAX_PARAMETERS} are accepted")
+    total = 0
+    for name, values in params.items():
+        for value in values:
+            if len(name) > MAX_PARAMETER_CHARS or len(value) > MAX_PARAMETER_CHARS:
+                raise invalid_request(f"parameter {name[:40]!r} is longer than {MAX_PARAMETER_CHARS} characters")
+            total += len(name) + len(value)
+    if total > MAX_REQUEST_CHARS:
+        raise invalid_request(f"the request is longer than {MAX_REQUEST_CHARS} characters")
+
+
 def resolve_client_redirect(params: Mapping[str, Sequence[str]], config: ServerConfig) -> ClientRedirect:
-    """Step one: the client and its redirect URI. Errors here are shown to the user, never redirected."""
+    """Step one: the request's size, the client and its redirect URI. Errors here are shown to the user, never
+    redirected (a value too large to accept is not sent back to the client either)."""
+    check_bounds(params)
     client_id = _single(params, "client_id")
     if client_id is None:
         raise invalid_request("missing required parameter 'client_id'")
@@ -126,8 +156,9 @@ def validate_authorization_request(params: Mapping[str, Sequence[str]], target: 
     raw_max_age = _single(params, "max_age")
     max_age: int | None = None
     if raw_max_age is not None:
-        if not raw_max_age.isdigit():
-            raise invalid_request("max_age must be a non-negative number of seconds")
+        # ASCII digits only: str.isdigit() also accepts "²" and "٣", which int() then refuses or misreads.
+        if not _MAX_AGE.fullmatch(raw_max_age):
+            raise invalid_request("max_age must be a non-negative number of seconds (at most 10 digits)")
         max_age = int(raw_max_age)
 
     return AuthorizationRequest(

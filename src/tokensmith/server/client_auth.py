@@ -1,7 +1,8 @@
 """Client authentication at the token, introspection and revocation endpoints (RFC 6749 2.3).
 
-Methods: ``client_secret_basic`` (HTTP Basic), ``client_secret_post`` (credentials in the form) and ``none``
-(public clients name themselves with ``client_id`` and must use PKCE). A request uses exactly one method.
+Methods: ``client_secret_basic`` (HTTP Basic), ``client_secret_post`` (credentials in the form),
+``private_key_jwt`` (a signed JWT in ``client_assertion``, see ``client_assertion.py``) and ``none`` (public
+clients name themselves with ``client_id`` and must use PKCE). A request uses exactly one method.
 """
 
 from __future__ import annotations
@@ -13,6 +14,13 @@ from urllib.parse import unquote_plus
 
 from tokensmith.config.server import ServerConfig
 from tokensmith.errors import OAuthError, invalid_client, invalid_request
+from tokensmith.server.client_assertion import (
+    JWT_BEARER,
+    PRIVATE_KEY_JWT,
+    ClientAssertionVerifier,
+    assertion_failed,
+    assertion_subject,
+)
 from tokensmith.server.grants.base import AuthenticatedClient, TokenRequest
 from tokensmith.server.passwords import SecretVerifier
 
@@ -22,6 +30,7 @@ class PresentedCredentials:
     client_id: str
     secret: str | None
     method: str
+    assertion: str | None = None
 
 
 def parse_basic_credentials(authorization: str) -> tuple[str, str]:
@@ -43,6 +52,10 @@ def presented_credentials(authorization: str | None, request: TokenRequest) -> P
     """Which single method the request uses, and the credentials it carries."""
     form_id = request.get("client_id")
     form_secret = request.get("client_secret")
+    assertion_type = request.get("client_assertion_type")
+    assertion = request.get("client_assertion")
+    if assertion_type is not None or assertion is not None:
+        return _assertion_credentials(authorization, form_id, form_secret, assertion_type, assertion)
     if authorization:
         client_id, secret = parse_basic_credentials(authorization)
         if form_secret is not None:
@@ -59,12 +72,36 @@ def presented_credentials(authorization: str | None, request: TokenRequest) -> P
     raise invalid_client("client authentication is required")
 
 
+def _assertion_credentials(
+    authorization: str | None,
+    form_id: str | None,
+    form_secret: str | None,
+    assertion_type: str | None,
+    assertion: str | None,
+) -> PresentedCredentials:
+    """RFC 7521 4.2 / RFC 7523 2.2: ``client_assertion_type`` and ``client_assertion`` together, nothing else."""
+    if authorization or form_secret is not None:
+        raise invalid_request("use one client authentication method: a client_assertion or a client secret")
+    if assertion_type is None or assertion is None:
+        raise invalid_request("client_assertion and client_assertion_type must be sent together")
+    if assertion_type != JWT_BEARER:
+        raise assertion_failed(f"unsupported client_assertion_type; use {JWT_BEARER}")
+    client_id = assertion_subject(assertion)
+    if form_id is not None and form_id != client_id:
+        raise invalid_request("client_id differs from the client the client_assertion names")
+    return PresentedCredentials(client_id, None, PRIVATE_KEY_JWT, assertion=assertion)
+
+
 async def authenticate_client(
     authorization: str | None,
     request: TokenRequest,
     config: ServerConfig,
     verifier: SecretVerifier,
+    *,
+    assertions: ClientAssertionVerifier | None = None,
 ) -> AuthenticatedClient:
+    """The client the request authenticates as. ``assertions`` verifies private_key_jwt; without it that
+    method is refused."""
     presented = presented_credentials(authorization, request)
     client = config.client_by_id(presented.client_id)
     # One message for unknown client, wrong secret and unregistered method: nothing to probe client ids with.
@@ -74,7 +111,11 @@ async def authenticate_client(
     registration = client.registration
     if presented.method not in registration.client_authentication_methods:
         raise failure
-    if presented.method != "none":
+    if presented.method == PRIVATE_KEY_JWT:
+        if assertions is None or presented.assertion is None:
+            raise failure
+        await assertions.verify(registration, presented.assertion)
+    elif presented.method != "none":
         if registration.client_secret is None or presented.secret is None:
             raise failure
         if not await verifier.verify(registration.client_id, registration.client_secret, presented.secret):
@@ -87,7 +128,7 @@ def require_confidential(client: AuthenticatedClient, purpose: str) -> None:
     if client.method == "none":
         raise OAuthError(
             "invalid_client",
-            f"{purpose} requires client authentication with a secret",
+            f"{purpose} requires client authentication with a secret or a private key",
             status_code=401,
             headers={"WWW-Authenticate": 'Basic realm="tokensmith", error="invalid_client"'},
         )

@@ -11,6 +11,7 @@ from tokensmith.server.tokens import TokenIssuer
 from tokensmith.store.base import Store
 
 if TYPE_CHECKING:
+    from tokensmith.server.client_assertion import ClientAssertionVerifier
     from tokensmith.server.grants.token_exchange import ExchangeRuntime
 
 
@@ -24,6 +25,9 @@ class ServerContext:
     # The token-exchange grant's per-server state (trusted issuers' key caches, audit buffer), created on first
     # use; `close_exchange_runtime(ctx)` flushes and closes it when the server stops.
     exchange: ExchangeRuntime | None = None
+    # private_key_jwt client authentication (clients' key caches), created on first use;
+    # `close_client_assertion_verifier(ctx)` closes it when the server stops.
+    client_assertions: ClientAssertionVerifier | None = None
 
     @property
     def issuer(self) -> str:

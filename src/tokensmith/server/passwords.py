@@ -16,11 +16,13 @@ import hmac
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import bcrypt
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, extract_parameters
 from argon2.exceptions import Argon2Error, InvalidHashError
+
+from tokensmith.config.server import UserConfig
 
 _ARGON2 = PasswordHasher()  # argon2id with the library's RFC 9106 "low memory" defaults
 
@@ -47,19 +49,43 @@ def verify_password(encoded: str, presented: str) -> bool:
     return False
 
 
-# A real argon2 hash to check against when the username is unknown, so that an unknown user costs as much
-# time as a wrong password and response times do not reveal which usernames exist.
+# The argon2 hash to check against when no configured user has a real hash (see UserPasswordChecker).
 _DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
 
 
-async def verify_user_password(encoded: str | None, presented: str) -> bool:
-    """Verify off the event loop; ``encoded=None`` (unknown user) spends the same effort and fails."""
-    if encoded is None:
-        await asyncio.to_thread(verify_password, _DUMMY_HASH, presented)
-        return False
-    if encoded.startswith("{noop}"):
-        return verify_password(encoded, presented)
-    return await asyncio.to_thread(verify_password, encoded, presented)
+def _dummy_like(encoded: str) -> str | None:
+    """A hash of a random password with the scheme and cost parameters of ``encoded`` (None if unreadable)."""
+    throwaway = secrets.token_urlsafe(16)
+    try:
+        if encoded.startswith("{argon2}"):
+            hasher = PasswordHasher.from_parameters(extract_parameters(encoded[len("{argon2}") :]))
+            return "{argon2}" + hasher.hash(throwaway)
+        if encoded.startswith("{bcrypt}"):
+            rounds = int(encoded[len("{bcrypt}") :].split("$")[2])
+            return "{bcrypt}" + bcrypt.hashpw(throwaway.encode(), bcrypt.gensalt(rounds=rounds)).decode("ascii")
+    except (ValueError, IndexError, InvalidHashError):
+        return None
+    return None
+
+
+class UserPasswordChecker:
+    """Checks users' passwords so that every failed login costs about the same, whoever the username names.
+
+    An unknown username is checked against a dummy hash with the scheme and cost of the configured users'
+    hashes; a ``{noop}`` user (demos) is checked in constant time *and* against that dummy. Otherwise the time of
+    a failed login would tell an attacker which usernames exist.
+    """
+
+    def __init__(self, users: Iterable[UserConfig]) -> None:
+        hashed = (user.password for user in users if not user.password.startswith("{noop}"))
+        self.dummy_hash = next((d for d in map(_dummy_like, hashed) if d is not None), _DUMMY_HASH)
+
+    async def verify(self, user: UserConfig | None, presented: str) -> bool:
+        """Verify off the event loop; ``user=None`` (unknown username) spends the same effort and fails."""
+        if user is None or user.password.startswith("{noop}"):
+            await asyncio.to_thread(verify_password, self.dummy_hash, presented)
+            return user is not None and verify_password(user.password, presented)
+        return await asyncio.to_thread(verify_password, user.password, presented)
 
 
 class SecretVerifier:
@@ -77,6 +103,9 @@ class SecretVerifier:
         self._ttl = time_to_live
         self._clock = clock
         self._verified: OrderedDict[bytes, float] = OrderedDict()
+        # Checks under way, by cache key: concurrent first requests with one credential share one hash check
+        # instead of each paying bcrypt/argon2 (single flight).
+        self._in_flight: dict[bytes, asyncio.Task[bool]] = {}
 
     def _cache_key(self, client_id: str, encoded: str, presented: str) -> bytes:
         # The stored hash is part of the key: a changed configuration never reuses an old success.
@@ -91,9 +120,15 @@ class SecretVerifier:
         expires = self._verified.get(key)
         if expires is not None and expires > now:
             return True
-        ok = await asyncio.to_thread(verify_password, encoded, presented)
+        check = self._in_flight.get(key)
+        if check is None:
+            check = asyncio.ensure_future(asyncio.to_thread(verify_password, encoded, presented))
+            self._in_flight[key] = check
+            check.add_done_callback(lambda _: self._in_flight.pop(key, None))
+        # Shielded: a cancelled request must not cancel the check the others wait for.
+        ok = await asyncio.shield(check)
         if ok:
-            self._verified[key] = now + self._ttl
+            self._verified[key] = self._clock() + self._ttl
             self._verified.move_to_end(key)
             while len(self._verified) > self._max_entries:
                 self._verified.popitem(last=False)

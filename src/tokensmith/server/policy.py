@@ -10,7 +10,13 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from tokensmith.config.exchange import ACCESS_TOKEN_TYPE, ISSUABLE_TOKEN_TYPES, AudiencePolicy, ExchangePolicy
+from tokensmith.config.exchange import (
+    ACCESS_TOKEN_TYPE,
+    ISSUABLE_TOKEN_TYPES,
+    REFRESH_TOKEN_TYPE,
+    AudiencePolicy,
+    ExchangePolicy,
+)
 from tokensmith.config.server import ClientConfig
 from tokensmith.errors import invalid_grant, invalid_request, invalid_scope, invalid_target, unauthorized_client
 from tokensmith.server.subject_tokens import ValidatedToken
@@ -32,6 +38,11 @@ def issued_token_type(policy: ExchangePolicy, requested: str | None) -> str:
     """The token type to issue: ``requested_token_type`` when issuable and allowed, else access_token."""
     if requested is None:
         return ACCESS_TOKEN_TYPE
+    if requested == REFRESH_TOKEN_TYPE:
+        # Governed by its own setting: off by default, as in Spring Authorization Server.
+        if not policy.issue_refresh_token:
+            raise invalid_request("requested_token_type refresh_token is not allowed for this client")
+        return requested
     if requested not in ISSUABLE_TOKEN_TYPES:
         raise invalid_request(
             f"requested_token_type {requested!r} cannot be issued; supported: {', '.join(ISSUABLE_TOKEN_TYPES)}"

@@ -55,6 +55,14 @@ class SlidingWindow:
     def clear(self, key: str) -> None:
         self._events.pop(key, None)
 
+    def forgive_one(self, key: str) -> None:
+        """Take back the most recent event of ``key`` (an attempt counted in advance that turned out fine)."""
+        events = self._events.get(key)
+        if events:
+            events.pop()
+            if not events:
+                del self._events[key]
+
 
 class LoginThrottle:
     def __init__(self, settings: LoginSettings, *, clock: Callable[[], float] = time.monotonic) -> None:
@@ -69,5 +77,17 @@ class LoginThrottle:
         self._per_user.add(username.casefold())
         self._per_address.add(address)
 
-    def succeeded(self, username: str) -> None:
+    def attempt(self, username: str, address: str) -> bool:
+        """Admit a login attempt, counting it as a failure until :meth:`succeeded` says otherwise; False when
+        throttled. Counting before the (slow, off-loop) password check is what makes the limit hold for
+        guesses sent in parallel: checking first and counting after would let a whole burst through."""
+        if self.blocked(username, address):
+            return False
+        self.failed(username, address)
+        return True
+
+    def succeeded(self, username: str, address: str | None = None) -> None:
+        """A correct password: forget the user's failures, and take back the attempt counted for ``address``."""
         self._per_user.clear(username.casefold())
+        if address is not None:
+            self._per_address.forgive_one(address)

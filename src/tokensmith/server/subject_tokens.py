@@ -40,6 +40,7 @@ from tokensmith.config.exchange import (
 )
 from tokensmith.errors import invalid_request, unsupported_token_type
 from tokensmith.keys import Clock, KeyManager, SignatureError
+from tokensmith.server.revocations import RevocationCache
 from tokensmith.store.base import Store
 
 logger = logging.getLogger(__name__)
@@ -297,10 +298,13 @@ class SubjectTokenValidator:
         clock: Clock,
         clock_skew: timedelta,
         http: httpx.AsyncClient | None = None,
+        revocations: RevocationCache | None = None,
     ) -> None:
         self._issuer = issuer
         self._keys = keys
         self._store = store
+        # Without a cache, every check reads the database (a refresh interval of 0).
+        self._revocations = revocations or RevocationCache(store, refresh_interval=timedelta(0), clock=clock)
         self._clock = clock
         self._skew = clock_skew
         self._own_http = http is None
@@ -364,7 +368,7 @@ class SubjectTokenValidator:
             raise invalid_request(f"{role}_token has no 'sub' claim")
         if not isinstance(jti, str) or not jti:
             raise invalid_request(f"{role}_token has no 'jti' claim")
-        if await self._store.is_token_revoked(jti):
+        if await self._revocations.is_revoked(jti):
             raise invalid_request(f"{role}_token has been revoked")
         return ValidatedToken(
             token_type=token_type,

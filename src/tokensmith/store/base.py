@@ -14,8 +14,10 @@ from typing import Generic, Protocol, TypeVar
 from tokensmith.store.records import (
     AuditEvent,
     AuthorizationCodeRecord,
+    ClientAssertionRecord,
     IssuedTokenRecord,
     RefreshTokenRecord,
+    RevokedTokenRecord,
     SessionRecord,
     SigningKeyRecord,
 )
@@ -77,11 +79,27 @@ class Store(Protocol):
         """A primary-key lookup; a jti that was never recorded is not revoked."""
 
     async def revoke_token_lineage(self, jti: str, now: datetime) -> Sequence[str]:
-        """Revoke the token and, transitively, every token exchanged from it (as subject or actor token);
-        return the jtis this call revoked (already revoked ones are left as they were)."""
+        """Revoke the token and, transitively, every token exchanged from it (as subject or actor token),
+        including refresh tokens a token exchange issued from them (``RefreshTokenRecord.parent_jti`` /
+        ``actor_jti``); return the access/ID token jtis this call revoked (already revoked ones are left as
+        they were)."""
 
     async def revoke_grant(self, grant_id: str, now: datetime) -> None:
         """Revoke every token and refresh token issued under one authorization grant (and their lineage)."""
+
+    async def list_revoked_tokens(self, revoked_since: datetime, now: datetime) -> Sequence[RevokedTokenRecord]:
+        """The access/ID tokens revoked at or after ``revoked_since`` that expire after ``now`` (the revocation
+        cache's start-up load and incremental poll; an index keeps it cheap)."""
+
+    @property
+    def revocations_committed(self) -> int:
+        """How many revocations (``revoke_token_lineage``, ``revoke_grant``) this store object has committed: a
+        revocation cache in the same process polls again when it changes, so it sees its own revocations at once."""
+
+    # client assertions (private_key_jwt, RFC 7523)
+    async def use_client_assertion(self, assertion: ClientAssertionRecord) -> bool:
+        """Atomically record an assertion's ``(client_id, jti)`` until it expires; False when already recorded
+        (a replay, refused across replicas sharing the database)."""
 
     # browser sessions
     async def save_session(self, session: SessionRecord) -> None: ...
@@ -98,4 +116,5 @@ class Store(Protocol):
 
     # housekeeping
     async def purge_expired(self, now: datetime) -> int:
-        """Delete expired codes, refresh tokens, issued tokens and sessions; return how many were deleted."""
+        """Delete expired codes, refresh tokens, issued tokens, sessions and client assertion jtis; return how
+        many were deleted."""

@@ -53,6 +53,10 @@ class RefreshTokenRecord:
     used_at: datetime | None = None
     revoked_at: datetime | None = None
     claims: dict[str, Any] = field(default_factory=dict)  # extra context (e.g. resource, act) to re-issue with
+    # Lineage of a refresh token issued by a token exchange: the subject (and actor) token it came from.
+    # Revoking either of them, or anything they were exchanged from, revokes this refresh token too.
+    parent_jti: str | None = None
+    actor_jti: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +74,25 @@ class IssuedTokenRecord:
     parent_jti: str | None = None
     actor_jti: str | None = None
     revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RevokedTokenRecord:
+    """A revoked access or ID token, as the revocation cache needs it: which, since when, and until when it
+    matters (after ``expires_at`` the token is refused for its expiry anyway)."""
+
+    jti: str
+    revoked_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ClientAssertionRecord:
+    """The ``jti`` of a client authentication JWT (RFC 7523 3), kept until ``expires_at`` to refuse replays."""
+
+    client_id: str
+    jti: str
+    expires_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

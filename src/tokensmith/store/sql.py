@@ -10,6 +10,7 @@ PostgreSQL). Calls of several statements run in one transaction: nothing is ever
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import fields
 from datetime import datetime
@@ -27,18 +28,22 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import Executable, Select
 from sqlalchemy.sql.dml import ReturningUpdate
 
 from tokensmith.store.base import Consumed
 from tokensmith.store.engine import create_engine_for, enable_sqlite_wal, transactional
+from tokensmith.store.group_commit import GroupCommit, Rows
 from tokensmith.store.migrations import upgrade_to_head
 from tokensmith.store.records import (
     AuditEvent,
     AuthorizationCodeRecord,
+    ClientAssertionRecord,
     IssuedTokenRecord,
     RefreshTokenRecord,
+    RevokedTokenRecord,
     SessionRecord,
     SigningKeyRecord,
 )
@@ -46,6 +51,7 @@ from tokensmith.store.tables import (
     UTCDateTime,
     audit_events,
     authorization_codes,
+    client_assertions,
     issued_tokens,
     refresh_tokens,
     sessions,
@@ -66,6 +72,7 @@ _insert_refresh_tokens = insert(refresh_tokens)
 _insert_issued_tokens = insert(issued_tokens)
 _insert_sessions = insert(sessions)
 _insert_audit_events = insert(audit_events)
+_insert_client_assertions = insert(client_assertions)
 
 _consume_code = (
     update(authorization_codes)
@@ -101,31 +108,60 @@ _revoke_grant_refresh = (
 
 _get_token = select(issued_tokens).where(issued_tokens.c.jti == bindparam("jti"))
 _token_revoked_at = select(issued_tokens.c.revoked_at).where(issued_tokens.c.jti == bindparam("jti"))
+_list_revoked = select(issued_tokens.c.jti, issued_tokens.c.revoked_at, issued_tokens.c.expires_at).where(
+    issued_tokens.c.revoked_at >= bindparam("since", type_=UTCDateTime()), issued_tokens.c.expires_at > _NOW
+)
 
 
-def _revoke_lineage_of(seed: Select[str]) -> ReturningUpdate[str]:
-    """``UPDATE`` revoking the seed tokens and everything exchanged from them, returning the newly revoked jtis.
+def _lineage_of(seed: Select[str]) -> Select[str]:
+    """The jtis of the seed tokens and, transitively, of every token exchanged from them.
 
     A recursive CTE walks the lineage edges (``parent_jti`` for the subject token, ``actor_jti`` for the actor
-    token) inside the one statement, so a token exchanged from a revoked one cannot slip between two steps.
+    token) inside one statement, so a token exchanged from a revoked one cannot slip between two steps.
     """
     lineage = seed.cte("lineage", recursive=True)
     child = issued_tokens.alias("child")
     lineage = lineage.union(
         select(child.c.jti).join(lineage, or_(child.c.parent_jti == lineage.c.jti, child.c.actor_jti == lineage.c.jti))
     )
+    return select(lineage.c.jti)
+
+
+def _revoke_lineage_of(seed: Select[str]) -> ReturningUpdate[str]:
+    """``UPDATE`` revoking the seed tokens and everything exchanged from them, returning the newly revoked jtis."""
     return (
         update(issued_tokens)
-        .where(issued_tokens.c.jti.in_(select(lineage.c.jti)), issued_tokens.c.revoked_at.is_(None))
+        .where(issued_tokens.c.jti.in_(_lineage_of(seed)), issued_tokens.c.revoked_at.is_(None))
         .values(revoked_at=_NOW)
         .returning(issued_tokens.c.jti)
     )
 
 
-_revoke_token_lineage = _revoke_lineage_of(select(bindparam("seed_jti", type_=String()).label("jti")))
-_revoke_grant_tokens = _revoke_lineage_of(
-    select(issued_tokens.c.jti).where(issued_tokens.c.grant_id == bindparam("target_grant"))
-)
+def _revoke_refresh_lineage_of(seed: Select[str]) -> Executable:
+    """``UPDATE`` revoking the refresh tokens a token exchange issued from any token of the seed's lineage."""
+    lineage = _lineage_of(seed)
+    return (
+        update(refresh_tokens)
+        .where(
+            or_(refresh_tokens.c.parent_jti.in_(lineage), refresh_tokens.c.actor_jti.in_(lineage)),
+            refresh_tokens.c.revoked_at.is_(None),
+        )
+        .values(revoked_at=_NOW)
+    )
+
+
+def _seed_jti() -> Select[str]:
+    return select(bindparam("seed_jti", type_=String()).label("jti"))
+
+
+def _seed_grant() -> Select[str]:
+    return select(issued_tokens.c.jti).where(issued_tokens.c.grant_id == bindparam("target_grant"))
+
+
+_revoke_token_lineage = _revoke_lineage_of(_seed_jti())
+_revoke_token_refresh_lineage = _revoke_refresh_lineage_of(_seed_jti())
+_revoke_grant_tokens = _revoke_lineage_of(_seed_grant())
+_revoke_grant_refresh_lineage = _revoke_refresh_lineage_of(_seed_grant())
 
 _get_session = select(sessions).where(
     sessions.c.session_hash == bindparam("hash"), sessions.c.expires_at > bindparam("now", type_=UTCDateTime())
@@ -144,16 +180,21 @@ _list_audit = select(audit_events).order_by(audit_events.c.id.desc()).limit(bind
 
 _purges = tuple(
     delete(table).where(table.c.expires_at <= bindparam("now", type_=UTCDateTime()))
-    for table in (authorization_codes, refresh_tokens, issued_tokens, sessions)
+    for table in (authorization_codes, refresh_tokens, issued_tokens, sessions, client_assertions)
 )
 
 
 # --- rows <-> records -----------------------------------------------------------------------------------------
 
 
+@functools.cache
+def _field_names(record_type: type[DataclassInstance], exclude: frozenset[str]) -> tuple[str, ...]:
+    # dataclasses.fields() is slow enough to show in a profile of the token endpoint: look the names up once.
+    return tuple(f.name for f in fields(record_type) if f.name not in exclude)
+
+
 def _params(record: DataclassInstance, *, exclude: Iterable[str] = ()) -> dict[str, Any]:
-    skip = set(exclude)
-    return {f.name: getattr(record, f.name) for f in fields(record) if f.name not in skip}
+    return {name: getattr(record, name) for name in _field_names(type(record), frozenset(exclude))}
 
 
 def _tuples(row: RowMapping, *names: str) -> dict[str, Any]:
@@ -187,6 +228,10 @@ class SqlStore:
         self._engine = create_engine_for(self._url)  # ValueError for an unsupported database
         # Single statements run on the engine as it is (autocommit on PostgreSQL); several go in one transaction.
         self._tx = transactional(self._engine)
+        # The inserts of the token endpoint's hot path, grouped into one transaction per flush (group_commit.py).
+        self._issued_tokens = GroupCommit(lambda rows: self._insert_many(_insert_issued_tokens, rows))
+        self._audit_events = GroupCommit(lambda rows: self._insert_many(_insert_audit_events, rows))
+        self._revocations_committed = 0
 
     @property
     def dialect(self) -> str:
@@ -206,13 +251,23 @@ class SqlStore:
             await connection.commit()
 
     async def close(self) -> None:
+        await self._issued_tokens.drain()
+        await self._audit_events.drain()
         await self._engine.dispose()
+
+    @property
+    def revocations_committed(self) -> int:
+        return self._revocations_committed
 
     # helpers
 
     async def _write(self, statement: Executable, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> None:
         async with self._engine.begin() as connection:
             await connection.execute(statement, params)
+
+    async def _insert_many(self, statement: Executable, rows: Rows) -> None:
+        async with self._tx.begin() as connection:
+            await connection.execute(statement, list(rows))
 
     async def _one(self, statement: Executable, params: Mapping[str, Any]) -> RowMapping | None:
         async with self._engine.connect() as connection:
@@ -275,7 +330,8 @@ class SqlStore:
     # issued access / ID tokens
 
     async def record_issued_token(self, token: IssuedTokenRecord) -> None:
-        await self._write(_insert_issued_tokens, _params(token))
+        """Returns once the row is committed, in one transaction with the rows recorded concurrently."""
+        await self._issued_tokens.submit(_params(token))
 
     async def get_issued_token(self, jti: str) -> IssuedTokenRecord | None:
         row = await self._one(_get_token, {"jti": jti})
@@ -288,15 +344,43 @@ class SqlStore:
         return revoked_at is not None
 
     async def revoke_token_lineage(self, jti: str, now: datetime) -> Sequence[str]:
-        """Revoke the token and every token exchanged from it; return the jtis this call revoked."""
-        async with self._engine.begin() as connection:
-            result = await connection.execute(_revoke_token_lineage, {"seed_jti": jti, "now": now})
-            return sorted(result.scalars().all())
+        """Revoke the token and every token exchanged from it (refresh tokens included); return the jtis this
+        call revoked."""
+        params = {"seed_jti": jti, "now": now}
+        async with self._tx.begin() as connection:
+            # Refresh tokens first: the lineage walk does not depend on revoked_at, so the order is free.
+            await connection.execute(_revoke_token_refresh_lineage, params)
+            result = await connection.execute(_revoke_token_lineage, params)
+            revoked = sorted(result.scalars().all())
+        self._revocations_committed += 1
+        return revoked
 
     async def revoke_grant(self, grant_id: str, now: datetime) -> None:
+        params = {"target_grant": grant_id, "now": now}
         async with self._tx.begin() as connection:
-            await connection.execute(_revoke_grant_refresh, {"target_grant": grant_id, "now": now})
-            await connection.execute(_revoke_grant_tokens, {"target_grant": grant_id, "now": now})
+            await connection.execute(_revoke_grant_refresh, params)
+            await connection.execute(_revoke_grant_refresh_lineage, params)
+            await connection.execute(_revoke_grant_tokens, params)
+        self._revocations_committed += 1
+
+    async def list_revoked_tokens(self, revoked_since: datetime, now: datetime) -> Sequence[RevokedTokenRecord]:
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(_list_revoked, {"since": revoked_since, "now": now})).all()
+        return [
+            RevokedTokenRecord(jti=jti, revoked_at=revoked_at, expires_at=expires_at)
+            for jti, revoked_at, expires_at in rows
+        ]
+
+    # client assertions (private_key_jwt)
+
+    async def use_client_assertion(self, assertion: ClientAssertionRecord) -> bool:
+        """Record the assertion's jti; False when it was recorded before (a replay). The primary key decides,
+        so two replicas racing with one assertion never both succeed."""
+        try:
+            await self._write(_insert_client_assertions, _params(assertion))
+        except IntegrityError:
+            return False
+        return True
 
     # browser sessions
 
@@ -314,7 +398,8 @@ class SqlStore:
     # audit
 
     async def add_audit_event(self, event: AuditEvent) -> None:
-        await self._write(_insert_audit_events, _params(event, exclude=("id",)))
+        """Returns once the event is committed, in one transaction with the events added concurrently."""
+        await self._audit_events.submit(_params(event, exclude=("id",)))
 
     async def list_audit_events(self, limit: int = 100) -> Sequence[AuditEvent]:
         """The latest ``limit`` events, newest first."""

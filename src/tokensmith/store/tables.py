@@ -112,6 +112,9 @@ refresh_tokens = Table(
     Column("used_at", UTCDateTime(), nullable=True),
     Column("revoked_at", UTCDateTime(), nullable=True),
     Column("claims", _json(), nullable=False),
+    # Lineage of refresh tokens issued by a token exchange (revocation walks it like issued_tokens').
+    Column("parent_jti", String(64), nullable=True, index=True),
+    Column("actor_jti", String(64), nullable=True, index=True),
 )
 
 issued_tokens = Table(
@@ -127,7 +130,17 @@ issued_tokens = Table(
     # Lineage edges: indexed because revocation walks them from parent to children.
     Column("parent_jti", String(64), nullable=True, index=True),
     Column("actor_jti", String(64), nullable=True, index=True),
-    Column("revoked_at", UTCDateTime(), nullable=True),
+    # Indexed for the revocation cache's incremental poll (tokens revoked since its last look).
+    Column("revoked_at", UTCDateTime(), nullable=True, index=True),
+)
+
+# The jti of each private_key_jwt client assertion until it expires: the primary key makes single use atomic.
+client_assertions = Table(
+    "client_assertions",
+    metadata,
+    Column("client_id", Name, primary_key=True),
+    Column("jti", Name, primary_key=True),
+    Column("expires_at", UTCDateTime(), nullable=False, index=True),
 )
 
 sessions = Table(

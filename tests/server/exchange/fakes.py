@@ -15,7 +15,7 @@ from tokensmith.server.context import ServerContext
 from tokensmith.server.grants.base import AuthenticatedClient, TokenRequest
 from tokensmith.server.tokens import IssuedToken, TokenIssuer
 from tokensmith.store.base import Store
-from tokensmith.store.records import AuditEvent, IssuedTokenRecord, SigningKeyRecord
+from tokensmith.store.records import AuditEvent, IssuedTokenRecord, RevokedTokenRecord, SigningKeyRecord
 
 ISSUER = "http://localhost:9001"
 START = datetime(2026, 5, 12, 9, 0, tzinfo=UTC)
@@ -44,6 +44,7 @@ class FakeStore:
         self.audit: list[AuditEvent] = []
         self.calls: list[str] = []
         self.fail_audit = False
+        self.revocations_committed = 0
 
     async def list_signing_keys(self) -> Sequence[SigningKeyRecord]:
         return tuple(self.keys)
@@ -75,7 +76,16 @@ class FakeStore:
             self.tokens[current] = dataclasses.replace(record, revoked_at=now)
             revoked.append(current)
             frontier.extend(t.jti for t in self.tokens.values() if current in (t.parent_jti, t.actor_jti))
+        self.revocations_committed += 1
         return revoked
+
+    async def list_revoked_tokens(self, revoked_since: datetime, now: datetime) -> Sequence[RevokedTokenRecord]:
+        self.calls.append("list_revoked_tokens")
+        return [
+            RevokedTokenRecord(jti=t.jti, revoked_at=t.revoked_at, expires_at=t.expires_at)
+            for t in self.tokens.values()
+            if t.revoked_at is not None and t.revoked_at >= revoked_since and t.expires_at > now
+        ]
 
     async def add_audit_event(self, event: AuditEvent) -> None:
         self.calls.append("add_audit_event")

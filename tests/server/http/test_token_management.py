@@ -18,6 +18,15 @@ SERVICE = {"client_id": SERVICE_CLIENT, "client_secret": SERVICE_SECRET}
 
 async def introspect(http: httpx.AsyncClient, token: str) -> dict[str, object]:
     response = await http.post("/oauth2/introspect", data={"token": token, **SERVICE})
+    return checked(response)
+
+
+async def introspect_as_owner(http: httpx.AsyncClient, refresh_token: str) -> dict[str, object]:
+    """A refresh token is described only to the client it was issued to (the web client here)."""
+    return checked(await http.post("/oauth2/introspect", data={"token": refresh_token}, headers=basic_auth()))
+
+
+def checked(response: httpx.Response) -> dict[str, object]:
     assert response.status_code == 200
     assert response.headers["cache-control"] == "no-store"
     body: dict[str, object] = response.json()
@@ -34,7 +43,7 @@ async def test_introspect_access_and_refresh_tokens(http: httpx.AsyncClient, bro
     assert access["iss"] == base_url
     assert access["aud"] == "user-service"
     assert access["token_type"] == "Bearer"
-    refresh = await introspect(http, tokens["refresh_token"])
+    refresh = await introspect_as_owner(http, tokens["refresh_token"])
     assert refresh["active"] is True
     assert refresh["client_id"] == WEB_CLIENT
     assert refresh["token_type"] == "refresh_token"
@@ -64,7 +73,7 @@ async def test_revoke_access_token(http: httpx.AsyncClient, browser: Browser) ->
     assert response.status_code == 200
     assert (await introspect(http, tokens["access_token"]))["active"] is False
     # The refresh token of the grant still works: only that access token was revoked.
-    assert (await introspect(http, tokens["refresh_token"]))["active"] is True
+    assert (await introspect_as_owner(http, tokens["refresh_token"]))["active"] is True
 
 
 async def test_revoke_refresh_token_revokes_its_grant(http: httpx.AsyncClient, browser: Browser) -> None:
@@ -75,7 +84,7 @@ async def test_revoke_refresh_token_revokes_its_grant(http: httpx.AsyncClient, b
         headers=basic_auth(),
     )
     assert response.status_code == 200
-    assert (await introspect(http, tokens["refresh_token"]))["active"] is False
+    assert (await introspect_as_owner(http, tokens["refresh_token"]))["active"] is False
     assert (await introspect(http, tokens["access_token"]))["active"] is False
 
 

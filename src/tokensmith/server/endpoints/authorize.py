@@ -25,6 +25,8 @@ from tokensmith.store.records import SessionRecord
 
 # Fields of our own consent form, not part of the authorization request.
 _CONSENT_FIELDS = ("consent_action", "csrf_token")
+# Parameters that asked for a fresh sign-in; the login the user is sent to satisfies them.
+_SATISFIED_BY_LOGIN = ("prompt", "max_age")
 
 
 async def authorize_endpoint(request: Request) -> Response:
@@ -58,8 +60,9 @@ async def authorize_endpoint(request: Request) -> Response:
         if "none" in auth_request.prompt:
             return _redirect_error(rt, target, OAuthError("login_required", "the user is not signed in"), status)
         rt.metrics.authorizations.labels("login").inc()
-        # Come back without prompt=login, or the user would be asked to sign in forever.
-        again = [(k, v) for k, values in params.items() if k != "prompt" for v in values]
+        # Come back without prompt=login and max_age: the user is about to authenticate, and keeping them would
+        # send the user from the login page to the login page forever (max_age=0 fails on any session).
+        again = [(k, v) for k, values in params.items() if k not in _SATISFIED_BY_LOGIN for v in values]
         next_url = "/oauth2/authorize?" + urlencode(again)
         return RedirectResponse("/login?next=" + quote(next_url, safe=""), status_code=303)
 

@@ -10,6 +10,8 @@ from tokensmith.errors import OAuthError, invalid_request
 from tokensmith.server.grants.base import REPEATABLE, TokenRequest
 
 FORM_TYPE = "application/x-www-form-urlencoded"
+# No form of ours has more than a dozen fields (a token exchange may repeat audience and resource a few times).
+MAX_FORM_FIELDS = 100
 
 
 def request_too_large(limit: int) -> OAuthError:
@@ -20,7 +22,8 @@ async def read_body(request: Request, limit: int) -> bytes:
     """The body, refusing it once it passes ``limit`` bytes (whatever Content-Length claimed)."""
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        # ASCII digits only (str.isdigit() accepts "²", which int() refuses).
+        if not (declared.isascii() and declared.isdigit()):
             raise invalid_request("malformed Content-Length")
         if int(declared) > limit:
             raise request_too_large(limit)
@@ -39,6 +42,11 @@ def parse_form(body: bytes, *, repeatable: frozenset[str] = REPEATABLE) -> dict[
     invalid_request (RFC 6749 3.1 and 3.2)."""
     try:
         text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise invalid_request("the form body is not valid UTF-8 form encoding") from None
+    if text.count("&") >= MAX_FORM_FIELDS:
+        raise invalid_request(f"the form has more than {MAX_FORM_FIELDS} fields")
+    try:
         pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=False, errors="strict")
     except (UnicodeDecodeError, ValueError):
         raise invalid_request("the form body is not valid UTF-8 form encoding") from None

@@ -1,7 +1,10 @@
 """``POST /oauth2/introspect`` (RFC 7662): is this token active, and what does it say?
 
-Only authenticated confidential clients may ask. Anything not active (unknown, expired, revoked, not ours, an
-ID token) gets ``{"active": false}`` and nothing else, so the answer reveals nothing about why.
+Only authenticated confidential clients may ask. An access token is described to any of them (resource
+servers introspect tokens issued to other clients, and a JWT says as much to whoever holds it); a refresh
+token, a credential no resource server ever sees, only to the client it was issued to (RFC 7662 4). Anything
+not active (unknown, expired, revoked, not ours, an ID token, another client's refresh token) gets
+``{"active": false}`` and nothing else, so the answer reveals nothing about why.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from starlette.responses import Response
 
 from tokensmith.errors import OAuthError
 from tokensmith.server.access_tokens import active_access_token, looks_like_jwt
+from tokensmith.server.client_assertion import client_assertion_verifier
 from tokensmith.server.client_auth import authenticate_client, require_confidential
 from tokensmith.server.context import ServerContext
 from tokensmith.server.digest import digest
@@ -28,16 +32,23 @@ async def introspect_endpoint(request: Request) -> Response:
     ctx = rt.ctx
     try:
         form = await read_token_request(request, ctx.config.max_request_bytes)
-        client = await authenticate_client(request.headers.get("authorization"), form, ctx.config, rt.secrets)
+        client = await authenticate_client(
+            request.headers.get("authorization"),
+            form,
+            ctx.config,
+            rt.secrets,
+            assertions=client_assertion_verifier(ctx),
+        )
         require_confidential(client, "introspection")
         token = form.require("token")
         form.get("token_type_hint")  # a hint only (RFC 7662 2.1); read so a repeated one is refused
     except OAuthError as error:
         return oauth_error_response(error)
-    return no_store_json(await introspect(ctx, token))
+    return no_store_json(await introspect(ctx, token, client.client_id))
 
 
-async def introspect(ctx: ServerContext, token: str) -> dict[str, Any]:
+async def introspect(ctx: ServerContext, token: str, client_id: str) -> dict[str, Any]:
+    """What ``client_id`` may learn about ``token``."""
     if looks_like_jwt(token):
         claims = await active_access_token(ctx, token)
         if claims is None:
@@ -47,15 +58,17 @@ async def introspect(ctx: ServerContext, token: str) -> dict[str, Any]:
             body["scope"] = " ".join(str(s) for s in body["scope"])
         body.setdefault("username", claims.get("sub"))
         return body
-    return await _introspect_refresh_token(ctx, token)
+    return await _introspect_refresh_token(ctx, token, client_id)
 
 
-async def _introspect_refresh_token(ctx: ServerContext, token: str) -> dict[str, Any]:
+async def _introspect_refresh_token(ctx: ServerContext, token: str, client_id: str) -> dict[str, Any]:
     if len(token) > 512:
         return INACTIVE
     record = await ctx.store.get_refresh_token(digest(token))
     now = ctx.clock()
     if record is None or record.revoked_at is not None or record.used_at is not None or record.expires_at <= now:
+        return INACTIVE
+    if record.client_id != client_id:
         return INACTIVE
     return {
         "active": True,

@@ -12,15 +12,16 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from tokensmith.errors import OAuthError
+from tokensmith.server.authorization import MAX_RETURN_URL_CHARS
 from tokensmith.server.digest import new_secret
 from tokensmith.server.endpoints.forms import read_form
 from tokensmith.server.endpoints.runtime import Runtime, client_address, runtime
-from tokensmith.server.passwords import verify_user_password
 from tokensmith.server.sessions import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
     csrf_matches,
     current_session,
+    end_session,
     start_session,
 )
 
@@ -30,9 +31,16 @@ _MAX_FIELD = 1024
 
 
 def safe_next(value: str | None) -> str:
-    if value and value.startswith(_SAFE_NEXT_PREFIX) and "\\" not in value and len(value) <= 8192:
+    if value and value.startswith(_SAFE_NEXT_PREFIX) and "\\" not in value and len(value) <= MAX_RETURN_URL_CHARS:
         return value
     return ""
+
+
+def secure_cookies(rt: Runtime) -> bool:
+    # Behind an HTTPS issuer the cookies are always Secure, whatever the setting says: a session id must never
+    # travel in clear text because someone forgot a flag.
+    config = rt.ctx.config
+    return config.login.secure_cookies or config.issuer.startswith("https://")
 
 
 def set_cookie(response: Response, rt: Runtime, name: str, value: str, max_age: int | None) -> None:
@@ -43,7 +51,7 @@ def set_cookie(response: Response, rt: Runtime, name: str, value: str, max_age: 
         path="/",
         httponly=True,
         samesite="lax",
-        secure=rt.ctx.config.login.secure_cookies,
+        secure=secure_cookies(rt),
     )
 
 
@@ -93,11 +101,12 @@ async def login_submit(request: Request) -> Response:
     except OAuthError as error:
         return rt.message(request, "Sign-in failed", error.description, status_code=error.status_code)
 
-    def field(name: str) -> str:
+    def field(name: str, limit: int = _MAX_FIELD) -> str:
         values = form.get(name)
-        return values[0][:_MAX_FIELD] if values and len(values) == 1 else ""
+        return values[0][:limit] if values and len(values) == 1 else ""
 
-    next_url = safe_next(field("next") or None)
+    # Not cut to _MAX_FIELD: a cut authorization URL would silently lose parameters (state, nonce, PKCE).
+    next_url = safe_next(field("next", MAX_RETURN_URL_CHARS + 1) or None)
     username = field("username").strip()
     password = field("password")
     if not csrf_matches(request.cookies.get(LOGIN_CSRF_COOKIE), field("csrf_token")):
@@ -110,7 +119,7 @@ async def login_submit(request: Request) -> Response:
             error="Your sign-in form expired. Please try again.",
         )
     address = client_address(request)
-    if rt.login_throttle.blocked(username, address):
+    if not rt.login_throttle.attempt(username, address):
         rt.metrics.logins.labels("throttled").inc()
         return login_form(
             request,
@@ -121,9 +130,9 @@ async def login_submit(request: Request) -> Response:
             error="Too many failed attempts. Please wait a few minutes and try again.",
         )
     user = ctx.config.user_by_name(username) if username else None
-    ok = await verify_user_password(user.password if user else None, password)
-    if user is None or not ok:
-        rt.login_throttle.failed(username, address)
+    # Always verify, also for an unknown user: the checker spends the same time on every failure.
+    verified = await rt.passwords.verify(user, password)
+    if user is None or not verified:
         rt.metrics.logins.labels("failure").inc()
         return login_form(
             request,
@@ -133,14 +142,16 @@ async def login_submit(request: Request) -> Response:
             status_code=401,
             error="The username or password is incorrect.",
         )
-    rt.login_throttle.succeeded(username)
+    rt.login_throttle.succeeded(username, address)
     rt.metrics.logins.labels("success").inc()
+    # A new session id on every sign-in (no session fixation), and the browser's previous session ends with it.
+    await end_session(ctx.store, request.cookies.get(SESSION_COOKIE))
     lifetime = ctx.config.login.session_time_to_live
     session_id = await start_session(ctx.store, user.username, now=ctx.clock(), time_to_live=lifetime)
     target = next_url or "/login/done"
     response = RedirectResponse(target, status_code=303)
     set_cookie(response, rt, SESSION_COOKIE, session_id, max_age=int(lifetime.total_seconds()))
-    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/", secure=secure_cookies(rt), httponly=True, samesite="lax")
     return response
 
 

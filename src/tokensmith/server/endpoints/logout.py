@@ -18,6 +18,7 @@ from tokensmith.server.access_tokens import is_access_token, verified_claims
 from tokensmith.server.authorization import redirect_with
 from tokensmith.server.context import ServerContext
 from tokensmith.server.endpoints.forms import read_form
+from tokensmith.server.endpoints.login import secure_cookies
 from tokensmith.server.endpoints.runtime import Runtime, runtime
 from tokensmith.server.sessions import SESSION_COOKIE, csrf_matches, current_session, end_session
 
@@ -72,7 +73,7 @@ def _signed_out(request: Request, rt: Runtime, logout: LogoutRequest) -> Respons
         )
     else:
         response = rt.message(request, "Signed out", "You have been signed out.")
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(SESSION_COOKIE, path="/", secure=secure_cookies(rt), httponly=True, samesite="lax")
     return response
 
 

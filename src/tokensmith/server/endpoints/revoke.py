@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from tokensmith.errors import OAuthError
 from tokensmith.server.access_tokens import is_access_token, looks_like_jwt, verified_claims
+from tokensmith.server.client_assertion import client_assertion_verifier
 from tokensmith.server.client_auth import authenticate_client
 from tokensmith.server.context import ServerContext
 from tokensmith.server.digest import digest
@@ -29,7 +30,13 @@ async def revoke_endpoint(request: Request) -> Response:
     ctx = rt.ctx
     try:
         form = await read_token_request(request, ctx.config.max_request_bytes)
-        client = await authenticate_client(request.headers.get("authorization"), form, ctx.config, rt.secrets)
+        client = await authenticate_client(
+            request.headers.get("authorization"),
+            form,
+            ctx.config,
+            rt.secrets,
+            assertions=client_assertion_verifier(ctx),
+        )
         token = form.require("token")
         form.get("token_type_hint")  # a hint only; read so a repeated one is refused
         await revoke(ctx, token, client.client_id)

@@ -12,7 +12,7 @@ from starlette.templating import Jinja2Templates
 
 from tokensmith.server.context import ServerContext
 from tokensmith.server.metrics import ServerMetrics
-from tokensmith.server.passwords import SecretVerifier
+from tokensmith.server.passwords import SecretVerifier, UserPasswordChecker
 from tokensmith.server.rate_limit import LoginThrottle
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -33,6 +33,7 @@ PAGE_HEADERS = {
 class Runtime:
     ctx: ServerContext
     secrets: SecretVerifier
+    passwords: UserPasswordChecker
     login_throttle: LoginThrottle
     metrics: ServerMetrics
     templates: Jinja2Templates

@@ -49,7 +49,7 @@ class TokenRequest:
 @dataclass(frozen=True, slots=True)
 class AuthenticatedClient:
     config: ClientConfig
-    method: str  # "client_secret_basic" | "client_secret_post" | "none"
+    method: str  # "client_secret_basic" | "client_secret_post" | "private_key_jwt" | "none"
 
     @property
     def client_id(self) -> str:

@@ -2,6 +2,7 @@
 
 Each use returns a new refresh token and spends the old one atomically in the database. Presenting a spent
 token means two parties hold it: the whole grant (every token and refresh token of the family) is revoked.
+A refresh token issued by a token exchange re-issues the exchanged context (see ``exchange_refresh.py``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from tokensmith.errors import invalid_grant, invalid_scope
 from tokensmith.server.context import ServerContext
 from tokensmith.server.digest import digest
 from tokensmith.server.grants.base import AuthenticatedClient, TokenRequest, TokenResponse
+from tokensmith.server.grants.exchange_refresh import ExchangedContext, check_exchange_refresh, refresh_exchanged
 from tokensmith.server.grants.issuance import UserGrant, issue_for_user
 
 
@@ -35,6 +37,9 @@ class RefreshTokenGrant:
             if extra:
                 raise invalid_scope(f"a refresh may only narrow the granted scope; not granted: {' '.join(extra)}")
         access_scope = tuple(requested_scope) if requested_scope is not None else record.scope
+        exchanged = ExchangedContext.of(record)
+        if exchanged is not None:
+            await check_exchange_refresh(ctx, client.config, record)
 
         rotate = not client.config.token.reuse_refresh_tokens
         if rotate:
@@ -49,6 +54,10 @@ class RefreshTokenGrant:
         elif record.used_at is not None:
             raise invalid_grant("the refresh token was already used")
 
+        if exchanged is not None:
+            return await refresh_exchanged(
+                ctx, client.config, record, exchanged, access_scope=access_scope, rotate=rotate
+            )
         grant = UserGrant(
             grant_id=record.grant_id,
             family_id=record.family_id,

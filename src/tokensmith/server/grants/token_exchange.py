@@ -13,12 +13,18 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from tokensmith.config.exchange import ID_TOKEN_TYPE, INPUT_TOKEN_TYPES, ISSUABLE_TOKEN_TYPES
+from tokensmith.config.exchange import ID_TOKEN_TYPE, INPUT_TOKEN_TYPES, ISSUABLE_TOKEN_TYPES, REFRESH_TOKEN_TYPE
 from tokensmith.config.server import TOKEN_EXCHANGE, ServerConfig
 from tokensmith.errors import OAuthError, invalid_request, invalid_scope, invalid_target, unauthorized_client
 from tokensmith.server.audit import FAILED, GRANTED, REFUSED, AuditLog, ExchangeAttempt
 from tokensmith.server.context import ServerContext
 from tokensmith.server.grants.base import AuthenticatedClient, TokenRequest, TokenResponse
+from tokensmith.server.grants.exchange_refresh import (
+    ExchangedContext,
+    ExchangeLineage,
+    new_exchange_lineage,
+    save_exchange_refresh_token,
+)
 from tokensmith.server.metadata import register_metadata
 from tokensmith.server.policy import (
     build_act,
@@ -29,6 +35,7 @@ from tokensmith.server.policy import (
     resolve_targets,
     token_lifetime,
 )
+from tokensmith.server.revocations import RevocationCache
 from tokensmith.server.subject_tokens import SubjectTokenValidator, TokenRules, ValidatedToken
 
 # RFC 8693 2.2.1: the token_type of an issued token that is not an access token.
@@ -47,10 +54,14 @@ def token_exchange_metadata(config: ServerConfig) -> dict[str, Any]:
     if not exchangers:
         return {}
     requested = {t for c in exchangers for t in c.token_exchange.requested_token_types}
+    if any(c.token_exchange.issue_refresh_token for c in exchangers):
+        requested.add(REFRESH_TOKEN_TYPE)
     return {
         "token_exchange_subject_token_types_supported": list(INPUT_TOKEN_TYPES),
         "token_exchange_actor_token_types_supported": list(INPUT_TOKEN_TYPES),
-        "token_exchange_requested_token_types_supported": [t for t in ISSUABLE_TOKEN_TYPES if t in requested],
+        "token_exchange_requested_token_types_supported": [
+            t for t in (*ISSUABLE_TOKEN_TYPES, REFRESH_TOKEN_TYPE) if t in requested
+        ],
     }
 
 
@@ -78,6 +89,9 @@ def exchange_runtime(ctx: ServerContext) -> ExchangeRuntime:
                 trusted_issuers=config.trusted_issuers,
                 clock=ctx.clock,
                 clock_skew=config.tokens.clock_skew,
+                revocations=RevocationCache(
+                    ctx.store, refresh_interval=config.tokens.revocation_refresh_interval, clock=ctx.clock
+                ),
             ),
             audit=AuditLog(ctx.store),
         )
@@ -237,6 +251,16 @@ async def exchange(
 
     scope = decide_scopes(policy, client.config, targets, parsed.scope, subject.scopes)
     attempt.scope = scope
+    # RFC 8693 2.2.1: scope is OPTIONAL when identical to the request; always sent otherwise (and when the
+    # request had none, so the client learns what it got); no scope granted, no scope sent.
+    show_scope = bool(scope) and (parsed.scope is None or set(parsed.scope) != set(scope))
+    # A refresh token (only where the policy allows it) re-issues this same context later; its family is one
+    # new grant, so reuse detection revokes the access tokens issued under it as well.
+    refresh_lineage = new_exchange_lineage(parent_jti, actor_jti) if policy.issue_refresh_token else None
+    context = ExchangedContext(audience=targets, claims=claims, not_after=not_after)
+    if token_type == REFRESH_TOKEN_TYPE and refresh_lineage is not None:
+        return await _issue_refresh_token(ctx, client, subject, scope, context, refresh_lineage, show_scope, attempt)
+
     issued = await ctx.tokens.issue_access_token(
         subject=subject.subject,
         client_id=client.client_id,
@@ -244,20 +268,49 @@ async def exchange(
         scope=scope,
         ttl=ttl,
         extra_claims=claims,
+        grant_id=refresh_lineage.grant_id if refresh_lineage is not None else None,
         parent_jti=parent_jti,
         actor_jti=actor_jti,
         not_after=not_after,
     )
     attempt.details["issued_jti"] = issued.jti
     attempt.details["issued_token_type"] = token_type
-    # RFC 8693 2.2.1: scope is OPTIONAL when identical to the request; always sent otherwise (and when the
-    # request had none, so the client learns what it got); no scope granted, no scope sent.
-    show_scope = bool(scope) and (parsed.scope is None or set(parsed.scope) != set(scope))
-    return TokenResponse(
+    response = TokenResponse(
         access_token=issued.token,
         expires_in=issued.expires_in,
         scope=scope if show_scope else None,
         issued_token_type=token_type,
+    )
+    if refresh_lineage is not None:
+        response.refresh_token, _ = await save_exchange_refresh_token(
+            ctx, client.config, subject=subject.subject, scope=scope, context=context, lineage=refresh_lineage
+        )
+        attempt.details["refresh_token"] = True
+    return response
+
+
+async def _issue_refresh_token(
+    ctx: ServerContext,
+    client: AuthenticatedClient,
+    subject: ValidatedToken,
+    scope: tuple[str, ...],
+    context: ExchangedContext,
+    lineage: ExchangeLineage,
+    show_scope: bool,
+    attempt: ExchangeAttempt,
+) -> TokenResponse:
+    """requested_token_type refresh_token: the refresh token is the issued token (RFC 8693 2.2.1 puts it in
+    `access_token`, with token_type N_A); the client redeems it with the refresh_token grant."""
+    token, expires_at = await save_exchange_refresh_token(
+        ctx, client.config, subject=subject.subject, scope=scope, context=context, lineage=lineage
+    )
+    attempt.details["issued_token_type"] = REFRESH_TOKEN_TYPE
+    return TokenResponse(
+        access_token=token,
+        expires_in=max(int((expires_at - ctx.clock()).total_seconds()), 0),
+        token_type=NOT_APPLICABLE,
+        scope=scope if show_scope else None,
+        issued_token_type=REFRESH_TOKEN_TYPE,
     )
 
 

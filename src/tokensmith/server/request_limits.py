@@ -1,0 +1,40 @@
+"""Bounds on request headers, checked before any endpoint runs.
+
+uvicorn's httptools protocol, which the server runs on, limits the request line but neither the number nor the
+size of headers: a 10 MB header or 100 000 headers were read and handed to the app. This middleware answers
+such requests with 431 (RFC 6585) and the usual error JSON, so nothing downstream parses or stores them. The
+bounds are generous: browsers and OAuth clients send a few kilobytes.
+"""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from tokensmith.server.endpoints.responses import no_store_json
+
+MAX_HEADERS = 100
+MAX_HEADER_BYTES = 32 * 1024
+
+
+class RequestLimits:
+    def __init__(self, app: ASGIApp, *, max_headers: int = MAX_HEADERS, max_header_bytes: int = MAX_HEADER_BYTES):
+        self.app = app
+        self.max_headers = max_headers
+        self.max_header_bytes = max_header_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            problem = self._problem(scope["headers"])
+            if problem is not None:
+                body = {"error": "invalid_request", "error_description": problem}
+                await no_store_json(body, 431, {"Connection": "close"})(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def _problem(self, headers: list[tuple[bytes, bytes]]) -> str | None:
+        if len(headers) > self.max_headers:
+            return f"the request has {len(headers)} header fields; at most {self.max_headers} are accepted"
+        size = sum(len(name) + len(value) for name, value in headers)
+        if size > self.max_header_bytes:
+            return f"the request header fields exceed {self.max_header_bytes} bytes"
+        return None

@@ -1,0 +1,89 @@
+"""Group commit: many concurrent single-row inserts written as one multi-row insert in one transaction.
+
+Under load every request of the token endpoint inserts a row (the issued token's lineage record) and many add an
+audit event. Written one by one, each insert pays a pool checkout, a thread hop (aiosqlite), BEGIN and COMMIT
+(an fsync on SQLite), and on SQLite the writers of one process queue for the file's single write lock, sleeping
+in its busy handler. A :class:`GroupCommit` has at most one flush in flight: rows submitted meanwhile wait in a
+queue and the next flush writes all of them with one ``executemany`` in one transaction.
+
+Each caller still awaits the durability of its own row: :meth:`GroupCommit.submit` returns only once the
+transaction holding that row has committed, and raises what that write raised. When a batch fails, its rows are
+written again one by one, so that one bad row (a duplicate key) fails only its own caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+Rows = Sequence[Mapping[str, Any]]
+
+
+class GroupCommit:
+    """Batches the rows of one insert statement; ``write`` inserts the given rows in one transaction."""
+
+    def __init__(self, write: Callable[[Rows], Awaitable[None]], *, max_batch: int = 500) -> None:
+        self._write = write
+        self._max_batch = max_batch
+        self._queue: list[tuple[Mapping[str, Any], asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def submit(self, row: Mapping[str, Any]) -> None:
+        """Insert ``row`` together with whatever else is queued; return once it is committed."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._queue.append((row, done))
+        if self._flusher is None:
+            self._flusher = loop.create_task(self._flush_all())
+        await done
+
+    async def drain(self) -> None:
+        """Wait until every queued row is written (the store calls this before it closes)."""
+        while self._flusher is not None:
+            await asyncio.shield(self._flusher)
+
+    async def _flush_all(self) -> None:
+        try:
+            while self._queue:
+                batch = self._queue[: self._max_batch]
+                del self._queue[: self._max_batch]
+                try:
+                    await self._flush(batch)
+                except BaseException:
+                    # Cancelled (the loop is shutting down): nobody may wait forever for a row never written.
+                    for _, done in (*batch, *self._queue):
+                        done.cancel()
+                    self._queue.clear()
+                    raise
+        finally:
+            self._flusher = None
+
+    async def _flush(self, batch: list[tuple[Mapping[str, Any], asyncio.Future[None]]]) -> None:
+        try:
+            await self._write([row for row, _ in batch])
+        except Exception as exc:
+            if len(batch) == 1:
+                _settle(batch[0][1], exc)
+                return
+            # Find out whose row failed: write them one by one, each caller gets its own outcome.
+            for row, done in batch:
+                try:
+                    await self._write([row])
+                except Exception as row_exc:
+                    _settle(done, row_exc)
+                else:
+                    _settle(done, None)
+        else:
+            for _, done in batch:
+                _settle(done, None)
+
+
+def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
+    # A caller that was cancelled meanwhile no longer waits; its row is written (or not) all the same.
+    if done.done():
+        return
+    if error is None:
+        done.set_result(None)
+    else:
+        done.set_exception(error)

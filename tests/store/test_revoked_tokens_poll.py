@@ -1,0 +1,91 @@
+"""The revocation cache's queries on SQLite and PostgreSQL: ``list_revoked_tokens`` and ``revocations_committed``,
+and the group-committed inserts of the token endpoint's hot path."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy.exc import IntegrityError
+
+from tokensmith.store.records import AuditEvent, IssuedTokenRecord
+from tokensmith.store.sql import SqlStore
+
+NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
+
+
+def token(jti: str, *, parent: str | None = None, expires_in: int = 300) -> IssuedTokenRecord:
+    return IssuedTokenRecord(
+        jti=jti,
+        kind="access_token",
+        client_id="client-1",
+        subject="alice",
+        issued_at=NOW,
+        expires_at=NOW + timedelta(seconds=expires_in),
+        parent_jti=parent,
+    )
+
+
+async def test_list_revoked_tokens_returns_revocations_since_a_time_that_have_not_expired(store: SqlStore) -> None:
+    for record in (token("early"), token("late"), token("child", parent="late"), token("short", expires_in=5)):
+        await store.record_issued_token(record)
+    await store.record_issued_token(token("live"))
+    await store.revoke_token_lineage("early", NOW)
+    await store.revoke_token_lineage("short", NOW)
+    await store.revoke_token_lineage("late", NOW + timedelta(seconds=30))
+
+    everything = await store.list_revoked_tokens(NOW - timedelta(days=1), NOW)
+    assert sorted(r.jti for r in everything) == ["child", "early", "late", "short"]
+    late = next(r for r in everything if r.jti == "late")
+    assert (late.revoked_at, late.expires_at) == (NOW + timedelta(seconds=30), NOW + timedelta(seconds=300))
+
+    recent = await store.list_revoked_tokens(NOW + timedelta(seconds=10), NOW)
+    assert sorted(r.jti for r in recent) == ["child", "late"]
+    # An expired token needs no revocation entry: its expiry refuses it.
+    unexpired = await store.list_revoked_tokens(NOW - timedelta(days=1), NOW + timedelta(seconds=10))
+    assert sorted(r.jti for r in unexpired) == ["child", "early", "late"]
+
+
+async def test_revocations_committed_counts_each_revocation(store: SqlStore) -> None:
+    await store.record_issued_token(token("t1"))
+    assert store.revocations_committed == 0
+    await store.revoke_token_lineage("t1", NOW)
+    await store.revoke_grant("no-such-grant", NOW)
+    assert store.revocations_committed == 2
+
+
+async def test_concurrent_inserts_are_all_committed_and_a_duplicate_fails_alone(store: SqlStore) -> None:
+    await store.record_issued_token(token("taken"))
+    records = [token(f"t{i}") for i in range(25)] + [token("taken")]
+    results = await asyncio.gather(*(store.record_issued_token(r) for r in records), return_exceptions=True)
+    assert results[:25] == [None] * 25
+    assert isinstance(results[25], IntegrityError)
+    for i in range(25):
+        assert await store.get_issued_token(f"t{i}") is not None
+
+
+async def test_concurrent_audit_events_are_all_committed(store: SqlStore) -> None:
+    events = [
+        AuditEvent(occurred_at=NOW, event="token_exchange", outcome="granted", client_id=f"c{i}") for i in range(30)
+    ]
+    await asyncio.gather(*(store.add_audit_event(e) for e in events))
+    stored = await store.list_audit_events(limit=100)
+    assert sorted(e.client_id or "" for e in stored) == sorted(f"c{i}" for i in range(30))
+
+
+@pytest.mark.parametrize("count", [1, 3])
+async def test_close_writes_rows_still_queued(store_url: str, count: int) -> None:
+    first = SqlStore(store_url)
+    await first.initialize()
+    pending = [asyncio.ensure_future(first.record_issued_token(token(f"q{i}"))) for i in range(count)]
+    await asyncio.sleep(0)
+    await first.close()
+    await asyncio.gather(*pending)
+    second = SqlStore(store_url)
+    await second.initialize()
+    try:
+        for i in range(count):
+            assert await second.get_issued_token(f"q{i}") is not None
+    finally:
+        await second.close()
