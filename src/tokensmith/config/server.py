@@ -31,6 +31,9 @@ CLIENT_CREDENTIALS = "client_credentials"
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 GRANT_TYPES = (AUTHORIZATION_CODE, REFRESH_TOKEN, CLIENT_CREDENTIALS, TOKEN_EXCHANGE)
 
+# OpenID Connect Core 3.1.2.1 `prompt` values the authorization endpoint understands.
+PROMPT_VALUES = frozenset({"none", "login", "consent", "select_account"})
+
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 SECRET_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 SIGNING_ALGORITHMS = ("ES256", "RS256")
@@ -250,6 +253,11 @@ class ServerConfig(BaseModel):
         names = [user.username for user in self.users]
         if len(names) != len(set(names)):
             raise ValueError("a username appears twice under users")
+        # RFC 9700 4.15: a client-credentials token's `sub` is the client id; were it also a username, a
+        # resource server could not tell the client from that user.
+        clashes = sorted(seen & set(names))
+        if clashes:
+            raise ValueError(f"client-id(s) {clashes} are also usernames; a client must not share a user's name")
         return self
 
     @model_validator(mode="after")

@@ -13,16 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from tokensmith.config.server import AUTHORIZATION_CODE, ClientConfig, ServerConfig
+from tokensmith.config.server import AUTHORIZATION_CODE, PROMPT_VALUES, ClientConfig, ServerConfig
 from tokensmith.errors import OAuthError, invalid_request, invalid_scope, unauthorized_client
 from tokensmith.server.digest import digest, new_secret
 from tokensmith.server.grants.issuance import new_grant_id
 from tokensmith.server.pkce import is_valid_challenge
 from tokensmith.store.base import Store
 from tokensmith.store.records import AuthorizationCodeRecord
-
-# OpenID Connect Core 3.1.2.1 `prompt` values this server understands.
-PROMPTS = frozenset({"none", "login", "consent", "select_account"})
 
 _MAX_AGE = re.compile(r"[0-9]{1,10}")
 
@@ -149,8 +146,8 @@ def validate_authorization_request(params: Mapping[str, Sequence[str]], target: 
         raise invalid_request("PKCE is required for this client: send code_challenge with code_challenge_method=S256")
 
     prompt = frozenset((_single(params, "prompt") or "").split())
-    if not prompt <= PROMPTS:
-        raise invalid_request(f"unsupported prompt value(s): {' '.join(sorted(prompt - PROMPTS))}")
+    if not prompt <= PROMPT_VALUES:
+        raise invalid_request(f"unsupported prompt value(s): {' '.join(sorted(prompt - PROMPT_VALUES))}")
     if "none" in prompt and len(prompt) > 1:
         raise invalid_request("prompt=none cannot be combined with other values")
     raw_max_age = _single(params, "max_age")

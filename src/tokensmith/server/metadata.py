@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tokensmith.config.server import GRANT_TYPES, ServerConfig
+from tokensmith.config.server import GRANT_TYPES, PROMPT_VALUES, ServerConfig
 
 MetadataContributor = Callable[[ServerConfig], dict[str, Any]]
 
@@ -60,7 +60,7 @@ def server_metadata(config: ServerConfig) -> dict[str, Any]:
             | {a for c in config.clients.values() if (a := c.token.id_token_signature_algorithm) is not None}
         ),
         "authorization_response_iss_parameter_supported": True,
-        "prompt_values_supported": ["none", "login"],
+        "prompt_values_supported": sorted(PROMPT_VALUES),
         "claims_parameter_supported": False,
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
