@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import Any, Final
 
@@ -41,22 +42,36 @@ def is_memory_database(url: URL) -> bool:
     return url.database in (None, "", ":memory:")
 
 
+def _silence_parameter_logging() -> None:
+    # aiosqlite logs every statement with its parameters at DEBUG, and those parameters include private
+    # signing keys and session CSRF secrets: keep that logger at INFO whatever the application's level.
+    aiosqlite_logger = logging.getLogger("aiosqlite")
+    if aiosqlite_logger.getEffectiveLevel() < logging.INFO:
+        aiosqlite_logger.setLevel(logging.INFO)
+
+
 def create_engine_for(url: URL) -> AsyncEngine:
     """An engine configured for the dialect of ``url``; ``ValueError`` for any other database."""
     dialect = url.get_backend_name()
+    _silence_parameter_logging()
     if dialect == "sqlite":
         if is_memory_database(url):
             # Each connection to ":memory:" is a database of its own: keep exactly one, lent to one task at a time.
-            engine = create_async_engine(url, poolclass=AsyncAdaptedQueuePool, pool_size=1, max_overflow=0)
+            engine = create_async_engine(
+                url, poolclass=AsyncAdaptedQueuePool, pool_size=1, max_overflow=0, hide_parameters=True
+            )
         else:
             Path(str(url.database)).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
+            engine = create_async_engine(
+                url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}, hide_parameters=True
+            )
         event.listen(engine.sync_engine, "connect", _sqlite_connection_settings)
         return engine
     if dialect == "postgresql":
         return create_async_engine(
             url,
             isolation_level="AUTOCOMMIT",
+            hide_parameters=True,
             pool_pre_ping=True,
             pool_size=10,
             max_overflow=10,
