@@ -283,6 +283,9 @@ class TokenRules:
 
     issuers: Sequence[str]  # "self" and/or trusted issuer URLs
     audiences: Sequence[str] = ()  # for our own tokens: `aud` must contain one of these (empty: any)
+    # An ID token is issued to one client (its `aud`). Unless `audiences` says otherwise, only that client may
+    # exchange it: another client holding a user's ID token must not turn it into access tokens.
+    requesting_client: str | None = None
 
 
 class SubjectTokenValidator:
@@ -363,6 +366,15 @@ class SubjectTokenValidator:
             raise invalid_request(f"{role}_token is an ID token: send it with {role}_token_type {ID_TOKEN_TYPE}")
         if rules.audiences and not set(audiences_of(claims)) & set(rules.audiences):
             raise invalid_request(f"{role}_token is not for an audience this client may exchange")
+        if (
+            not is_access_token
+            and not rules.audiences
+            and rules.requesting_client is not None
+            and rules.requesting_client not in audiences_of(claims)
+        ):
+            raise invalid_request(
+                f"{role}_token is an ID token issued to another client; only its audience may exchange it"
+            )
         subject, jti = claims.get("sub"), claims.get("jti")
         if not isinstance(subject, str) or not subject:
             raise invalid_request(f"{role}_token has no 'sub' claim")

@@ -150,14 +150,34 @@ async def test_a_foreign_untrusted_issuer_is_invalid_request(ctx: ServerContext)
     assert "not a trusted issuer" in error.description
 
 
-async def test_our_id_token_is_accepted_as_id_token(ctx: ServerContext) -> None:
+async def test_our_id_token_is_accepted_as_id_token_from_the_client_it_was_issued_to(ctx: ServerContext) -> None:
     id_token = await ctx.tokens.issue_id_token(
-        subject="baeldung", client_id="messaging-client-oidc", ttl=timedelta(minutes=5), extra_claims={"name": "B"}
+        subject="baeldung", client_id="message-service", ttl=timedelta(minutes=5), extra_claims={"name": "B"}
     )
     response = await GRANT(exchange_request(id_token.token, ID_TOKEN_TYPE), client(ctx), ctx)
     claims = ctx.keys.verify(response.access_token).claims
     assert (claims["sub"], claims["name"], claims["aud"]) == ("baeldung", "B", "message-service")
     assert fake_store(ctx).tokens[claims["jti"]].parent_jti == id_token.jti
+
+
+async def test_an_id_token_issued_to_another_client_is_refused(ctx: ServerContext) -> None:
+    # OIDC Core 2: an ID token's audience is the client it was issued to; another client holding it (a leaked
+    # or forwarded ID token) must not turn it into access tokens.
+    id_token = await ctx.tokens.issue_id_token(
+        subject="baeldung", client_id="messaging-client-oidc", ttl=timedelta(minutes=5)
+    )
+    error = await refusal(ctx, exchange_request(id_token.token, ID_TOKEN_TYPE))
+    assert error.error == "invalid_request"
+    assert "issued to another client" in error.description
+
+
+async def test_a_policy_may_accept_id_tokens_of_named_clients(context_factory: ContextFactory) -> None:
+    ctx = await context_factory({"subject-token-audiences": ["messaging-client-oidc"]})
+    id_token = await ctx.tokens.issue_id_token(
+        subject="baeldung", client_id="messaging-client-oidc", ttl=timedelta(minutes=5)
+    )
+    response = await GRANT(exchange_request(id_token.token, ID_TOKEN_TYPE), client(ctx), ctx)
+    assert ctx.keys.verify(response.access_token).claims["sub"] == "baeldung"
 
 
 async def test_an_id_token_sent_as_an_access_token_is_invalid_request(ctx: ServerContext) -> None:

@@ -206,7 +206,11 @@ async def exchange(
         parsed.subject_token,
         parsed.subject_token_type,
         role="subject",
-        rules=TokenRules(issuers=policy.subject_token_issuers, audiences=policy.subject_token_audiences),
+        rules=TokenRules(
+            issuers=policy.subject_token_issuers,
+            audiences=policy.subject_token_audiences,
+            requesting_client=client.client_id,
+        ),
     )
     attempt.subject = subject.subject
     attempt.details["subject_issuer"] = subject.issuer
@@ -219,7 +223,7 @@ async def exchange(
             parsed.actor_token,
             parsed.actor_token_type,
             role="actor",
-            rules=TokenRules(issuers=policy.actor_token_issuers),
+            rules=TokenRules(issuers=policy.actor_token_issuers, requesting_client=client.client_id),
         )
         attempt.actor = actor.issuer_subject
         attempt.details["actor_issuer"] = actor.issuer
