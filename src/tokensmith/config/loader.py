@@ -17,8 +17,9 @@ from tokensmith.config.server import ServerConfig
 from tokensmith.errors import ConfigError
 
 ENV_PREFIX = "TOKENSMITH_"
-# Variables with this prefix that are not configuration keys (used by tests and the CLI).
-_NOT_CONFIG = {"TOKENSMITH_CONFIG", "TOKENSMITH_TEST_POSTGRES_URL"}
+# Only variables naming a top-level setting are configuration: others with the prefix belong to the CLI
+# (TOKENSMITH_CONFIG, TOKENSMITH_CLIENT_SECRET for `tokensmith exchange`) or to the test suite.
+_TOP_LEVEL_KEYS = frozenset(field.alias or name for name, field in ServerConfig.model_fields.items())
 
 
 def load_config(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> ServerConfig:
@@ -76,9 +77,11 @@ def _unwrap_spring_layout(data: dict[str, Any]) -> dict[str, Any]:
 def _apply_env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> None:
     """``TOKENSMITH_DATABASE_URL`` sets ``database-url``; ``__`` descends: ``TOKENSMITH_KEYS__ACCESS_TOKEN_ALGORITHM``."""
     for name, raw in sorted(environ.items()):
-        if not name.startswith(ENV_PREFIX) or name in _NOT_CONFIG:
+        if not name.startswith(ENV_PREFIX):
             continue
         path = [part.lower().replace("_", "-") for part in name[len(ENV_PREFIX) :].split("__")]
+        if path[0] not in _TOP_LEVEL_KEYS:
+            continue
         node = data
         for key in path[:-1]:
             child = node.get(key)
