@@ -91,22 +91,12 @@ class TokenIssuer:
         if scope:
             fmt = scope_format or self._config.tokens.scope_claim_format
             claims["scope"] = list(scope) if fmt == "array" else " ".join(scope)
-        alg = self._config.keys.access_token_algorithm
-        token = self._keys.sign(claims, alg=alg, typ=self.access_token_typ(audience))
-        await self._store.record_issued_token(
-            IssuedTokenRecord(
-                jti=jti,
-                kind="access_token",
-                client_id=client_id,
-                subject=subject,
-                issued_at=now,
-                expires_at=expires_at,
-                grant_id=grant_id,
-                parent_jti=parent_jti,
-                actor_jti=actor_jti,
-            )
+        token = self._keys.sign(
+            claims, alg=self._config.keys.access_token_algorithm, typ=self.access_token_typ(audience)
         )
-        return IssuedToken(token=token, jti=jti, claims=claims, issued_at=now, expires_at=expires_at)
+        issued = IssuedToken(token=token, jti=jti, claims=claims, issued_at=now, expires_at=expires_at)
+        await self._record(issued, "access_token", client_id, subject, grant_id, parent_jti, actor_jti)
+        return issued
 
     async def issue_id_token(
         self,
@@ -145,20 +135,33 @@ class TokenIssuer:
             claims["auth_time"] = int(auth_time.timestamp())
         if access_token is not None:
             claims["at_hash"] = at_hash(access_token)
-        alg = algorithm or self._config.keys.id_token_algorithm
-        token = self._keys.sign(claims, alg=alg, typ="JWT")
+        token = self._keys.sign(claims, alg=algorithm or self._config.keys.id_token_algorithm, typ="JWT")
+        issued = IssuedToken(token=token, jti=jti, claims=claims, issued_at=now, expires_at=expires_at)
         if record:
-            await self._store.record_issued_token(
-                IssuedTokenRecord(
-                    jti=jti,
-                    kind="id_token",
-                    client_id=client_id,
-                    subject=subject,
-                    issued_at=now,
-                    expires_at=expires_at,
-                    grant_id=grant_id,
-                    parent_jti=parent_jti,
-                    actor_jti=actor_jti,
-                )
+            await self._record(issued, "id_token", client_id, subject, grant_id, parent_jti, actor_jti)
+        return issued
+
+    async def _record(
+        self,
+        issued: IssuedToken,
+        kind: str,
+        client_id: str,
+        subject: str,
+        grant_id: str | None,
+        parent_jti: str | None,
+        actor_jti: str | None,
+    ) -> None:
+        """The one write per issued token: what revocation, introspection and the exchange lineage read."""
+        await self._store.record_issued_token(
+            IssuedTokenRecord(
+                jti=issued.jti,
+                kind=kind,
+                client_id=client_id,
+                subject=subject,
+                issued_at=issued.issued_at,
+                expires_at=issued.expires_at,
+                grant_id=grant_id,
+                parent_jti=parent_jti,
+                actor_jti=actor_jti,
             )
-        return IssuedToken(token=token, jti=jti, claims=claims, issued_at=now, expires_at=expires_at)
+        )

@@ -16,11 +16,10 @@ from starlette.responses import Response
 
 from tokensmith.errors import OAuthError
 from tokensmith.server.access_tokens import active_access_token, looks_like_jwt
-from tokensmith.server.client_assertion import client_assertion_verifier
-from tokensmith.server.client_auth import authenticate_client, require_confidential
+from tokensmith.server.client_auth import require_confidential
 from tokensmith.server.context import ServerContext
 from tokensmith.server.digest import digest
-from tokensmith.server.endpoints.forms import read_token_request
+from tokensmith.server.endpoints.client_request import read_client_request
 from tokensmith.server.endpoints.responses import no_store_json, oauth_error_response
 from tokensmith.server.endpoints.runtime import runtime
 
@@ -31,14 +30,7 @@ async def introspect_endpoint(request: Request) -> Response:
     rt = runtime(request)
     ctx = rt.ctx
     try:
-        form = await read_token_request(request, ctx.config.max_request_bytes)
-        client = await authenticate_client(
-            request.headers.get("authorization"),
-            form,
-            ctx.config,
-            rt.secrets,
-            assertions=client_assertion_verifier(ctx),
-        )
+        form, client = await read_client_request(request, rt)
         require_confidential(client, "introspection")
         token = form.require("token")
         form.get("token_type_hint")  # a hint only (RFC 7662 2.1); read so a repeated one is refused

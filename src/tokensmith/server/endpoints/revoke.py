@@ -12,11 +12,9 @@ from starlette.responses import Response
 
 from tokensmith.errors import OAuthError
 from tokensmith.server.access_tokens import is_access_token, looks_like_jwt, verified_claims
-from tokensmith.server.client_assertion import client_assertion_verifier
-from tokensmith.server.client_auth import authenticate_client
 from tokensmith.server.context import ServerContext
 from tokensmith.server.digest import digest
-from tokensmith.server.endpoints.forms import read_token_request
+from tokensmith.server.endpoints.client_request import read_client_request
 from tokensmith.server.endpoints.responses import NO_STORE, oauth_error_response
 from tokensmith.server.endpoints.runtime import runtime
 
@@ -29,14 +27,7 @@ async def revoke_endpoint(request: Request) -> Response:
     rt = runtime(request)
     ctx = rt.ctx
     try:
-        form = await read_token_request(request, ctx.config.max_request_bytes)
-        client = await authenticate_client(
-            request.headers.get("authorization"),
-            form,
-            ctx.config,
-            rt.secrets,
-            assertions=client_assertion_verifier(ctx),
-        )
+        form, client = await read_client_request(request, rt)
         token = form.require("token")
         form.get("token_type_hint")  # a hint only; read so a repeated one is refused
         await revoke(ctx, token, client.client_id)

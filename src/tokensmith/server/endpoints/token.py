@@ -6,9 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tokensmith.errors import OAuthError, unauthorized_client, unsupported_grant_type
-from tokensmith.server.client_assertion import client_assertion_verifier
-from tokensmith.server.client_auth import authenticate_client
-from tokensmith.server.endpoints.forms import read_token_request
+from tokensmith.server.endpoints.client_request import read_client_request
 from tokensmith.server.endpoints.responses import no_store_json, oauth_error_response
 from tokensmith.server.endpoints.runtime import runtime
 from tokensmith.server.grants import GRANT_HANDLERS
@@ -19,14 +17,7 @@ async def token_endpoint(request: Request) -> Response:
     ctx = rt.ctx
     grant_type = "unknown"
     try:
-        token_request = await read_token_request(request, ctx.config.max_request_bytes)
-        client = await authenticate_client(
-            request.headers.get("authorization"),
-            token_request,
-            ctx.config,
-            rt.secrets,
-            assertions=client_assertion_verifier(ctx),
-        )
+        token_request, client = await read_client_request(request, rt)
         grant_type = token_request.require("grant_type")
         handler = GRANT_HANDLERS.get(grant_type)
         if handler is None:
