@@ -123,7 +123,13 @@ def serve(
             http=HTTP_PROTOCOL,
         )
     else:
-        uvicorn.run(create_app(settings), host=bind_host, port=bind_port, log_level=log_level, http=HTTP_PROTOCOL)
+        uvicorn.run(
+            create_app(settings, settle_heap=True),
+            host=bind_host,
+            port=bind_port,
+            log_level=log_level,
+            http=HTTP_PROTOCOL,
+        )
 
 
 async def _prepare_database(settings: ServerConfig) -> None:

@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
+from tokensmith.config.server import ServerConfig
 from tokensmith.server.revocations import RevocationCache
 from tokensmith.store.records import IssuedTokenRecord
 from tokensmith.store.sql import SqlStore
@@ -141,3 +143,14 @@ async def test_a_failed_poll_reaches_the_caller_and_the_next_check_retries(
         await cache.is_revoked("t1")
     monkeypatch.setattr(ours, "list_revoked_tokens", original)
     assert not await cache.is_revoked("t1")
+
+
+def test_the_refresh_interval_is_a_setting_that_may_be_zero_but_not_negative() -> None:
+    assert ServerConfig().tokens.revocation_refresh_interval == timedelta(seconds=1)
+    config = ServerConfig.model_validate({"tokens": {"revocation-refresh-interval": "0"}})
+    assert config.tokens.revocation_refresh_interval == timedelta(0)
+    assert ServerConfig.model_validate(
+        {"tokens": {"revocation-refresh-interval": "250ms"}}
+    ).tokens.revocation_refresh_interval == timedelta(milliseconds=250)
+    with pytest.raises(ValidationError, match="must not be negative"):
+        ServerConfig.model_validate({"tokens": {"revocation-refresh-interval": -1}})

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
 
-from tokensmith.store.group_commit import GroupCommit, Rows
+from tokensmith.store.group_commit import GroupCommit
 
 
 class RecordingWriter:
@@ -19,7 +19,7 @@ class RecordingWriter:
         self.gate = asyncio.Event()
         self.gate.set()
 
-    async def __call__(self, rows: Rows) -> None:
+    async def __call__(self, rows: Sequence[Mapping[str, Any]]) -> None:
         await self.gate.wait()
         names = [str(row["name"]) for row in rows]
         self.batches.append(names)

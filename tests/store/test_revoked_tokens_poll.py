@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 
 from tokensmith.store.records import AuditEvent, IssuedTokenRecord
@@ -89,3 +92,49 @@ async def test_close_writes_rows_still_queued(store_url: str, count: int) -> Non
             assert await second.get_issued_token(f"q{i}") is not None
     finally:
         await second.close()
+
+
+async def test_a_token_exchanged_from_a_revoked_token_is_revoked_at_birth(store: SqlStore) -> None:
+    # Another replica's token exchange may learn of a revocation a moment late (revocation-refresh-interval):
+    # what it issues from the revoked token in that moment joins the revoked lineage as it is recorded.
+    await store.record_issued_token(token("parent"))
+    await store.record_issued_token(token("bystander"))
+    await store.revoke_token_lineage("parent", NOW)
+    await asyncio.gather(
+        store.record_issued_token(token("late-child", parent="parent")),
+        store.record_issued_token(token("sibling", parent="bystander")),
+    )
+    await store.record_issued_token(token("late-grandchild", parent="late-child"))
+    assert await store.is_token_revoked("late-child")
+    assert await store.is_token_revoked("late-grandchild")
+    assert not await store.is_token_revoked("sibling")
+    late = await store.get_issued_token("late-child")
+    assert late is not None
+    assert late.revoked_at == late.issued_at
+
+
+async def test_recording_a_token_probes_its_parents_by_primary_key(tmp_path: Path) -> None:
+    # Without statistics SQLite prefers any index on `revoked_at` to a primary-key lookup; a full index on it
+    # once turned each recorded batch into a scan of every live token, slower as the table grew. The index is
+    # partial (revoked tokens only) and the insert looks the parent and actor tokens up by jti.
+    store = SqlStore(f"sqlite+aiosqlite:///{tmp_path}/plan.db")
+    await store.initialize()
+    inserts: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        if statement.startswith("INSERT INTO issued_tokens"):
+            inserts.append((statement, parameters[0] if executemany else parameters))
+
+    event.listen(store.engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        await store.record_issued_token(token("parent"))
+        await store.revoke_token_lineage("parent", NOW)
+        await asyncio.gather(*(store.record_issued_token(token(f"child-{i}", parent="parent")) for i in range(32)))
+        statement, parameters = inserts[-1]
+        async with store.engine.connect() as connection:
+            plan = (await connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)).all()
+        steps = [str(row[3]) for row in plan]
+        assert not [step for step in steps if step.startswith("SCAN") and step != "SCAN CONSTANT ROW"], steps
+        assert any("lineage_parent USING INDEX sqlite_autoindex_issued_tokens_1" in step for step in steps), steps
+    finally:
+        await store.close()

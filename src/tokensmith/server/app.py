@@ -36,6 +36,7 @@ from tokensmith.server.endpoints.runtime import STATIC_DIR, Runtime, new_templat
 from tokensmith.server.endpoints.token import token_endpoint
 from tokensmith.server.endpoints.userinfo import userinfo_endpoint
 from tokensmith.server.grants.token_exchange import close_exchange_runtime
+from tokensmith.server.heap import settle_heap_for_serving
 from tokensmith.server.metrics import CONTENT_TYPE_LATEST, ServerMetrics
 from tokensmith.server.passwords import SecretVerifier, UserPasswordChecker
 from tokensmith.server.rate_limit import LoginThrottle
@@ -103,8 +104,12 @@ async def _refresh_keys_periodically(keys: KeyManager) -> None:
             logger.warning("could not re-read the signing keys", exc_info=True)
 
 
-def create_app(config: ServerConfig, *, clock: Clock = utc_now) -> Starlette:
-    """The server for ``config``. The store is opened (and migrated) and keys are loaded when the app starts."""
+def create_app(config: ServerConfig, *, clock: Clock = utc_now, settle_heap: bool = False) -> Starlette:
+    """The server for ``config``. The store is opened (and migrated) and keys are loaded when the app starts.
+
+    ``settle_heap`` (``tokensmith serve``) freezes the start-up heap for the garbage collector (heap.py): a process
+    setting, so not for apps created inside a test run.
+    """
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -130,6 +135,8 @@ def create_app(config: ServerConfig, *, clock: Clock = utc_now) -> Starlette:
             )
             app.state.jwks_read_at = time.monotonic()
             refresher = asyncio.create_task(_refresh_keys_periodically(keys), name="tokensmith-key-refresh")
+            if settle_heap:
+                settle_heap_for_serving()
             try:
                 yield
             finally:
@@ -151,4 +158,4 @@ def create_app(config: ServerConfig, *, clock: Clock = utc_now) -> Starlette:
 
 def app_from_environment() -> Starlette:
     """App factory for ``uvicorn --factory`` (``tokensmith serve --workers N``): config file from $TOKENSMITH_CONFIG."""
-    return create_app(load_config(os.environ.get(CONFIG_ENV)))
+    return create_app(load_config(os.environ.get(CONFIG_ENV)), settle_heap=True)

@@ -5,7 +5,8 @@ Cost on the hot path: a granted exchange already makes one database write (the i
 so its audit event is buffered and written right after the response by a background task, never dropped
 (a full buffer writes inline instead). A refused exchange is audited before the error goes out: refusals
 are what an investigation needs, and they are not on the hot path. Events still buffered when the server
-stops are written by :meth:`AuditLog.aclose`.
+stops are written by :meth:`AuditLog.aclose`. The store commits concurrent inserts together (group commit), so a
+drain of many events, or a refusal next to a batch of grants, costs one transaction.
 """
 
 from __future__ import annotations

@@ -71,7 +71,10 @@ class Store(Protocol):
         """Read without using it (introspection, and checks made before the atomic ``use_refresh_token``)."""
 
     # issued access / ID tokens
-    async def record_issued_token(self, token: IssuedTokenRecord) -> None: ...
+    async def record_issued_token(self, token: IssuedTokenRecord) -> None:
+        """Return once the row is durable. A token whose ``parent_jti`` or ``actor_jti`` is already revoked is
+        recorded as revoked (revoked at birth): the lineage stays whole even when the token exchange learned of
+        the revocation late (``tokens.revocation-refresh-interval``)."""
 
     async def get_issued_token(self, jti: str) -> IssuedTokenRecord | None: ...
 

@@ -1,10 +1,10 @@
-"""Group commit: many concurrent single-row inserts written as one multi-row insert in one transaction.
+"""Group commit: many concurrent single-row inserts written together, in one transaction.
 
 Under load every request of the token endpoint inserts a row (the issued token's lineage record) and many add an
 audit event. Written one by one, each insert pays a pool checkout, a thread hop (aiosqlite), BEGIN and COMMIT
 (an fsync on SQLite), and on SQLite the writers of one process queue for the file's single write lock, sleeping
 in its busy handler. A :class:`GroupCommit` has at most one flush in flight: rows submitted meanwhile wait in a
-queue and the next flush writes all of them with one ``executemany`` in one transaction.
+queue and the next flush writes all of them in one transaction (one ``executemany`` per table).
 
 Each caller still awaits the durability of its own row: :meth:`GroupCommit.submit` returns only once the
 transaction holding that row has committed, and raises what that write raised. When a batch fails, its rows are
@@ -14,22 +14,22 @@ written again one by one, so that one bad row (a duplicate key) fails only its o
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
 
-Rows = Sequence[Mapping[str, Any]]
+Row = TypeVar("Row")
 
 
-class GroupCommit:
-    """Batches the rows of one insert statement; ``write`` inserts the given rows in one transaction."""
+class GroupCommit(Generic[Row]):
+    """Batches rows; ``write`` inserts the rows it is given in one transaction."""
 
-    def __init__(self, write: Callable[[Rows], Awaitable[None]], *, max_batch: int = 500) -> None:
+    def __init__(self, write: Callable[[Sequence[Row]], Awaitable[None]], *, max_batch: int = 500) -> None:
         self._write = write
         self._max_batch = max_batch
-        self._queue: list[tuple[Mapping[str, Any], asyncio.Future[None]]] = []
+        self._queue: list[tuple[Row, asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
-    async def submit(self, row: Mapping[str, Any]) -> None:
+    async def submit(self, row: Row) -> None:
         """Insert ``row`` together with whatever else is queued; return once it is committed."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
@@ -59,7 +59,7 @@ class GroupCommit:
         finally:
             self._flusher = None
 
-    async def _flush(self, batch: list[tuple[Mapping[str, Any], asyncio.Future[None]]]) -> None:
+    async def _flush(self, batch: list[tuple[Row, asyncio.Future[None]]]) -> None:
         try:
             await self._write([row for row, _ in batch])
         except Exception as exc:

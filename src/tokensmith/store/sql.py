@@ -21,8 +21,12 @@ from sqlalchemy import (
     RowMapping,
     String,
     bindparam,
+    case,
     delete,
+    exists,
+    func,
     insert,
+    null,
     or_,
     select,
     update,
@@ -35,7 +39,7 @@ from sqlalchemy.sql.dml import ReturningUpdate
 
 from tokensmith.store.base import Consumed
 from tokensmith.store.engine import create_engine_for, enable_sqlite_wal, transactional
-from tokensmith.store.group_commit import GroupCommit, Rows
+from tokensmith.store.group_commit import GroupCommit
 from tokensmith.store.migrations import upgrade_to_head
 from tokensmith.store.records import (
     AuditEvent,
@@ -69,7 +73,6 @@ _NOW = bindparam("now", type_=UTCDateTime())
 _insert_signing_keys = insert(signing_keys)
 _insert_authorization_codes = insert(authorization_codes)
 _insert_refresh_tokens = insert(refresh_tokens)
-_insert_issued_tokens = insert(issued_tokens)
 _insert_sessions = insert(sessions)
 _insert_audit_events = insert(audit_events)
 _insert_client_assertions = insert(client_assertions)
@@ -108,6 +111,34 @@ _revoke_grant_refresh = (
 
 _get_token = select(issued_tokens).where(issued_tokens.c.jti == bindparam("jti"))
 _token_revoked_at = select(issued_tokens.c.revoked_at).where(issued_tokens.c.jti == bindparam("jti"))
+
+
+def _insert_issued_token() -> Executable:
+    """``INSERT ... SELECT`` of one issued token (run as an executemany): a token exchanged from a token that is
+    already revoked is recorded as revoked, at birth.
+
+    The token exchange checks revocation in memory (server/revocations.py), so another replica's revocation may
+    reach it a moment late; this keeps the lineage whole all the same, for introspection and later exchanges. It
+    costs two primary-key probes per new token inside the insert itself, no extra statement.
+    """
+    parent = issued_tokens.alias("lineage_parent")
+    revoked_edge = exists().where(
+        or_(parent.c.jti == bindparam("parent_jti"), parent.c.jti == bindparam("actor_jti")),
+        parent.c.revoked_at.is_not(None),
+    )
+    issued_at = bindparam("issued_at", type_=UTCDateTime())
+    values = [
+        func.coalesce(bindparam("revoked_at", type_=UTCDateTime()), case((revoked_edge, issued_at), else_=null()))
+        if column.name == "revoked_at"
+        else issued_at
+        if column.name == "issued_at"
+        else bindparam(column.name, type_=column.type)
+        for column in issued_tokens.c
+    ]
+    return insert(issued_tokens).from_select([column.name for column in issued_tokens.c], select(*values))
+
+
+_insert_issued_tokens = _insert_issued_token()
 _list_revoked = select(issued_tokens.c.jti, issued_tokens.c.revoked_at, issued_tokens.c.expires_at).where(
     issued_tokens.c.revoked_at >= bindparam("since", type_=UTCDateTime()), issued_tokens.c.expires_at > _NOW
 )
@@ -229,8 +260,8 @@ class SqlStore:
         # Single statements run on the engine as it is (autocommit on PostgreSQL); several go in one transaction.
         self._tx = transactional(self._engine)
         # The inserts of the token endpoint's hot path, grouped into one transaction per flush (group_commit.py).
-        self._issued_tokens = GroupCommit(lambda rows: self._insert_many(_insert_issued_tokens, rows))
-        self._audit_events = GroupCommit(lambda rows: self._insert_many(_insert_audit_events, rows))
+        # Issued tokens and audit events share one writer: a flush commits both tables in one transaction.
+        self._appends: GroupCommit[tuple[Executable, dict[str, Any]]] = GroupCommit(self._append)
         self._revocations_committed = 0
 
     @property
@@ -251,8 +282,7 @@ class SqlStore:
             await connection.commit()
 
     async def close(self) -> None:
-        await self._issued_tokens.drain()
-        await self._audit_events.drain()
+        await self._appends.drain()
         await self._engine.dispose()
 
     @property
@@ -265,9 +295,15 @@ class SqlStore:
         async with self._engine.begin() as connection:
             await connection.execute(statement, params)
 
-    async def _insert_many(self, statement: Executable, rows: Rows) -> None:
+    async def _append(self, rows: Sequence[tuple[Executable, dict[str, Any]]]) -> None:
+        """Insert the rows (``(statement, params)``, in arrival order) in one transaction, one ``executemany``
+        per statement."""
+        by_statement: dict[Executable, list[dict[str, Any]]] = {}
+        for statement, params in rows:
+            by_statement.setdefault(statement, []).append(params)
         async with self._tx.begin() as connection:
-            await connection.execute(statement, list(rows))
+            for statement, params_list in by_statement.items():
+                await connection.execute(statement, params_list)
 
     async def _one(self, statement: Executable, params: Mapping[str, Any]) -> RowMapping | None:
         async with self._engine.connect() as connection:
@@ -331,7 +367,7 @@ class SqlStore:
 
     async def record_issued_token(self, token: IssuedTokenRecord) -> None:
         """Returns once the row is committed, in one transaction with the rows recorded concurrently."""
-        await self._issued_tokens.submit(_params(token))
+        await self._appends.submit((_insert_issued_tokens, _params(token)))
 
     async def get_issued_token(self, jti: str) -> IssuedTokenRecord | None:
         row = await self._one(_get_token, {"jti": jti})
@@ -399,7 +435,7 @@ class SqlStore:
 
     async def add_audit_event(self, event: AuditEvent) -> None:
         """Returns once the event is committed, in one transaction with the events added concurrently."""
-        await self._audit_events.submit(_params(event, exclude=("id",)))
+        await self._appends.submit((_insert_audit_events, _params(event, exclude=("id",))))
 
     async def list_audit_events(self, limit: int = 100) -> Sequence[AuditEvent]:
         """The latest ``limit`` events, newest first."""

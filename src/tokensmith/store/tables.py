@@ -14,6 +14,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Index,
     Integer,
     MetaData,
     String,
@@ -130,8 +131,16 @@ issued_tokens = Table(
     # Lineage edges: indexed because revocation walks them from parent to children.
     Column("parent_jti", String(64), nullable=True, index=True),
     Column("actor_jti", String(64), nullable=True, index=True),
-    # Indexed for the revocation cache's incremental poll (tokens revoked since its last look).
-    Column("revoked_at", UTCDateTime(), nullable=True, index=True),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+)
+# For the revocation cache's incremental poll (tokens revoked since its last look). Partial: only revoked tokens
+# are in it, so it stays small, and the planner can never use it for `revoked_at IS NULL` (every live token),
+# which SQLite, without statistics, would otherwise prefer to a primary-key lookup of a few jtis.
+Index(
+    "ix_issued_tokens_revoked_at",
+    issued_tokens.c.revoked_at,
+    sqlite_where=issued_tokens.c.revoked_at.is_not(None),
+    postgresql_where=issued_tokens.c.revoked_at.is_not(None),
 )
 
 # The jti of each private_key_jwt client assertion until it expires: the primary key makes single use atomic.
