@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 import pytest
+from tests.support.components import missing_component
 from tests.support.postgres import (
     ENV_URL,
     PostgresUnavailable,
@@ -18,13 +19,6 @@ from tests.support.postgres import (
 
 if TYPE_CHECKING:
     from tokensmith.store.sql import SqlStore
-
-
-def missing_component(reason: str) -> NoReturn:
-    """Skip locally, fail under CI: there every component must be present."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI=true: a missing component is a failure)", pytrace=False)
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")

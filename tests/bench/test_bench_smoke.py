@@ -19,7 +19,7 @@ from bench.loadgen import parse_wrk_output
 from bench.machine import describe
 from bench.processes import descendants, tree_rss_bytes
 from bench.report import aggregate, build, targets, write
-from tests.conftest import missing_component
+from tests.support.components import missing_component
 
 from tokensmith.bench import find_checkout
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, NoReturn
+from typing import Any
 
 import httpx
 
@@ -68,14 +68,3 @@ async def logged_in_check(system: DemoSystem) -> FlowCheck:
     for _, step in check.steps()[:3]:
         await step()
     return check
-
-
-def missing_component(reason: str) -> NoReturn:
-    """Skip locally, fail under CI=true (where `.ci/run` installs every component)."""
-    import os
-
-    import pytest
-
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI=true: a missing component is a failure)", pytrace=False)
-    pytest.skip(reason)

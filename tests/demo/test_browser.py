@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from playwright.async_api import Page, async_playwright
-from tests.demo.support import missing_component
+from tests.support.components import missing_component
 
 from tokensmith.demo.runner import DemoSystem
 

@@ -6,7 +6,7 @@ import shutil
 import socket
 from pathlib import Path
 
-from tests.conftest import missing_component
+from tests.support.components import missing_component
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 INTEROP_DIR = REPO_ROOT / "interop"
