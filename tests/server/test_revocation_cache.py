@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
+from tests.support.records import NOW, issued_token
 
 from tokensmith.config.server import ServerConfig
 from tokensmith.server.revocations import RevocationCache
-from tokensmith.store.records import IssuedTokenRecord
 from tokensmith.store.sql import SqlStore
-
-NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
 
 
 class Clock:
@@ -24,18 +22,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-def token(jti: str, *, parent: str | None = None, expires_in: int = 300) -> IssuedTokenRecord:
-    return IssuedTokenRecord(
-        jti=jti,
-        kind="access_token",
-        client_id="client-1",
-        subject="alice",
-        issued_at=NOW,
-        expires_at=NOW + timedelta(seconds=expires_in),
-        parent_jti=parent,
-    )
 
 
 @pytest.fixture
@@ -55,7 +41,7 @@ async def stores(tmp_path: Path) -> AsyncIterator[tuple[SqlStore, SqlStore]]:
 async def test_revocations_made_before_start_are_loaded(stores: tuple[SqlStore, SqlStore]) -> None:
     ours, _ = stores
     for jti in ("revoked", "live"):
-        await ours.record_issued_token(token(jti))
+        await ours.record_issued_token(issued_token(jti))
     await ours.revoke_token_lineage("revoked", NOW)
     cache = RevocationCache(ours, refresh_interval=timedelta(seconds=60), clock=Clock())
     assert await cache.is_revoked("revoked")
@@ -65,8 +51,8 @@ async def test_revocations_made_before_start_are_loaded(stores: tuple[SqlStore, 
 
 async def test_this_processes_revocations_count_at_once(stores: tuple[SqlStore, SqlStore]) -> None:
     ours, _ = stores
-    await ours.record_issued_token(token("parent"))
-    await ours.record_issued_token(token("child", parent="parent"))
+    await ours.record_issued_token(issued_token("parent"))
+    await ours.record_issued_token(issued_token("child", parent="parent"))
     cache = RevocationCache(ours, refresh_interval=timedelta(seconds=60), clock=Clock())
     assert not await cache.is_revoked("child")
     await ours.revoke_token_lineage("parent", NOW)
@@ -76,7 +62,7 @@ async def test_this_processes_revocations_count_at_once(stores: tuple[SqlStore, 
 
 async def test_another_replicas_revocation_counts_within_the_interval(stores: tuple[SqlStore, SqlStore]) -> None:
     ours, theirs = stores
-    await ours.record_issued_token(token("t1"))
+    await ours.record_issued_token(issued_token("t1"))
     cache = RevocationCache(ours, refresh_interval=timedelta(milliseconds=200), clock=Clock())
     assert not await cache.is_revoked("t1")
     # Stamped a little before our last look, as a slow transaction on a replica would be: the overlap covers it.
@@ -88,7 +74,7 @@ async def test_another_replicas_revocation_counts_within_the_interval(stores: tu
 
 async def test_an_interval_of_zero_asks_the_database_every_time(stores: tuple[SqlStore, SqlStore]) -> None:
     ours, theirs = stores
-    await ours.record_issued_token(token("t1"))
+    await ours.record_issued_token(issued_token("t1"))
     cache = RevocationCache(ours, refresh_interval=timedelta(0), clock=Clock())
     assert not cache.enabled
     assert not await cache.is_revoked("t1")
@@ -99,7 +85,7 @@ async def test_an_interval_of_zero_asks_the_database_every_time(stores: tuple[Sq
 async def test_expired_tokens_leave_the_set(stores: tuple[SqlStore, SqlStore]) -> None:
     ours, _ = stores
     clock = Clock()
-    await ours.record_issued_token(token("short", expires_in=10))
+    await ours.record_issued_token(issued_token("short", expires_in=10))
     await ours.revoke_token_lineage("short", NOW)
     cache = RevocationCache(ours, refresh_interval=timedelta(milliseconds=1), clock=clock)
     assert await cache.is_revoked("short")

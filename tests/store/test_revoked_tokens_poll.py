@@ -4,36 +4,28 @@ and the group-committed inserts of the token endpoint's hot path."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
+from tests.support.records import NOW, issued_token
 
-from tokensmith.store.records import AuditEvent, IssuedTokenRecord
+from tokensmith.store.records import AuditEvent
 from tokensmith.store.sql import SqlStore
-
-NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
-
-
-def token(jti: str, *, parent: str | None = None, expires_in: int = 300) -> IssuedTokenRecord:
-    return IssuedTokenRecord(
-        jti=jti,
-        kind="access_token",
-        client_id="client-1",
-        subject="alice",
-        issued_at=NOW,
-        expires_at=NOW + timedelta(seconds=expires_in),
-        parent_jti=parent,
-    )
 
 
 async def test_list_revoked_tokens_returns_revocations_since_a_time_that_have_not_expired(store: SqlStore) -> None:
-    for record in (token("early"), token("late"), token("child", parent="late"), token("short", expires_in=5)):
+    for record in (
+        issued_token("early"),
+        issued_token("late"),
+        issued_token("child", parent="late"),
+        issued_token("short", expires_in=5),
+    ):
         await store.record_issued_token(record)
-    await store.record_issued_token(token("live"))
+    await store.record_issued_token(issued_token("live"))
     await store.revoke_token_lineage("early", NOW)
     await store.revoke_token_lineage("short", NOW)
     await store.revoke_token_lineage("late", NOW + timedelta(seconds=30))
@@ -51,7 +43,7 @@ async def test_list_revoked_tokens_returns_revocations_since_a_time_that_have_no
 
 
 async def test_revocations_committed_counts_each_revocation(store: SqlStore) -> None:
-    await store.record_issued_token(token("t1"))
+    await store.record_issued_token(issued_token("t1"))
     assert store.revocations_committed == 0
     await store.revoke_token_lineage("t1", NOW)
     await store.revoke_grant("no-such-grant", NOW)
@@ -59,8 +51,8 @@ async def test_revocations_committed_counts_each_revocation(store: SqlStore) -> 
 
 
 async def test_concurrent_inserts_are_all_committed_and_a_duplicate_fails_alone(store: SqlStore) -> None:
-    await store.record_issued_token(token("taken"))
-    records = [token(f"t{i}") for i in range(25)] + [token("taken")]
+    await store.record_issued_token(issued_token("taken"))
+    records = [issued_token(f"t{i}") for i in range(25)] + [issued_token("taken")]
     results = await asyncio.gather(*(store.record_issued_token(r) for r in records), return_exceptions=True)
     assert results[:25] == [None] * 25
     assert isinstance(results[25], IntegrityError)
@@ -81,7 +73,7 @@ async def test_concurrent_audit_events_are_all_committed(store: SqlStore) -> Non
 async def test_close_writes_rows_still_queued(store_url: str, count: int) -> None:
     first = SqlStore(store_url)
     await first.initialize()
-    pending = [asyncio.ensure_future(first.record_issued_token(token(f"q{i}"))) for i in range(count)]
+    pending = [asyncio.ensure_future(first.record_issued_token(issued_token(f"q{i}"))) for i in range(count)]
     await asyncio.sleep(0)
     await first.close()
     await asyncio.gather(*pending)
@@ -97,14 +89,14 @@ async def test_close_writes_rows_still_queued(store_url: str, count: int) -> Non
 async def test_a_token_exchanged_from_a_revoked_token_is_revoked_at_birth(store: SqlStore) -> None:
     # Another replica's token exchange may learn of a revocation a moment late (revocation-refresh-interval):
     # what it issues from the revoked token in that moment joins the revoked lineage as it is recorded.
-    await store.record_issued_token(token("parent"))
-    await store.record_issued_token(token("bystander"))
+    await store.record_issued_token(issued_token("parent"))
+    await store.record_issued_token(issued_token("bystander"))
     await store.revoke_token_lineage("parent", NOW)
     await asyncio.gather(
-        store.record_issued_token(token("late-child", parent="parent")),
-        store.record_issued_token(token("sibling", parent="bystander")),
+        store.record_issued_token(issued_token("late-child", parent="parent")),
+        store.record_issued_token(issued_token("sibling", parent="bystander")),
     )
-    await store.record_issued_token(token("late-grandchild", parent="late-child"))
+    await store.record_issued_token(issued_token("late-grandchild", parent="late-child"))
     assert await store.is_token_revoked("late-child")
     assert await store.is_token_revoked("late-grandchild")
     assert not await store.is_token_revoked("sibling")
@@ -127,9 +119,11 @@ async def test_recording_a_token_probes_its_parents_by_primary_key(tmp_path: Pat
 
     event.listen(store.engine.sync_engine, "before_cursor_execute", capture)
     try:
-        await store.record_issued_token(token("parent"))
+        await store.record_issued_token(issued_token("parent"))
         await store.revoke_token_lineage("parent", NOW)
-        await asyncio.gather(*(store.record_issued_token(token(f"child-{i}", parent="parent")) for i in range(32)))
+        await asyncio.gather(
+            *(store.record_issued_token(issued_token(f"child-{i}", parent="parent")) for i in range(32))
+        )
         statement, parameters = inserts[-1]
         async with store.engine.connect() as connection:
             plan = (await connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)).all()
