@@ -146,24 +146,29 @@ def _peer_config(alg: str, workers: int, port: int) -> tuple[signing.SigningKey,
     return key, config
 
 
+def token_targets(kind: str, token_url: str, subject_token: str) -> list[Target]:
+    """The two loads every system serves the same way: the article's exchange and client credentials."""
+    return [
+        Target(
+            EXCHANGE,
+            kind,
+            Request(token_url, body=exchange_body(subject_token), authorization=basic(*EXCHANGE_CLIENT)),
+            EXCHANGE_AUDIENCE,
+        ),
+        Target(
+            CLIENT_CREDENTIALS,
+            kind,
+            Request(token_url, body=CREDENTIALS_BODY, authorization=basic(*CREDENTIALS_CLIENT)),
+            CREDENTIALS_AUDIENCE,
+        ),
+    ]
+
+
 def _peer_targets(kind: str, token_path: str, key: signing.SigningKey) -> Callable[[System], list[Target]]:
     def build(system: System) -> list[Target]:
         url = system.service.base_url + token_path
         subject = signing.user_token(key, issuer=system.service.base_url, audience=SUBJECT_AUDIENCE)
-        return [
-            Target(
-                EXCHANGE,
-                kind,
-                Request(url, body=exchange_body(subject), authorization=basic(*EXCHANGE_CLIENT)),
-                EXCHANGE_AUDIENCE,
-            ),
-            Target(
-                CLIENT_CREDENTIALS,
-                kind,
-                Request(url, body=CREDENTIALS_BODY, authorization=basic(*CREDENTIALS_CLIENT)),
-                CREDENTIALS_AUDIENCE,
-            ),
-        ]
+        return token_targets(kind, url, subject)
 
     return build
 
@@ -302,20 +307,7 @@ def tokensmith(alg: str, workers: int, workdir: Path, *, client_auth_variants: b
     def build(system: System) -> list[Target]:
         url = system.service.base_url + "/oauth2/token"
         subject = _tokensmith_subject_token(url)
-        targets = [
-            Target(
-                EXCHANGE,
-                TOKENSMITH,
-                Request(url, body=exchange_body(subject), authorization=basic(*EXCHANGE_CLIENT)),
-                EXCHANGE_AUDIENCE,
-            ),
-            Target(
-                CLIENT_CREDENTIALS,
-                TOKENSMITH,
-                Request(url, body=CREDENTIALS_BODY, authorization=basic(*CREDENTIALS_CLIENT)),
-                CREDENTIALS_AUDIENCE,
-            ),
-        ]
+        targets = token_targets(TOKENSMITH, url, subject)
         if client_auth_variants:
             for scheme, credentials in HASHED_CLIENTS.items():
                 request = Request(url, body=CREDENTIALS_BODY, authorization=basic(*credentials))
