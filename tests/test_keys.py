@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 from joserfc import jwt
-from joserfc.jwk import OctKey
+from joserfc.jwk import ECKey, OctKey, RSAKey
+from joserfc.jws import JWSRegistry
 
 from tokensmith.config.server import KeySettings
 from tokensmith.keys import KeyManager, SignatureError, generate_key, import_key, public_keyset
@@ -41,6 +42,18 @@ def forged(header: dict[str, Any], claims: dict[str, Any] = CLAIMS, signature: b
     """A compact JWS with any header, for headers no honest library would sign."""
     parts = [json.dumps(header).encode(), json.dumps(claims).encode(), signature]
     return ".".join(b64url(p) for p in parts)
+
+
+def signing_key(keys: KeyManager, alg: str) -> ECKey | RSAKey:
+    kid = kid_for(keys, alg)
+    return import_key(next(r for r in keys.records if r.kid == kid))
+
+
+def validly_signed(header: dict[str, Any], key: ECKey | RSAKey, alg: str, claims: dict[str, Any] = CLAIMS) -> str:
+    """A compact JWS with any header, really signed with ``key``: only the header can make it fail."""
+    signing_input = f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(claims).encode())}"
+    signature = JWSRegistry.algorithms[alg].sign(signing_input.encode(), key)
+    return f"{signing_input}.{b64url(signature)}"
 
 
 @pytest.fixture
@@ -197,6 +210,152 @@ async def test_tampered_claims_do_not_verify(keys: KeyManager) -> None:
 async def test_malformed_tokens_are_refused(keys: KeyManager, token: str) -> None:
     with pytest.raises(SignatureError):
         keys.verify(token)
+
+
+# --- the fast signer and verifier against joserfc (tokensmith.jose_fast) ------------------------------------------
+
+
+@pytest.mark.parametrize("typ", ["at+jwt", "JWT"])
+async def test_rs256_tokens_are_byte_for_byte_what_joserfc_makes(keys: KeyManager, typ: str) -> None:
+    claims = {**CLAIMS, "name": "Zoë", "scope": "a b", "act": {"sub": "svc"}, "exp": 1_800_000_000}
+    header = {"alg": "RS256", "kid": kid_for(keys, "RS256"), "typ": typ}
+    expected = jwt.encode(header, claims, signing_key(keys, "RS256"), algorithms=["RS256"])
+    assert keys.sign(claims, alg="RS256", typ=typ) == expected  # RSASSA-PKCS1-v1_5 is deterministic
+
+
+async def test_es256_tokens_match_joserfcs_and_joserfc_verifies_them(keys: KeyManager) -> None:
+    claims = {**CLAIMS, "name": "Zoë", "aud": ["a", "b"], "exp": 1_800_000_000}
+    header = {"alg": "ES256", "kid": kid_for(keys, "ES256"), "typ": "at+jwt"}
+    token = keys.sign(claims, alg="ES256", typ="at+jwt")
+    expected = jwt.encode(header, claims, signing_key(keys, "ES256"), algorithms=["ES256"])
+    # ECDSA signatures are randomised: header and payload segments are identical, and joserfc accepts ours.
+    assert token.split(".")[:2] == expected.split(".")[:2]
+    decoded = jwt.decode(token, public_keyset(keys.jwks()), algorithms=["ES256"])
+    assert (decoded.header, decoded.claims) == (header, claims)
+
+
+async def test_datetime_time_claims_are_numeric_dates_as_joserfc_writes_them(keys: KeyManager) -> None:
+    exp = datetime(2027, 1, 1, tzinfo=UTC)
+    claims = {**CLAIMS, "exp": exp}
+    token = keys.sign(claims, alg="ES256")
+    assert keys.verify(token).claims["exp"] == int(exp.timestamp())
+    assert claims["exp"] is exp  # the caller's mapping is not modified
+
+
+@pytest.mark.parametrize("alg", ["ES256", "RS256"])
+async def test_tokens_joserfc_signed_with_our_keys_verify(keys: KeyManager, alg: str) -> None:
+    header = {"alg": alg, "kid": kid_for(keys, alg)}  # another header layout than ours: no typ
+    token = jwt.encode(header, CLAIMS, signing_key(keys, alg), algorithms=[alg], default_type=None)
+    verified = keys.verify(token)
+    assert (verified.header, verified.claims) == (header, CLAIMS)
+
+
+@pytest.mark.parametrize("alg", ["ES256", "RS256"])
+async def test_any_change_to_a_signed_token_is_refused(keys: KeyManager, alg: str) -> None:
+    token = keys.sign(CLAIMS, alg=alg, typ="at+jwt")
+    header, payload, signature = token.split(".")
+    raw_signature = base64.urlsafe_b64decode(signature + "==")
+    flipped = b64url(raw_signature[:-1] + bytes([raw_signature[-1] ^ 1]))
+    other_header = b64url(json.dumps({"typ": "JWT", "alg": alg, "kid": kid_for(keys, alg)}).encode())
+    for changed in [
+        f"{header}.{payload}.{flipped}",
+        f"{header}.{b64url(json.dumps({**CLAIMS, 'sub': 'mallory'}).encode())}.{signature}",
+        f"{other_header}.{payload}.{signature}",
+        f"{header}.{payload}.{signature[:-4]}",  # truncated signature
+        f"{header}.{payload}.",
+    ]:
+        with pytest.raises(SignatureError):
+            keys.verify(changed)
+    assert keys.verify(token).claims == CLAIMS
+
+
+async def test_a_second_spelling_of_the_signature_is_refused(keys: KeyManager) -> None:
+    # 64 signature bytes take 86 base64url characters whose last one carries 4 unused bits: a character that
+    # differs only in those bits decodes to the same bytes. joserfc refuses such a spelling; so do we.
+    token = keys.sign(CLAIMS, alg="ES256")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    last = alphabet.index(token[-1])
+    respelled = token[:-1] + alphabet[last | 0b0001]
+    assert respelled != token
+    assert base64.urlsafe_b64decode(respelled.split(".")[2] + "==") == base64.urlsafe_b64decode(
+        token.split(".")[2] + "=="
+    )
+    with pytest.raises(SignatureError, match="malformed"):
+        keys.verify(respelled)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        {"alg": "ES256", "crit": ["kid"]},  # joserfc would accept this `crit`; no token of ours carries one
+        {"alg": "ES256", "b64": False, "crit": ["b64"]},  # RFC 7797 changes what is signed
+        {"alg": "ES256", "b64": True},
+        {"alg": "ES256", "x-custom": "1"},  # unregistered: refused by joserfc's strict registry too
+        {"alg": "ES256", "typ": 1},  # registered, but not a string
+        {"alg": "ES256", "jku": "file:///etc/passwd"},  # registered, but not a URL
+    ],
+)
+async def test_validly_signed_tokens_with_refused_headers_do_not_verify(
+    keys: KeyManager, header: dict[str, Any]
+) -> None:
+    token = validly_signed({**header, "kid": kid_for(keys, "ES256")}, signing_key(keys, "ES256"), "ES256")
+    with pytest.raises(SignatureError):
+        keys.verify(token)
+    # The same token without the offending parameter verifies: the header alone was refused.
+    plain = validly_signed({"alg": "ES256", "kid": kid_for(keys, "ES256")}, signing_key(keys, "ES256"), "ES256")
+    assert keys.verify(plain).claims == CLAIMS
+
+
+async def test_registered_headers_joserfc_accepts_still_verify(keys: KeyManager) -> None:
+    header = {"alg": "RS256", "kid": kid_for(keys, "RS256"), "cty": "JWT", "x5t": "abc"}
+    token = validly_signed(header, signing_key(keys, "RS256"), "RS256")
+    assert keys.verify(token).header == header
+
+
+async def test_a_non_object_payload_is_refused_even_when_signed(keys: KeyManager) -> None:
+    header = {"alg": "ES256", "kid": kid_for(keys, "ES256")}
+    key = signing_key(keys, "ES256")
+    for payload in [b"[1]", b'"text"', b"not json", b"\xff\xfe"]:
+        signing_input = f"{b64url(json.dumps(header).encode())}.{b64url(payload)}"
+        token = f"{signing_input}.{b64url(JWSRegistry.algorithms['ES256'].sign(signing_input.encode(), key))}"
+        with pytest.raises(SignatureError, match="malformed JWT"):
+            keys.verify(token)
+
+
+async def test_a_header_or_signature_over_joserfcs_size_limits_is_refused(keys: KeyManager) -> None:
+    key = signing_key(keys, "ES256")
+    big_header = {"alg": "ES256", "kid": kid_for(keys, "ES256"), "typ": "x" * 600}
+    with pytest.raises(SignatureError, match="too large"):
+        keys.verify(validly_signed(big_header, key, "ES256"))
+    header, payload, _ = keys.sign(CLAIMS, alg="ES256").split(".")
+    with pytest.raises(SignatureError, match="too large"):
+        keys.verify(f"{header}.{payload}.{'A' * 1100}")
+
+
+@pytest.mark.parametrize("suffix", [".", ".abc", ".abc.def"])
+async def test_extra_segments_are_refused(keys: KeyManager, suffix: str) -> None:
+    with pytest.raises(SignatureError, match="malformed"):
+        keys.verify(keys.sign(CLAIMS, alg="ES256") + suffix)
+
+
+@pytest.mark.parametrize("damage", ["=", "+", "/", " ", "\n", "é"])
+async def test_characters_outside_base64url_are_refused(keys: KeyManager, damage: str) -> None:
+    header, payload, signature = keys.sign(CLAIMS, alg="RS256").split(".")
+    with pytest.raises(SignatureError, match="malformed"):
+        keys.verify(f"{header}{damage}.{payload}.{signature}")
+    for token in [f"{header}.{payload}{damage}.{signature}", f"{header}.{payload}.{signature}{damage}"]:
+        with pytest.raises(SignatureError):
+            keys.verify(token)
+
+
+async def test_a_padded_payload_is_refused_even_when_the_signature_covers_it(keys: KeyManager) -> None:
+    header = b64url(json.dumps({"alg": "ES256", "kid": kid_for(keys, "ES256")}).encode())
+    payload = base64.urlsafe_b64encode(json.dumps(CLAIMS).encode()).decode()  # with its "=" padding
+    assert payload.endswith("=")
+    signing_input = f"{header}.{payload}"
+    signature = JWSRegistry.algorithms["ES256"].sign(signing_input.encode(), signing_key(keys, "ES256"))
+    with pytest.raises(SignatureError, match="malformed"):
+        keys.verify(f"{signing_input}.{b64url(signature)}")
 
 
 # --- rotation -------------------------------------------------------------------------------------------------

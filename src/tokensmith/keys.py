@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeyParameters, KeySet, RSAKey
 
+from tokensmith import jose_fast
 from tokensmith.config.server import KeySettings
 from tokensmith.store.base import Store
 from tokensmith.store.records import SigningKeyRecord
@@ -79,6 +79,8 @@ class KeyManager:
         self._by_kid: dict[str, tuple[str, SigningKey]] = {}
         self._jwks: dict[str, Any] = {"keys": []}
         self._last_refresh = float("-inf")
+        # Encoded header segments by (kid, alg, typ): a header is serialised once, not per token.
+        self._header_segments: dict[tuple[str, str, str], bytes] = {}
 
     @property
     def records(self) -> Sequence[SigningKeyRecord]:
@@ -119,7 +121,9 @@ class KeyManager:
         """Re-read keys from the store (another replica may have rotated)."""
         self._index(await self._store.list_signing_keys())
 
-    async def verify_or_refresh(self, token: str, *, algorithms: Sequence[str] = SUPPORTED_ALGORITHMS) -> VerifiedJWT:
+    async def verify_or_refresh(
+        self, token: str | jose_fast.CompactJWT, *, algorithms: Sequence[str] = SUPPORTED_ALGORITHMS
+    ) -> VerifiedJWT:
         """:meth:`verify`, re-reading the keys once when the token names a key this process has not seen (another
         replica generated or rotated it). Re-reads happen at most every few seconds, so junk ``kid``s cannot
         turn every request into a database query."""
@@ -148,6 +152,7 @@ class KeyManager:
         self._records = list(records)
         self._by_kid = by_kid
         self._active = active
+        self._header_segments = {}  # kids may have changed; the few live combinations are re-encoded lazily
         self._jwks = {"keys": [dict(key.as_dict(private=False)) for _, key in by_kid.values()]}
         self._last_refresh = time.monotonic()
 
@@ -156,18 +161,36 @@ class KeyManager:
         return self._jwks
 
     def sign(self, claims: Mapping[str, Any], *, alg: str, typ: str = "JWT") -> str:
+        """A compact JWS of ``claims`` with the active key for ``alg``: the same token ``joserfc.jwt.encode`` makes
+        (header ``{"typ", "alg", "kid"}``, compact JSON), signed by joserfc's algorithm object, without its
+        per-call pipeline (see :mod:`tokensmith.jose_fast`)."""
         try:
             kid, key = self._active[alg]
         except KeyError:
             raise ValueError(f"no active {alg} signing key; configured keys: {sorted(self._active)}") from None
-        return jwt.encode({"alg": alg, "kid": kid, "typ": typ}, dict(claims), key, algorithms=[alg])
+        cache_key = (kid, alg, typ)
+        header_segment = self._header_segments.get(cache_key)
+        if header_segment is None:
+            # joserfc's `jwt.encode` puts its default `typ` first: keep that order, so tokens are identical.
+            header_segment = jose_fast.encode_header({"typ": typ, "alg": alg, "kid": kid})
+            self._header_segments[cache_key] = header_segment
+        return jose_fast.sign(header_segment, claims, alg, key)
 
-    def verify(self, token: str, *, algorithms: Sequence[str] = SUPPORTED_ALGORITHMS) -> VerifiedJWT:
-        """Verify the signature of a JWT this server signed. Claims are the caller's to check."""
-        try:
-            header = jws.extract_compact(token.encode("ascii")).protected  # parse only, to choose the key
-        except (JoseError, ValueError, TypeError, UnicodeError) as exc:
-            raise SignatureError(f"malformed JWT: {exc}") from None
+    def verify(
+        self, token: str | jose_fast.CompactJWT, *, algorithms: Sequence[str] = SUPPORTED_ALGORITHMS
+    ) -> VerifiedJWT:
+        """Verify the signature of a JWT this server signed. Claims are the caller's to check.
+
+        ``token`` may be already parsed (:func:`tokensmith.jose_fast.parse`) by a caller that needed its claims
+        to route it: it is then not parsed again."""
+        if isinstance(token, str):
+            try:
+                parsed = jose_fast.parse(token, claims=False)  # the payload is read once the signature verified
+            except jose_fast.MalformedJWT as exc:
+                raise SignatureError(f"malformed JWT: {exc}") from None
+        else:
+            parsed = token
+        header = parsed.header
         alg, kid = header.get("alg"), header.get("kid")
         if alg not in algorithms or alg not in KEY_TYPE_FOR_ALG:
             raise SignatureError(f"signature algorithm {alg!r} is not accepted")
@@ -178,10 +201,16 @@ class KeyManager:
         if key_alg != alg:
             raise SignatureError(f"key {kid} is for {key_alg}, not {alg}")
         try:
-            token_obj = jwt.decode(token, key, algorithms=[alg])
+            if not jose_fast.verify_signature(parsed, alg, key):
+                raise SignatureError("signature does not verify")
+            claims = jose_fast.payload_claims(parsed)
+        except jose_fast.MalformedJWT as exc:
+            raise SignatureError(f"malformed JWT: {exc}") from None
+        except jose_fast.UnacceptableJWT as exc:
+            raise SignatureError(str(exc)) from None
         except (JoseError, ValueError, TypeError) as exc:
             raise SignatureError(f"signature does not verify: {exc}") from None
-        return VerifiedJWT(header=dict(token_obj.header), claims=dict(token_obj.claims))
+        return VerifiedJWT(header=dict(header), claims=dict(claims))
 
 
 def public_keyset(jwks: Mapping[str, Any]) -> KeySet:

@@ -89,3 +89,55 @@ async def test_drain_waits_for_rows_of_cancelled_callers() -> None:
     await commit.drain()
     assert writer.batches == [["a"]]
     assert caller.cancelled()
+
+
+async def test_rows_of_a_failed_batch_are_written_again_by_the_careful_writer() -> None:
+    fast = RecordingWriter()
+    alone: list[str] = []
+
+    async def write_alone(one: Mapping[str, Any]) -> None:
+        alone.append(str(one["name"]))
+        if one["name"] == "bad":
+            raise KeyError("reported by the careful writer")
+
+    commit = GroupCommit(fast, write_alone=write_alone)
+    results = await asyncio.gather(
+        commit.submit(row("ok-1")), commit.submit(row("bad")), commit.submit(row("ok-2")), return_exceptions=True
+    )
+    assert results[0] is None
+    assert results[2] is None
+    # The caller gets the careful writer's error, not the fast one's (ValueError).
+    assert isinstance(results[1], KeyError)
+    assert fast.batches == [["ok-1", "bad", "ok-2"]]
+    assert alone == ["ok-1", "bad", "ok-2"]
+
+
+async def test_a_failed_batch_of_one_is_written_again_by_the_careful_writer() -> None:
+    alone: list[str] = []
+
+    async def write_alone(one: Mapping[str, Any]) -> None:
+        alone.append(str(one["name"]))
+
+    fast = RecordingWriter()
+    commit = GroupCommit(fast, write_alone=write_alone)
+    await commit.submit(row("bad"))  # the fast write failed, the careful one succeeded
+    assert fast.batches == [["bad"]]
+    assert alone == ["bad"]
+    await commit.submit(row("good"))
+    assert fast.batches == [["bad"], ["good"]]
+    assert alone == ["bad"]
+
+
+async def test_a_flusher_cancelled_before_it_ran_neither_strands_its_callers_nor_later_rows() -> None:
+    writer = RecordingWriter()
+    commit = GroupCommit(writer)
+    caller = asyncio.ensure_future(commit.submit(row("a")))
+    await asyncio.sleep(0)  # "a" is queued and its flusher created, not yet started
+    flusher = commit._flusher
+    assert flusher is not None
+    flusher.cancel()
+    await asyncio.gather(flusher, return_exceptions=True)
+    await asyncio.wait_for(asyncio.gather(caller, return_exceptions=True), 1)
+    assert caller.cancelled()
+    await asyncio.wait_for(commit.submit(row("b")), 1)
+    assert writer.batches == [["b"]]

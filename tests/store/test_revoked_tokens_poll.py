@@ -6,10 +6,8 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
-from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 from tests.support.records import NOW, issued_token
 
@@ -111,20 +109,15 @@ async def test_recording_a_token_probes_its_parents_by_primary_key(tmp_path: Pat
     # partial (revoked tokens only) and the insert looks the parent and actor tokens up by jti.
     store = SqlStore(f"sqlite+aiosqlite:///{tmp_path}/plan.db")
     await store.initialize()
-    inserts: list[tuple[str, Any]] = []
-
-    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
-        if statement.startswith("INSERT INTO issued_tokens"):
-            inserts.append((statement, parameters[0] if executemany else parameters))
-
-    event.listen(store.engine.sync_engine, "before_cursor_execute", capture)
     try:
         await store.record_issued_token(issued_token("parent"))
         await store.revoke_token_lineage("parent", NOW)
         await asyncio.gather(
             *(store.record_issued_token(issued_token(f"child-{i}", parent="parent")) for i in range(32))
         )
-        statement, parameters = inserts[-1]
+        # The statement and parameters exactly as the group commit hands them to the driver.
+        append = store._issued_token_append
+        statement, parameters = append.sql, append.encode(issued_token("child-32", parent="parent"))
         async with store.engine.connect() as connection:
             plan = (await connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)).all()
         steps = [str(row[3]) for row in plan]

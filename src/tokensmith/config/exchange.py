@@ -7,6 +7,7 @@ with examples in ``docs/exchange-policy.md``.
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import cached_property
 from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
@@ -55,8 +56,9 @@ class AudiencePolicy(BaseModel):
     # Scopes granted when the request names none. Empty: every scope allowed for this audience.
     default_scopes: tuple[str, ...] = ()
 
-    @property
+    @cached_property
     def allowed_scopes(self) -> tuple[str, ...]:
+        # Cached: the model is frozen, and the token exchange asks for this on every request.
         return tuple(dict.fromkeys(self.scopes + self.default_scopes))
 
 

@@ -10,6 +10,7 @@ import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -18,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 
 from tokensmith.config.loader import load_config
 from tokensmith.config.server import ServerConfig
@@ -25,6 +27,7 @@ from tokensmith.keys import Clock, KeyManager, utc_now
 from tokensmith.server.client_assertion import close_client_assertion_verifier
 from tokensmith.server.context import ServerContext
 from tokensmith.server.endpoints.authorize import authorize_endpoint
+from tokensmith.server.endpoints.direct import DirectEndpoint
 from tokensmith.server.endpoints.discovery import discovery_endpoint
 from tokensmith.server.endpoints.introspect import introspect_endpoint
 from tokensmith.server.endpoints.jwks import jwks_endpoint
@@ -74,15 +77,50 @@ async def unexpected_error(request: Request, exc: Exception) -> Response:
     )
 
 
+class TokensmithApp(Starlette):
+    """Starlette for the pages and GET endpoints; the client-authenticated JSON endpoints (token, introspection,
+    revocation) are answered before Starlette's middleware and router see them (endpoints/direct.py says why)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.direct_routes: dict[str, DirectEndpoint] = {
+            path: DirectEndpoint(handler, self._runtime) for path, handler in DIRECT_ROUTES.items()
+        }
+
+    def _runtime(self) -> Runtime:
+        runtime: Runtime = self.state.runtime
+        return runtime
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            endpoint = self.direct_routes.get(_route_path(scope))
+            if endpoint is not None:
+                scope["app"] = self
+                await endpoint(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
+def _route_path(scope: Scope) -> str:
+    # As Starlette's router matches: the path below the app's mount point (root_path), if any.
+    path: str = scope["path"]
+    root_path: str = scope.get("root_path", "")
+    return path[len(root_path) :] if root_path and path.startswith(root_path) else path
+
+
+DIRECT_ROUTES = {
+    "/oauth2/token": token_endpoint,
+    "/oauth2/introspect": introspect_endpoint,
+    "/oauth2/revoke": revoke_endpoint,
+}
+
+
 def routes() -> list[Route | Mount]:
     return [
         Route("/.well-known/openid-configuration", discovery_endpoint, methods=["GET"]),
         Route("/.well-known/oauth-authorization-server", discovery_endpoint, methods=["GET"]),
         Route("/oauth2/jwks", jwks_endpoint, methods=["GET"]),
         Route("/oauth2/authorize", authorize_endpoint, methods=["GET", "POST"]),
-        Route("/oauth2/token", token_endpoint, methods=["POST"]),
-        Route("/oauth2/introspect", introspect_endpoint, methods=["POST"]),
-        Route("/oauth2/revoke", revoke_endpoint, methods=["POST"]),
         Route("/userinfo", userinfo_endpoint, methods=["GET", "POST"]),
         Route("/connect/logout", logout_endpoint, methods=["GET", "POST"]),
         Route("/login", login_page, methods=["GET"]),
@@ -104,7 +142,7 @@ async def _refresh_keys_periodically(keys: KeyManager) -> None:
             logger.warning("could not re-read the signing keys", exc_info=True)
 
 
-def create_app(config: ServerConfig, *, clock: Clock = utc_now, settle_heap: bool = False) -> Starlette:
+def create_app(config: ServerConfig, *, clock: Clock = utc_now, settle_heap: bool = False) -> TokensmithApp:
     """The server for ``config``. The store is opened (and migrated) and keys are loaded when the app starts.
 
     ``settle_heap`` (``tokensmith serve``) freezes the start-up heap for the garbage collector (heap.py): a process
@@ -148,7 +186,7 @@ def create_app(config: ServerConfig, *, clock: Clock = utc_now, settle_heap: boo
         finally:
             await store.close()
 
-    return Starlette(
+    return TokensmithApp(
         routes=routes(),
         lifespan=lifespan,
         middleware=[Middleware(RequestLimits)],
@@ -156,6 +194,6 @@ def create_app(config: ServerConfig, *, clock: Clock = utc_now, settle_heap: boo
     )
 
 
-def app_from_environment() -> Starlette:
+def app_from_environment() -> TokensmithApp:
     """App factory for ``uvicorn --factory`` (``tokensmith serve --workers N``): config file from $TOKENSMITH_CONFIG."""
     return create_app(load_config(os.environ.get(CONFIG_ENV)), settle_heap=True)

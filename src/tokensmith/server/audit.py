@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -88,16 +89,26 @@ class AuditLog:
         await self.flush()
 
     async def _drain(self) -> None:
-        # All at once: the store commits concurrent audit inserts together, one transaction per drain.
+        # All at once: the store commits the batch together with whatever else is queued, one transaction.
         while self._pending:
             batch = list(self._pending)
             self._pending.clear()
-            await asyncio.gather(*(self._write(event) for event in batch))
+            try:
+                outcomes: Sequence[BaseException | None] = await self._store.add_audit_events(batch)
+            except Exception as exc:
+                outcomes = [exc] * len(batch)
+            for event, outcome in zip(batch, outcomes, strict=True):
+                if outcome is not None:
+                    _log_lost(event, outcome)
 
     async def _write(self, event: AuditEvent) -> None:
         try:
             await self._store.add_audit_event(event)
-        except Exception:
-            # The exchange's own outcome must not change because the audit table is unavailable; the event
-            # goes to the log instead, in full, so it is not lost.
-            logger.exception("audit event not stored: %r", event)
+        except Exception as exc:
+            _log_lost(event, exc)
+
+
+def _log_lost(event: AuditEvent, error: BaseException) -> None:
+    # The exchange's own outcome must not change because the audit table is unavailable; the event goes to the
+    # log instead, in full, so it is not lost.
+    logger.error("audit event not stored: %r", event, exc_info=error)

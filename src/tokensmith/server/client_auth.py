@@ -104,23 +104,26 @@ async def authenticate_client(
     method is refused."""
     presented = presented_credentials(authorization, request)
     client = config.client_by_id(presented.client_id)
-    # One message for unknown client, wrong secret and unregistered method: nothing to probe client ids with.
-    failure = invalid_client("client authentication failed")
     if client is None:
-        raise failure
+        raise _failure()
     registration = client.registration
     if presented.method not in registration.client_authentication_methods:
-        raise failure
+        raise _failure()
     if presented.method == PRIVATE_KEY_JWT:
         if assertions is None or presented.assertion is None:
-            raise failure
+            raise _failure()
         await assertions.verify(registration, presented.assertion)
     elif presented.method != "none":
         if registration.client_secret is None or presented.secret is None:
-            raise failure
+            raise _failure()
         if not await verifier.verify(registration.client_id, registration.client_secret, presented.secret):
-            raise failure
+            raise _failure()
     return AuthenticatedClient(config=client, method=presented.method)
+
+
+def _failure() -> OAuthError:
+    # One message for unknown client, wrong secret and unregistered method: nothing to probe client ids with.
+    return invalid_client("client authentication failed")
 
 
 def require_confidential(client: AuthenticatedClient, purpose: str) -> None:

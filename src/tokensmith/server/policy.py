@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from tokensmith.config.exchange import (
@@ -81,7 +82,13 @@ def _target_policy(policy: ExchangePolicy, client: ClientConfig, target: str) ->
     if configured is not None:
         return configured
     # The default audience without its own entry: the client's registered scopes (the article's behaviour).
-    return AudiencePolicy(scopes=_registered_scopes(client))
+    return _scopes_policy(_registered_scopes(client))
+
+
+@lru_cache(maxsize=1024)
+def _scopes_policy(scopes: tuple[str, ...]) -> AudiencePolicy:
+    # Built once per distinct scope set rather than per exchange: a pydantic model costs microseconds to validate.
+    return AudiencePolicy(scopes=scopes)
 
 
 def _intersect(groups: Sequence[Sequence[str]]) -> tuple[str, ...]:

@@ -16,6 +16,18 @@ MAX_HEADERS = 100
 MAX_HEADER_BYTES = 32 * 1024
 
 
+def header_problem(
+    headers: list[tuple[bytes, bytes]], max_headers: int = MAX_HEADERS, max_header_bytes: int = MAX_HEADER_BYTES
+) -> str | None:
+    """Why ``headers`` are refused, or None when they are within the bounds."""
+    if len(headers) > max_headers:
+        return f"the request has {len(headers)} header fields; at most {max_headers} are accepted"
+    size = sum(len(name) + len(value) for name, value in headers)
+    if size > max_header_bytes:
+        return f"the request header fields exceed {max_header_bytes} bytes"
+    return None
+
+
 class RequestLimits:
     def __init__(self, app: ASGIApp, *, max_headers: int = MAX_HEADERS, max_header_bytes: int = MAX_HEADER_BYTES):
         self.app = app
@@ -24,17 +36,9 @@ class RequestLimits:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            problem = self._problem(scope["headers"])
+            problem = header_problem(scope["headers"], self.max_headers, self.max_header_bytes)
             if problem is not None:
                 body = {"error": "invalid_request", "error_description": problem}
                 await no_store_json(body, 431, {"Connection": "close"})(scope, receive, send)
                 return
         await self.app(scope, receive, send)
-
-    def _problem(self, headers: list[tuple[bytes, bytes]]) -> str | None:
-        if len(headers) > self.max_headers:
-            return f"the request has {len(headers)} header fields; at most {self.max_headers} are accepted"
-        size = sum(len(name) + len(value) for name, value in headers)
-        if size > self.max_header_bytes:
-            return f"the request header fields exceed {self.max_header_bytes} bytes"
-        return None

@@ -13,9 +13,6 @@ invalid for any reason, or unacceptable by policy, is ``invalid_request`` with a
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,10 +21,10 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
-from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
 
+from tokensmith import jose_fast
 from tokensmith.config.exchange import (
     ACCESS_TOKEN_TYPE,
     EXTERNAL_KEY_TYPE_FOR_ALG,
@@ -39,6 +36,7 @@ from tokensmith.config.exchange import (
     TrustedIssuer,
 )
 from tokensmith.errors import invalid_request, unsupported_token_type
+from tokensmith.jose_fast import CompactJWT, MalformedJWT, UnacceptableJWT
 from tokensmith.keys import Clock, KeyManager, SignatureError
 from tokensmith.server.revocations import RevocationCache
 from tokensmith.store.base import Store
@@ -124,30 +122,17 @@ def audiences_of(claims: Mapping[str, Any]) -> tuple[str, ...]:
     return ()
 
 
-def _b64_json(segment: str, what: str, role: TokenRole) -> dict[str, Any]:
+def peek(token: str, role: TokenRole) -> CompactJWT:
+    """A compact JWS parsed once, unverified: its header and claims choose the issuer and the key, then the same
+    parse is verified (never decoded a second time)."""
     try:
-        padded = segment + "=" * (-len(segment) % 4)
-        value = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-    except (ValueError, binascii.Error, UnicodeError, RecursionError):
-        raise invalid_request(f"{role}_token is not a JWT: its {what} is not base64url-encoded JSON") from None
-    if not isinstance(value, dict):
-        raise invalid_request(f"{role}_token is not a JWT: its {what} is not a JSON object")
-    return value
-
-
-def peek(token: str, role: TokenRole) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Header and claims of a compact JWS, unverified: only to choose the issuer and the key."""
-    parts = token.split(".")
-    if len(parts) == 5:
-        raise invalid_request(f"{role}_token is an encrypted JWT (JWE); only signed JWTs are accepted")
-    if len(parts) != 3 or not all(parts[:2]):
-        raise invalid_request(f"{role}_token is not a JWT (expected three base64url parts separated by dots)")
-    header = _b64_json(parts[0], "header", role)
-    claims = _b64_json(parts[1], "payload", role)
-    alg = header.get("alg")
-    if not isinstance(alg, str) or alg.lower() == "none" or not parts[2]:
+        parsed = jose_fast.parse(token)
+    except MalformedJWT as exc:
+        raise invalid_request(f"{role}_token {exc}") from None
+    alg = parsed.header.get("alg")
+    if not isinstance(alg, str) or alg.lower() == "none" or not parsed.signature:
         raise invalid_request(f"{role}_token is not signed (alg {alg!r}); unsigned tokens are never accepted")
-    return header, claims
+    return parsed
 
 
 class KeyFetchError(Exception):
@@ -323,20 +308,20 @@ class SubjectTokenValidator:
         self._check_type(token_type, role)
         if len(token) > MAX_TOKEN_BYTES:
             raise invalid_request(f"{role}_token is larger than {MAX_TOKEN_BYTES} bytes")
-        header, unverified = peek(token, role)
-        iss = unverified.get("iss")
+        parsed = peek(token, role)
+        iss = jose_fast.payload_claims(parsed).get("iss")  # decoded by peek already: no second pass
         if not isinstance(iss, str):
             raise invalid_request(f"{role}_token has no 'iss' claim")
         if iss == self._issuer:
             if SELF_ISSUER not in rules.issuers:
                 raise invalid_request(f"this client may not exchange {role} tokens issued by this server")
-            return await self._validate_local(token, token_type, role, rules)
+            return await self._validate_local(parsed, token_type, role, rules)
         trusted = self._trusted.get(iss)
         if trusted is None:
             raise invalid_request(f"{role}_token was issued by {iss!r}, which is not a trusted issuer")
         if iss not in rules.issuers:
             raise invalid_request(f"this client may not exchange {role} tokens issued by {iss!r}")
-        return await self._validate_external(token, token_type, header, role, trusted)
+        return await self._validate_external(parsed, token_type, role, trusted)
 
     @staticmethod
     def _check_type(token_type: str, role: TokenRole) -> None:
@@ -351,7 +336,9 @@ class SubjectTokenValidator:
             f"{role}_token_type {token_type!r} is not supported; supported: {', '.join(INPUT_TOKEN_TYPES)}"
         )
 
-    async def _validate_local(self, token: str, token_type: str, role: TokenRole, rules: TokenRules) -> ValidatedToken:
+    async def _validate_local(
+        self, token: CompactJWT, token_type: str, role: TokenRole, rules: TokenRules
+    ) -> ValidatedToken:
         try:
             verified = await self._keys.verify_or_refresh(token)
         except SignatureError as exc:
@@ -396,9 +383,9 @@ class SubjectTokenValidator:
         )
 
     async def _validate_external(
-        self, token: str, token_type: str, header: Mapping[str, Any], role: TokenRole, trusted: TrustedIssuer
+        self, token: CompactJWT, token_type: str, role: TokenRole, trusted: TrustedIssuer
     ) -> ValidatedToken:
-        alg, kid = header.get("alg"), header.get("kid")
+        alg, kid = token.header.get("alg"), token.header.get("kid")
         if not isinstance(alg, str) or alg not in trusted.algorithms:
             raise invalid_request(f"{role}_token: algorithm {alg!r} is not accepted for issuer {trusted.issuer}")
         if kid is not None and not isinstance(kid, str):
@@ -412,9 +399,15 @@ class SubjectTokenValidator:
         if key is None:
             raise invalid_request(f"{role}_token is signed with a key {trusted.issuer} does not publish")
         try:
-            claims = dict(jwt.decode(token, key, algorithms=[alg]).claims)
+            # The parse peek made, verified by joserfc's algorithm object with joserfc's header and key checks.
+            verifies = jose_fast.verify_signature(token, alg, key)
+        except UnacceptableJWT as exc:
+            raise invalid_request(f"{role}_token is invalid: {exc}") from None
         except (JoseError, ValueError, TypeError) as exc:
             raise invalid_request(f"{role}_token is invalid: signature does not verify ({exc})") from None
+        if not verifies:
+            raise invalid_request(f"{role}_token is invalid: signature does not verify")
+        claims = dict(jose_fast.payload_claims(token))
         if claims.get("iss") != trusted.issuer:
             raise invalid_request(f"{role}_token has the wrong 'iss'")
         expires_at = self._check_times(claims, role)
@@ -471,6 +464,7 @@ def _numeric(claims: Mapping[str, Any], name: str, role: TokenRole) -> float | N
 
 __all__ = [
     "MAX_TOKEN_BYTES",
+    "CompactJWT",
     "SubjectTokenValidator",
     "TokenRules",
     "TrustedIssuerKeys",

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import uuid
+import secrets
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,6 +19,16 @@ from tokensmith.config.server import ServerConfig
 from tokensmith.keys import Clock, KeyManager
 from tokensmith.store.base import Store
 from tokensmith.store.records import IssuedTokenRecord
+
+
+def new_jti() -> str:
+    """A token id: 32 hex digits, the milliseconds since the epoch (48 bits) then 80 random bits.
+
+    Time first, as in UUIDv7 (RFC 9562 5.7): every issued token is a row keyed by its jti, and random keys land on a
+    random leaf of the primary-key B-tree, so a group commit of N tokens wrote N index pages; ids that grow with
+    time are appended to the same few pages. The time part says nothing the token's `iat` does not; the random
+    part keeps ids unguessable and unique (a collision needs 2^40 tokens in one millisecond)."""
+    return f"{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +85,7 @@ class TokenIssuer:
         expires_at = now + ttl
         if not_after is not None and not_after < expires_at:
             expires_at = not_after
-        jti = uuid.uuid4().hex
+        jti = new_jti()
         claims: dict[str, Any] = dict(extra_claims or {})
         claims.update(
             {
@@ -116,7 +127,7 @@ class TokenIssuer:
     ) -> IssuedToken:
         now = self._clock().replace(microsecond=0)
         expires_at = now + ttl
-        jti = uuid.uuid4().hex
+        jti = new_jti()
         claims: dict[str, Any] = dict(extra_claims or {})
         claims.update(
             {

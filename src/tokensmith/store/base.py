@@ -114,6 +114,9 @@ class Store(Protocol):
     # audit
     async def add_audit_event(self, event: AuditEvent) -> None: ...
 
+    async def add_audit_events(self, events: Sequence[AuditEvent]) -> list[BaseException | None]:
+        """Add several events at once; returns each event's error, or None when it was stored, in order."""
+
     async def list_audit_events(self, limit: int = 100) -> Sequence[AuditEvent]:
         """The latest ``limit`` events, newest first."""
 

@@ -35,8 +35,9 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import Executable, Select
-from sqlalchemy.sql.dml import ReturningUpdate
+from sqlalchemy.sql.dml import Insert, ReturningUpdate
 
+from tokensmith.store.appends import Append
 from tokensmith.store.base import Consumed
 from tokensmith.store.engine import create_engine_for, enable_sqlite_wal, transactional
 from tokensmith.store.group_commit import GroupCommit
@@ -113,7 +114,7 @@ _get_token = select(issued_tokens).where(issued_tokens.c.jti == bindparam("jti")
 _token_revoked_at = select(issued_tokens.c.revoked_at).where(issued_tokens.c.jti == bindparam("jti"))
 
 
-def _insert_issued_token() -> Executable:
+def _insert_issued_token() -> Insert:
     """``INSERT ... SELECT`` of one issued token (run as an executemany): a token exchanged from a token that is
     already revoked is recorded as revoked, at birth.
 
@@ -260,8 +261,11 @@ class SqlStore:
         # Single statements run on the engine as it is (autocommit on PostgreSQL); several go in one transaction.
         self._tx = transactional(self._engine)
         # The inserts of the token endpoint's hot path, grouped into one transaction per flush (group_commit.py).
-        # Issued tokens and audit events share one writer: a flush commits both tables in one transaction.
-        self._appends: GroupCommit[tuple[Executable, dict[str, Any]]] = GroupCommit(self._append)
+        # Issued tokens and audit events share one writer: a flush commits both tables in one transaction. A row
+        # is queued as (driver SQL, parameters), encoded by its caller (appends.py).
+        self._appends: GroupCommit[tuple[str, tuple[Any, ...]]] = GroupCommit(
+            self._append, write_alone=self._append_alone
+        )
         self._revocations_committed = 0
 
     @property
@@ -272,6 +276,17 @@ class SqlStore:
     def engine(self) -> AsyncEngine:
         return self._engine
 
+    # Compiled for the engine's dialect on first use; initialize() does it once connected, as SQLAlchemy would.
+    @functools.cached_property
+    def _issued_token_append(self) -> Append[IssuedTokenRecord]:
+        return Append(_insert_issued_tokens, self._engine.dialect)
+
+    @functools.cached_property
+    def _audit_event_append(self) -> Append[AuditEvent]:
+        return Append(
+            _insert_audit_events, self._engine.dialect, column_keys=_field_names(AuditEvent, frozenset({"id"}))
+        )
+
     # lifecycle
 
     async def initialize(self) -> None:
@@ -280,6 +295,8 @@ class SqlStore:
         async with self._tx.connect() as connection:
             await connection.run_sync(upgrade_to_head)
             await connection.commit()
+        self._issued_token_append  # noqa: B018  (compile now: first use is on the hot path)
+        self._audit_event_append  # noqa: B018
 
     async def close(self) -> None:
         await self._appends.drain()
@@ -295,15 +312,44 @@ class SqlStore:
         async with self._engine.begin() as connection:
             await connection.execute(statement, params)
 
-    async def _append(self, rows: Sequence[tuple[Executable, dict[str, Any]]]) -> None:
-        """Insert the rows (``(statement, params)``, in arrival order) in one transaction, one ``executemany``
-        per statement."""
-        by_statement: dict[Executable, list[dict[str, Any]]] = {}
+    async def _append(self, rows: Sequence[tuple[str, tuple[Any, ...]]]) -> None:
+        """Insert the rows (``(driver SQL, parameters)``, in arrival order) in one transaction, one ``executemany``
+        per statement, straight on the driver's connection (aiosqlite or asyncpg: the same calls on both).
+
+        The fast path of the group commit: SQLAlchemy's execution costs more than the inserts themselves (on
+        aiosqlite a thread hop for each of cursor, execute and close; here one per call). The transaction is the
+        driver's (BEGIN/COMMIT, the same SQL on both databases; the PostgreSQL engine is in autocommit and SQLite's
+        driver does not begin on its own once BEGIN ran). On any failure, cancellation included, the transaction
+        is rolled back (or the connection closed, if even that fails) and the error goes up as the driver raised
+        it: the group commit writes the rows again through :meth:`_append_alone`, which reports each caller's own
+        error in SQLAlchemy's terms.
+        """
+        by_statement: dict[str, list[tuple[Any, ...]]] = {}
         for statement, params in rows:
             by_statement.setdefault(statement, []).append(params)
+        async with self._engine.connect() as connection:
+            driver = (await connection.get_raw_connection()).driver_connection
+            if driver is None:  # only a connection closed meanwhile has none
+                raise RuntimeError("the pooled connection has no driver connection")
+            try:
+                await driver.execute("BEGIN")
+                for statement, params_list in by_statement.items():
+                    await driver.executemany(statement, params_list)
+                await driver.execute("COMMIT")
+            except BaseException:
+                # Not left to the pool: it does not roll back what it did not begin (PostgreSQL's autocommit).
+                # Closing the connection would, but would also lose an in-memory SQLite database.
+                try:
+                    await driver.execute("ROLLBACK")
+                except BaseException:
+                    await connection.invalidate()  # state unknown (connection lost, cancelled mid-protocol)
+                raise
+
+    async def _append_alone(self, row: tuple[str, tuple[Any, ...]]) -> None:
+        """Insert one row through SQLAlchemy: after a failed batch, to tell each caller its own outcome."""
+        statement, params = row
         async with self._tx.begin() as connection:
-            for statement, params_list in by_statement.items():
-                await connection.execute(statement, params_list)
+            await connection.exec_driver_sql(statement, params)
 
     async def _one(self, statement: Executable, params: Mapping[str, Any]) -> RowMapping | None:
         async with self._engine.connect() as connection:
@@ -367,7 +413,8 @@ class SqlStore:
 
     async def record_issued_token(self, token: IssuedTokenRecord) -> None:
         """Returns once the row is committed, in one transaction with the rows recorded concurrently."""
-        await self._appends.submit((_insert_issued_tokens, _params(token)))
+        append = self._issued_token_append
+        await self._appends.submit((append.sql, append.encode(token)))
 
     async def get_issued_token(self, jti: str) -> IssuedTokenRecord | None:
         row = await self._one(_get_token, {"jti": jti})
@@ -435,7 +482,23 @@ class SqlStore:
 
     async def add_audit_event(self, event: AuditEvent) -> None:
         """Returns once the event is committed, in one transaction with the events added concurrently."""
-        await self._appends.submit((_insert_audit_events, _params(event, exclude=("id",))))
+        append = self._audit_event_append
+        await self._appends.submit((append.sql, append.encode(event)))
+
+    async def add_audit_events(self, events: Sequence[AuditEvent]) -> list[BaseException | None]:
+        """Like :meth:`add_audit_event` for each event, at once; each event's error (or None), in order."""
+        append = self._audit_event_append
+        rows: list[tuple[str, tuple[Any, ...]] | None] = []
+        errors: list[BaseException | None] = []
+        for event in events:
+            try:
+                rows.append((append.sql, append.encode(event)))
+                errors.append(None)
+            except Exception as exc:  # an event that cannot be encoded fails alone, as with add_audit_event
+                rows.append(None)
+                errors.append(exc)
+        written = iter(await self._appends.submit_many([row for row in rows if row is not None]))
+        return [next(written) if row is not None else error for row, error in zip(rows, errors, strict=True)]
 
     async def list_audit_events(self, limit: int = 100) -> Sequence[AuditEvent]:
         """The latest ``limit`` events, newest first."""

@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 from joserfc import jwt
 from joserfc.jwk import OctKey
+from joserfc.jws import JWSRegistry
 from tests.server.exchange.fakes import ContextFactory, FakeClock, client, exchange_request, fake_store, user_token
 
+from tokensmith import jose_fast
 from tokensmith.config.exchange import (
     ACCESS_TOKEN_TYPE,
     ID_TOKEN_TYPE,
@@ -20,6 +22,7 @@ from tokensmith.config.exchange import (
     SAML2_TOKEN_TYPE,
 )
 from tokensmith.errors import OAuthError
+from tokensmith.keys import import_key
 from tokensmith.server.context import ServerContext
 from tokensmith.server.grants.base import TokenRequest
 from tokensmith.server.grants.token_exchange import TokenExchangeGrant
@@ -109,6 +112,40 @@ async def test_a_malformed_subject_token_is_invalid_request(ctx: ServerContext, 
     error = await refusal(ctx, exchange_request(token))
     assert error.error == "invalid_request"
     assert error.description.startswith("subject_token")
+
+
+async def test_a_subject_token_with_a_crit_header_is_refused_even_when_validly_signed(ctx: ServerContext) -> None:
+    subject = await user_token(ctx)
+    header = jose_fast.parse(subject.token).header
+    record = next(r for r in ctx.keys.records if r.kid == header["kid"])
+    signing_input = f"{b64({**header, 'crit': ['kid']})}.{b64(dict(subject.claims))}"
+    signature = JWSRegistry.algorithms[header["alg"]].sign(signing_input.encode(), import_key(record))
+    error = await refusal(ctx, exchange_request(f"{signing_input}.{b64(signature)}"))
+    assert error.error == "invalid_request"
+    assert "'crit'" in error.description
+
+
+async def test_an_encrypted_subject_token_is_refused_as_such(ctx: ServerContext) -> None:
+    error = await refusal(ctx, exchange_request("e30.a.b.c.d"))
+    assert (error.error, error.description) == (
+        "invalid_request",
+        "subject_token is an encrypted JWT (JWE); only signed JWTs are accepted",
+    )
+
+
+async def test_a_subject_token_is_parsed_once(ctx: ServerContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    subject = await user_token(ctx)
+    parsed: list[str] = []
+    real_parse = jose_fast.parse
+
+    def counting_parse(token: str, *, claims: bool = True) -> jose_fast.CompactJWT:
+        parsed.append(token)
+        return real_parse(token, claims=claims)
+
+    monkeypatch.setattr(jose_fast, "parse", counting_parse)
+    response = await GRANT(exchange_request(subject.token), client(ctx), ctx)
+    assert response.access_token
+    assert parsed == [subject.token]  # peek's parse is the one verified
 
 
 async def test_a_deeply_nested_payload_is_invalid_request_not_a_crash(ctx: ServerContext) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,6 +12,7 @@ import httpx
 import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
+from joserfc.jws import JWSRegistry
 from tests.server.exchange.fakes import (
     ISSUER,
     ContextFactory,
@@ -227,3 +229,45 @@ async def test_an_unreadable_key_in_the_jwks_is_skipped(
     idp.handle = with_junk  # type: ignore[method-assign]
     assert (await GRANT(exchange_request(idp.token({})), client(ctx), ctx)).access_token
     assert "skipping an unreadable key (kid 'junk')" in caplog.text
+
+
+async def test_a_tampered_external_token_is_refused(ctx: ServerContext, idp: FakeIdP) -> None:
+    header, payload, signature = idp.token({}).split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    forged_payload = base64.urlsafe_b64encode(json.dumps({**claims, "sub": "root"}).encode()).rstrip(b"=").decode()
+    error = await refusal(ctx, exchange_request(f"{header}.{forged_payload}.{signature}"))
+    assert error.error == "invalid_request"
+    assert "signature does not verify" in error.description
+
+
+async def test_an_external_token_with_a_crit_header_is_refused_even_when_validly_signed(
+    ctx: ServerContext, idp: FakeIdP, clock: FakeClock
+) -> None:
+    key = idp.keys[-1]
+    now = int(clock().timestamp())
+    body = {"iss": IDP, "sub": "alice", "aud": ISSUER, "iat": now, "exp": now + 300}
+
+    def segment(value: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    signing_input = f"{segment({'alg': 'RS256', 'kid': key.kid, 'crit': ['kid']})}.{segment(body)}"
+    signature = JWSRegistry.algorithms["RS256"].sign(signing_input.encode(), key)
+    token = f"{signing_input}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
+    error = await refusal(ctx, exchange_request(token))
+    assert error.error == "invalid_request"
+    assert "'crit'" in error.description
+    # Without `crit`, the same key and claims are exchanged: only the header was refused.
+    assert (await GRANT(exchange_request(idp.token({})), client(ctx), ctx)).access_token
+
+
+async def test_an_ec_key_on_another_curve_is_never_used_for_es256(ctx: ServerContext, idp: FakeIdP) -> None:
+    # A P-384 key published under the kid of an ES256 token: joserfc's key check refuses the curve.
+    p384 = ECKey.generate_key("P-384", parameters={"kid": "p384", "use": "sig"}, private=True)
+    idp.keys.append(p384)
+    now = int(idp.clock().timestamp())
+    body = {"iss": IDP, "sub": "alice", "aud": ISSUER, "iat": now, "exp": now + 300}
+    token = jwt.encode({"alg": "ES384", "kid": "p384"}, body, p384, algorithms=["ES384"])
+    es256_header = base64.urlsafe_b64encode(b'{"alg":"ES256","kid":"p384"}').rstrip(b"=").decode()
+    error = await refusal(ctx, exchange_request(token.replace(token.split(".")[0], es256_header, 1)))
+    assert error.error == "invalid_request"
+    assert "key does not suit ES256" in error.description

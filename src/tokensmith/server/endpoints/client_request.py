@@ -1,25 +1,21 @@
-"""The opening every client-authenticated endpoint shares (token, introspection, revocation): read the bounded
-form, then authenticate the client with whichever method it used (RFC 6749 2.3, RFC 7523)."""
+"""The opening every client-authenticated endpoint shares (token, introspection, revocation): authenticate the
+client of a bounded form POST with whichever method it used (RFC 6749 2.3, RFC 7523)."""
 
 from __future__ import annotations
 
-from starlette.requests import Request
-
 from tokensmith.server.client_assertion import client_assertion_verifier
 from tokensmith.server.client_auth import authenticate_client
-from tokensmith.server.endpoints.forms import read_token_request
+from tokensmith.server.endpoints.direct import FormPost
 from tokensmith.server.endpoints.runtime import Runtime
-from tokensmith.server.grants.base import AuthenticatedClient, TokenRequest
+from tokensmith.server.grants.base import AuthenticatedClient
 
 
-async def read_client_request(request: Request, rt: Runtime) -> tuple[TokenRequest, AuthenticatedClient]:
-    """The request's form and its authenticated client; raises OAuthError (400, or 401 invalid_client)."""
-    form = await read_token_request(request, rt.ctx.config.max_request_bytes)
-    client = await authenticate_client(
-        request.headers.get("authorization"),
-        form,
+async def authenticated_client(post: FormPost, rt: Runtime) -> AuthenticatedClient:
+    """The client that sent ``post``; raises OAuthError (400, or 401 invalid_client)."""
+    return await authenticate_client(
+        post.authorization,
+        post.form,
         rt.ctx.config,
         rt.secrets,
         assertions=client_assertion_verifier(rt.ctx),
     )
-    return form, client

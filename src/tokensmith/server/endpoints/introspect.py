@@ -11,32 +11,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import Response
-
 from tokensmith.errors import OAuthError
 from tokensmith.server.access_tokens import active_access_token, looks_like_jwt
 from tokensmith.server.client_auth import require_confidential
 from tokensmith.server.context import ServerContext
 from tokensmith.server.digest import digest
-from tokensmith.server.endpoints.client_request import read_client_request
-from tokensmith.server.endpoints.responses import no_store_json, oauth_error_response
-from tokensmith.server.endpoints.runtime import runtime
+from tokensmith.server.endpoints.client_request import authenticated_client
+from tokensmith.server.endpoints.direct import FormPost, JsonReply
+from tokensmith.server.endpoints.runtime import Runtime
 
 INACTIVE: dict[str, Any] = {"active": False}
 
 
-async def introspect_endpoint(request: Request) -> Response:
-    rt = runtime(request)
-    ctx = rt.ctx
+async def introspect_endpoint(rt: Runtime, post: FormPost) -> JsonReply:
     try:
-        form, client = await read_client_request(request, rt)
+        client = await authenticated_client(post, rt)
         require_confidential(client, "introspection")
-        token = form.require("token")
-        form.get("token_type_hint")  # a hint only (RFC 7662 2.1); read so a repeated one is refused
+        token = post.form.require("token")
+        post.form.get("token_type_hint")  # a hint only (RFC 7662 2.1); read so a repeated one is refused
     except OAuthError as error:
-        return oauth_error_response(error)
-    return no_store_json(await introspect(ctx, token, client.client_id))
+        return JsonReply.error(error)
+    return JsonReply(await introspect(rt.ctx, token, client.client_id))
 
 
 async def introspect(ctx: ServerContext, token: str, client_id: str) -> dict[str, Any]:

@@ -1,0 +1,225 @@
+"""Compact JWS signing and verification without joserfc's generic pipeline, for the token endpoint's hot path.
+
+joserfc's ``jwt.encode``/``jwt.decode`` build a registry, look keys up, validate headers and run several
+JSON/base64 passes per call, which costs about as much CPU as the ECDSA operation itself; and the exchange path
+parsed every subject token twice (once to choose the issuer, once in ``jwt.decode``). Here a token is parsed once
+into a :class:`CompactJWT` that both the routing and the verification use, headers we sign are encoded once,
+and the cryptography stays with joserfc: the signature is made and checked by joserfc's own algorithm objects
+(``JWSRegistry.algorithms``) with joserfc key objects, after joserfc's own ``check_key``.
+
+Nothing joserfc refuses is accepted: base64url decoding as strict as joserfc's (canonical, unpadded),
+the same size limits, the same header registry (unregistered header parameters are refused), and in addition
+``crit`` and ``b64`` are refused outright (no token of ours or of an OAuth issuer uses them; ``b64: false``
+would change what the signature covers). Only asymmetric algorithms are ever used: no ``none``, no HMAC.
+"""
+
+from __future__ import annotations
+
+import binascii
+import calendar
+import datetime
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from joserfc.errors import JoseError
+from joserfc.jwa import JWSAlgModel
+from joserfc.jwk import ECKey, OKPKey, RSAKey
+from joserfc.jws import JWSRegistry
+from joserfc.util import urlsafe_b64encode
+
+from tokensmith.json_text import json_dumper
+
+AsymmetricKey = ECKey | RSAKey | OKPKey
+
+# joserfc's default JWS registry: the registered header parameters and their value checks, strict about
+# unregistered ones, exactly what `jwt.decode` applies. Its size limits are applied the same way below.
+_HEADER_REGISTRY = JWSRegistry()
+_MAX_HEADER = _HEADER_REGISTRY.max_header_length
+_MAX_PAYLOAD = _HEADER_REGISTRY.max_payload_length
+_MAX_SIGNATURE = _HEADER_REGISTRY.max_signature_length
+_MAX_TOKEN = _MAX_HEADER + _MAX_PAYLOAD + _MAX_SIGNATURE + 2
+# Headers whose only check in joserfc's registry is "a string" (`alg` is also required): what our tokens and
+# those of OAuth issuers carry. Any other header goes through joserfc's registry check.
+_STRING_HEADERS = frozenset({"alg", "kid", "typ"})
+# Header parameters refused whatever their value (see the module docstring).
+_REFUSED_HEADERS = ("crit", "b64")
+_ASYMMETRIC_KEY_TYPES = frozenset({"RSA", "EC", "OKP"})
+# joserfc's `convert_claims`: these claims may be datetimes and are turned into NumericDates.
+_TIME_CLAIMS = ("exp", "iat", "nbf")
+# joserfc's claim encoding (`convert_claims`), built once instead of per call.
+_CLAIMS_JSON = json_dumper(ensure_ascii=False, compact=True)
+_JSON_DECODER = json.JSONDecoder()
+_FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
+_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+_PADDING = (b"", b"===", b"==", b"=")  # by len % 4 (1 is never valid: the round trip below refuses it)
+
+
+def b64url_decode(segment: bytes) -> bytes:
+    """Strict base64url without padding, as strict as joserfc's ``urlsafe_b64decode``: the decoded bytes must
+    encode back to exactly ``segment``, which refuses "+", "/", "=", any other character outside the alphabet,
+    a length of 4n+1 and non-zero trailing bits (so a token has one spelling). Raises ValueError."""
+    data = binascii.a2b_base64(segment.translate(_FROM_URLSAFE) + _PADDING[len(segment) % 4])
+    if binascii.b2a_base64(data, newline=False).translate(_TO_URLSAFE).rstrip(b"=") != segment:
+        raise ValueError("not canonical base64url")
+    return data
+
+
+class MalformedJWT(ValueError):
+    """Not a compact JWS we can read. The message completes "<the token> ...", e.g. "is not a JWT: ..."."""
+
+
+class UnacceptableJWT(ValueError):
+    """A well-formed JWS whose header or algorithm is refused."""
+
+
+@dataclass(frozen=True, slots=True)
+class CompactJWT:
+    """A compact JWS, parsed once: its header and (unless deferred) its claims, plus what the signature covers.
+
+    Nothing in it is verified: it only serves to choose the key, then :func:`verify_signature` checks it.
+    """
+
+    header: dict[str, Any]
+    signing_input: bytes  # ASCII header segment "." payload segment
+    payload_segment: bytes
+    signature: bytes
+    claims: dict[str, Any] | None  # None when parsed with claims=False (decode later with payload_claims)
+
+
+def _json_object(segment: bytes, what: str) -> dict[str, Any]:
+    try:
+        # UTF-8 only (RFC 7515 5.2; JSON text exchanged between systems is UTF-8, RFC 8259 8.1).
+        value = _JSON_DECODER.decode(b64url_decode(segment).decode("utf-8"))
+    except (ValueError, TypeError, binascii.Error, RecursionError):
+        raise MalformedJWT(f"is not a JWT: its {what} is not base64url-encoded JSON") from None
+    if not isinstance(value, dict):
+        raise MalformedJWT(f"is not a JWT: its {what} is not a JSON object")
+    return value
+
+
+def parse(token: str, *, claims: bool = True) -> CompactJWT:
+    """Split and decode a compact JWS (strict base64url, JSON objects). ``claims=False`` defers the payload's
+    JSON to :func:`payload_claims`, to read it only once the signature verified."""
+    if len(token) > _MAX_TOKEN:
+        raise MalformedJWT("is not a JWT: it is too large")
+    try:
+        raw = token.encode("ascii")
+    except UnicodeEncodeError:
+        raise MalformedJWT("is not a JWT: it is not ASCII") from None
+    parts = raw.split(b".")
+    if len(parts) != 3:
+        if len(parts) == 5:
+            raise MalformedJWT("is an encrypted JWT (JWE); only signed JWTs are accepted")
+        raise MalformedJWT("is not a JWT (expected three base64url parts separated by dots)")
+    header_segment, payload_segment, signature_segment = parts
+    if not header_segment or not payload_segment:
+        raise MalformedJWT("is not a JWT (expected three base64url parts separated by dots)")
+    if len(header_segment) > _MAX_HEADER:
+        raise MalformedJWT("is not a JWT: its header is too large")
+    if len(payload_segment) > _MAX_PAYLOAD:
+        raise MalformedJWT("is not a JWT: its payload is too large")
+    if len(signature_segment) > _MAX_SIGNATURE:
+        raise MalformedJWT("is not a JWT: its signature is too large")
+    header = _json_object(header_segment, "header")
+    try:
+        signature = b64url_decode(signature_segment)
+    except (ValueError, TypeError, binascii.Error):
+        raise MalformedJWT("is not a JWT: its signature is not base64url-encoded") from None
+    return CompactJWT(
+        header=header,
+        signing_input=raw[: len(header_segment) + 1 + len(payload_segment)],
+        payload_segment=payload_segment,
+        signature=signature,
+        claims=_json_object(payload_segment, "payload") if claims else None,
+    )
+
+
+def payload_claims(token: CompactJWT) -> dict[str, Any]:
+    """The claims of a parsed token (decoding its payload now if :func:`parse` deferred it)."""
+    if token.claims is not None:
+        return token.claims
+    return _json_object(token.payload_segment, "payload")
+
+
+def check_header(header: Mapping[str, Any]) -> None:
+    """What joserfc's registry checks in a JWS header (required `alg`, value types, no unregistered
+    parameters), and no ``crit`` or ``b64`` at all. Raises :class:`UnacceptableJWT`."""
+    for name in _REFUSED_HEADERS:
+        if name in header:
+            raise UnacceptableJWT(f"the {name!r} header parameter is not accepted")
+    # The common case, decided without the generic registry walk: only string-valued alg/kid/typ.
+    if (
+        "alg" in header
+        and _STRING_HEADERS.issuperset(header)
+        and all(isinstance(value, str) for value in header.values())
+    ):
+        return
+    try:
+        _HEADER_REGISTRY.check_header(dict(header))
+    except JoseError as exc:
+        raise UnacceptableJWT(f"unacceptable header: {exc}") from None
+
+
+def algorithm(alg: str) -> JWSAlgModel:
+    """joserfc's algorithm object for an asymmetric JWS algorithm; ``none`` and HMAC are refused here too."""
+    found = JWSRegistry.algorithms.get(alg)
+    if found is None or found.key_type not in _ASYMMETRIC_KEY_TYPES:
+        raise UnacceptableJWT(f"signature algorithm {alg!r} is not accepted")
+    return found
+
+
+def verify_signature(token: CompactJWT, alg: str, key: AsymmetricKey) -> bool:
+    """Check the header, that ``key`` suits ``alg`` (joserfc's ``check_key``: type, curve, `use`, `alg`) and the
+    signature, with joserfc's algorithm object. ``alg`` is the caller's allow-listed choice and must be the
+    header's. Raises :class:`UnacceptableJWT` for a refused header, algorithm or key; False for a bad signature."""
+    if token.header.get("alg") != alg:
+        raise UnacceptableJWT(f"the token's algorithm is not {alg!r}")
+    check_header(token.header)
+    algo = algorithm(alg)
+    try:
+        algo.check_key(key)
+    except JoseError as exc:
+        raise UnacceptableJWT(f"key does not suit {alg}: {exc}") from None
+    return algo.verify(token.signing_input, token.signature, key)
+
+
+def encode_header(header: Mapping[str, Any]) -> bytes:
+    """A header segment, base64url of compact JSON as joserfc writes it; checked like joserfc checks headers it
+    signs. Meant to be computed once per (key, alg, typ) and reused."""
+    check_header(header)
+    text = json.dumps(dict(header), ensure_ascii=True, separators=(",", ":"))
+    return urlsafe_b64encode(text.encode("ascii"))
+
+
+def sign(header_segment: bytes, claims: Mapping[str, Any], alg: str, key: AsymmetricKey) -> str:
+    """A compact JWS of ``claims`` under a header from :func:`encode_header`, signed by joserfc's algorithm
+    object: byte for byte what ``joserfc.jwt.encode`` produces for the same header and claims."""
+    algo = algorithm(alg)
+    algo.check_key(key)
+    if any(isinstance(claims.get(name), datetime.datetime) for name in _TIME_CLAIMS):
+        claims = dict(claims)
+        for name in _TIME_CLAIMS:
+            value = claims.get(name)
+            if isinstance(value, datetime.datetime):
+                claims[name] = calendar.timegm(value.utctimetuple())
+    payload = _CLAIMS_JSON(claims).encode("utf-8")
+    signing_input = header_segment + b"." + urlsafe_b64encode(payload)
+    return (signing_input + b"." + urlsafe_b64encode(algo.sign(signing_input, key))).decode("ascii")
+
+
+__all__ = [
+    "AsymmetricKey",
+    "CompactJWT",
+    "MalformedJWT",
+    "UnacceptableJWT",
+    "algorithm",
+    "b64url_decode",
+    "check_header",
+    "encode_header",
+    "parse",
+    "payload_claims",
+    "sign",
+    "verify_signature",
+]
