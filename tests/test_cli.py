@@ -180,3 +180,18 @@ def test_serve_with_two_workers_answers(tmp_path: Path) -> None:
         process.terminate()
         process.wait(timeout=30)
         log.close()
+
+
+@pytest.mark.parametrize(("flags", "expected"), [([], True), (["--no-access-log"], False)])
+def test_serve_passes_the_access_log_choice_to_uvicorn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flags: list[str], expected: bool
+) -> None:
+    import uvicorn
+
+    seen: dict[str, object] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: seen.update(options))
+    path = write(tmp_path, f"database-url: sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}\n")
+    result = runner.invoke(app, ["serve", "--config", str(path), *flags])
+    assert result.exit_code == 0, result.output
+    assert seen["access_log"] is expected
+    assert seen["http"].__name__ == "H2cTolerantHttpToolsProtocol"  # type: ignore[union-attr]

@@ -91,6 +91,13 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port to bind (default: the config's `port`, 9001).")] = None,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes (they share the database).")] = 1,
     log_level: Annotated[str, typer.Option(help="uvicorn log level: critical, error, warning, info, debug.")] = "info",
+    access_log: Annotated[
+        bool,
+        typer.Option(
+            help="Log one line per request (at log level info or lower). About 15 µs of CPU per request: "
+            "--no-access-log when a proxy in front already logs requests."
+        ),
+    ] = True,
 ) -> None:
     """Run the authorization server."""
     settings = load_or_exit(config)
@@ -120,6 +127,7 @@ def serve(
             port=bind_port,
             workers=workers,
             log_level=log_level,
+            access_log=access_log,
             http=HTTP_PROTOCOL,
         )
     else:
@@ -128,6 +136,7 @@ def serve(
             host=bind_host,
             port=bind_port,
             log_level=log_level,
+            access_log=access_log,
             http=HTTP_PROTOCOL,
         )
 
