@@ -4,6 +4,10 @@ transaction per flush, on a connection configured like the engine's, without the
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +15,11 @@ from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 from tests.support.records import issued_token
 
+from tokensmith.store import sqlite_writer
 from tokensmith.store.engine import SQLITE_BUSY_TIMEOUT_SECONDS
 from tokensmith.store.records import AuditEvent
 from tokensmith.store.sql import SqlStore
-from tokensmith.store.sqlite_writer import multi_row_sql
+from tokensmith.store.sqlite_writer import SqliteWriter, multi_row_sql
 from tokensmith.store.tables import issued_tokens
 
 
@@ -50,29 +55,131 @@ async def test_flushes_bypass_the_pool_and_commit_for_every_connection(tmp_path:
         await store.close()
 
 
-async def test_the_writer_connection_has_the_engine_settings(tmp_path: Path) -> None:
+def _pragmas(connection: sqlite3.Connection) -> dict[str, Any]:
+    names = ("busy_timeout", "synchronous", "foreign_keys", "journal_mode", "wal_autocheckpoint")
+    return {name: connection.execute(f"PRAGMA {name}").fetchone()[0] for name in names}
+
+
+@contextlib.contextmanager
+def write_lock_held(path: Path) -> Iterator[sqlite3.Connection]:
+    """Another connection (as another process would) holding the file's write lock."""
+    blocker = sqlite3.connect(path, isolation_level=None)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")
+        yield blocker
+    finally:
+        if blocker.in_transaction:
+            blocker.execute("ROLLBACK")
+        blocker.close()
+
+
+async def test_the_writer_connections_have_the_engine_settings(tmp_path: Path) -> None:
     store = SqlStore(f"sqlite+aiosqlite:///{tmp_path}/settings.db")
     await store.initialize()
     try:
         await store.record_issued_token(issued_token("first"))
         writer = store._sqlite_writer
         assert writer is not None
-        connection = writer._connection
-        assert connection is not None
-        pragmas = {
-            name: connection.execute(f"PRAGMA {name}").fetchone()[0]
-            for name in ("busy_timeout", "synchronous", "foreign_keys", "journal_mode")
-        }
-        assert pragmas == {
-            "busy_timeout": SQLITE_BUSY_TIMEOUT_SECONDS * 1000,
+        assert writer._connection is None  # the lock was free: written inline, the thread never needed
+        inline = writer._inline
+        assert isinstance(inline, sqlite3.Connection)
+        # The loop's connection neither waits for the lock nor checkpoints (both could block the loop).
+        assert _pragmas(inline) == {
+            "busy_timeout": 0,
             "synchronous": 1,  # NORMAL
             "foreign_keys": 1,
             "journal_mode": "wal",
+            "wal_autocheckpoint": 0,
         }
-        assert not connection.in_transaction  # no read snapshot held between flushes
+        assert not inline.in_transaction  # no read snapshot held between flushes
+        with write_lock_held(tmp_path / "settings.db") as blocker:
+            writing = asyncio.ensure_future(store.record_issued_token(issued_token("second")))
+            await asyncio.sleep(0.2)
+            blocker.execute("COMMIT")
+            await writing
+        thread_connection = writer._connection
+        assert thread_connection is not None
+        assert _pragmas(thread_connection) == {
+            "busy_timeout": SQLITE_BUSY_TIMEOUT_SECONDS * 1000,
+            "synchronous": 1,
+            "foreign_keys": 1,
+            "journal_mode": "wal",
+            "wal_autocheckpoint": 1000,  # SQLite's default: checkpoints happen in the thread
+        }
+        assert not thread_connection.in_transaction
     finally:
         await store.close()
     assert store._sqlite_writer is None
+
+
+async def test_a_taken_write_lock_sends_the_flush_to_the_thread_without_blocking_the_loop(tmp_path: Path) -> None:
+    store = SqlStore(f"sqlite+aiosqlite:///{tmp_path}/busy.db")
+    await store.initialize()
+    try:
+        await store.record_issued_token(issued_token("inline"))
+        writer = store._sqlite_writer
+        assert writer is not None
+        with write_lock_held(tmp_path / "busy.db") as blocker:
+            writing = asyncio.ensure_future(
+                asyncio.gather(store.record_issued_token(issued_token("waited")), store.add_audit_event(audit(1)))
+            )
+            # The loop runs on while the flush waits for the lock in the thread.
+            ticks = 0
+            for _ in range(20):
+                await asyncio.sleep(0.01)
+                ticks += 1
+            assert ticks == 20
+            assert not writing.done()
+            assert writer._last_flush is not None
+            assert not writer._last_flush.done()
+            blocker.execute("COMMIT")
+            await asyncio.wait_for(writing, 10)
+        assert writer._connection is not None  # the thread's connection wrote it
+        assert await store.get_issued_token("waited") == issued_token("waited")
+        # The lock free again, the next flush is inline: the thread's last job stays the one above.
+        last = writer._last_flush
+        await store.record_issued_token(issued_token("inline-again"))
+        assert writer._last_flush is last
+        assert await store.get_issued_token("inline-again") == issued_token("inline-again")
+    finally:
+        await store.close()
+
+
+async def test_inline_commits_are_checkpointed_in_the_thread(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.setattr(sqlite_writer, "CHECKPOINT_EVERY", 5)
+    checkpoints: list[tuple[int, int, int] | None] = []
+    checkpoint_threads: list[str] = []
+    run_checkpoint = SqliteWriter._run_checkpoint
+
+    def recorded(self: SqliteWriter) -> tuple[int, int, int] | None:
+        checkpoint_threads.append(threading.current_thread().name)
+        result = run_checkpoint(self)
+        checkpoints.append(result)
+        return result
+
+    monkeypatch.setattr(SqliteWriter, "_run_checkpoint", recorded)
+    store = SqlStore(f"sqlite+aiosqlite:///{tmp_path}/checkpoint.db")
+    await store.initialize()
+    try:
+        for number in range(4):
+            await store.record_issued_token(issued_token(f"c-{number}"))
+        writer = store._sqlite_writer
+        assert writer is not None
+        assert writer._checkpoint is None  # four inline commits: no checkpoint yet
+        await store.record_issued_token(issued_token("c-4"))
+        assert writer._checkpoint is not None
+        await asyncio.wrap_future(writer._checkpoint)
+        assert len(checkpoint_threads) == 1
+        assert checkpoint_threads[0].startswith("tokensmith-sqlite-writer")
+        assert len(checkpoints) == 1
+        result = checkpoints[0]
+        assert result is not None
+        busy, frames, checkpointed = result
+        # Every frame the inline commits appended is copied into the database file, off the loop.
+        assert (busy, checkpointed) == (0, frames)
+        assert frames > 0
+    finally:
+        await store.close()
 
 
 async def test_a_failed_flush_rolls_back_and_each_caller_gets_its_own_outcome(tmp_path: Path) -> None:
@@ -91,8 +198,9 @@ async def test_a_failed_flush_rolls_back_and_each_caller_gets_its_own_outcome(tm
         assert results[2] is None
         writer = store._sqlite_writer
         assert writer is not None
-        assert writer._connection is not None
-        assert not writer._connection.in_transaction
+        inline = writer._inline
+        assert isinstance(inline, sqlite3.Connection)
+        assert not inline.in_transaction
         # Each row committed once: the failed batch left nothing behind for the rows written again alone.
         async with store.engine.connect() as connection:
             count = (await connection.exec_driver_sql(f"SELECT count(*) FROM {issued_tokens.name}")).scalar()

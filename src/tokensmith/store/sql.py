@@ -177,14 +177,19 @@ def _revoke_lineage_of(seed: Select[str]) -> ReturningUpdate[str]:
 
 
 def _revoke_refresh_lineage_of(seed: Select[str]) -> Executable:
-    """``UPDATE`` revoking the refresh tokens a token exchange issued from any token of the seed's lineage."""
-    lineage = _lineage_of(seed)
+    """``UPDATE`` revoking the refresh tokens a token exchange issued from any token of the seed's lineage.
+
+    The refresh tokens are found by a ``UNION`` of one lookup per edge column, not by ``parent_jti IN (lineage) OR
+    actor_jti IN (lineage)``: PostgreSQL plans that ``OR`` of two subqueries as hashed subplans over a sequential
+    scan of every refresh token, whereas each lookup of the union probes its column's partial index. One lineage
+    walk (the CTE) serves both.
+    """
+    lineage = _lineage_of(seed).cte("revoked_lineage")
+    by_parent = select(refresh_tokens.c.token_hash).where(refresh_tokens.c.parent_jti.in_(select(lineage.c.jti)))
+    by_actor = select(refresh_tokens.c.token_hash).where(refresh_tokens.c.actor_jti.in_(select(lineage.c.jti)))
     return (
         update(refresh_tokens)
-        .where(
-            or_(refresh_tokens.c.parent_jti.in_(lineage), refresh_tokens.c.actor_jti.in_(lineage)),
-            refresh_tokens.c.revoked_at.is_(None),
-        )
+        .where(refresh_tokens.c.token_hash.in_(by_parent.union(by_actor)), refresh_tokens.c.revoked_at.is_(None))
         .values(revoked_at=_NOW)
     )
 
