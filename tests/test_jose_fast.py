@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+import gc
 import itertools
 import json
 import random
+import weakref
 from typing import Any
 
 import pytest
 from joserfc import jwt
+from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, OctKey, RSAKey
 from joserfc.util import urlsafe_b64decode
 
@@ -141,3 +144,138 @@ def test_sign_writes_the_token_joserfc_writes() -> None:
     assert ours == jwt.encode(header, claims, rsa, algorithms=["RS256"])
     with pytest.raises(UnacceptableJWT):
         jose_fast.encode_header({"alg": "RS256", "crit": ["kid"], "kid": "r"})
+
+
+# --- The caches (decoded headers per segment, joserfc's check_key per key): bounded, exact, never stale. ---
+
+
+def plain_token(header: dict[str, Any]) -> str:
+    return jwt.encode(header, CLAIMS, EC_KEY, algorithms=["ES256"])
+
+
+def test_a_cached_header_is_read_only_and_the_next_parse_of_its_segment_is_unchanged() -> None:
+    token = plain_token({"alg": "ES256", "kid": "ro-test"})
+    first = jose_fast.parse(token)
+    with pytest.raises(TypeError):
+        first.header["alg"] = "none"  # type: ignore[index]
+    with pytest.raises(AttributeError):
+        first.header.pop("kid")  # type: ignore[attr-defined]
+    second = jose_fast.parse(token)
+    assert second.header is first.header  # served from the cache...
+    assert dict(second.header) == {"typ": "JWT", "alg": "ES256", "kid": "ro-test"}  # ...and intact
+    assert jose_fast.verify_signature(second, "ES256", EC_KEY)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        {"alg": "ES256", "crit": ["kid"], "kid": "a"},
+        {"alg": "ES256", "b64": True},
+        {"alg": "ES256", "unknown": 1},
+        {"alg": "ES256", "kid": 7},
+        {"alg": "ES256", "x5c": "not-a-list"},
+        {"kid": "no-alg"},
+    ],
+)
+def test_a_header_outside_the_plain_case_is_never_cached_and_refused_every_time(header: dict[str, Any]) -> None:
+    segment = b64url(json.dumps(header).encode())
+    token = f"{segment}.{b64url(json.dumps(CLAIMS).encode())}.c2ln"
+    for _ in range(3):
+        parsed = jose_fast.parse(token)
+        assert isinstance(parsed.header, dict)  # a fresh dict of its own, not shared
+        assert segment.encode() not in jose_fast._header_cache
+        with pytest.raises(UnacceptableJWT):
+            jose_fast.verify_signature(parsed, "ES256", EC_KEY)
+    # Changing one parse's header changes nothing for the next.
+    parsed.header["alg"] = "changed"  # type: ignore[index]
+    assert jose_fast.parse(token).header == header
+
+
+def test_an_acceptable_header_with_nested_values_is_not_shared_between_tokens() -> None:
+    key = ECKey.generate_key("P-256", parameters={"kid": "nested"}, private=True)
+    header = {"alg": "ES256", "x5c": ["AAAA"]}
+    token = jwt.encode(header, CLAIMS, key, algorithms=["ES256"])
+    first = jose_fast.parse(token)
+    assert jose_fast.verify_signature(first, "ES256", key)
+    first.header["x5c"].append("BBBB")  # the caller owns this parse's header, nested list included
+    assert jose_fast.parse(token).header["x5c"] == ["AAAA"]
+    assert token.split(".")[0].encode() not in jose_fast._header_cache
+
+
+def test_a_cache_hit_needs_the_exact_segment_other_spellings_are_still_refused() -> None:
+    text = b'{"alg":"ES256","kid":"exact"}'
+    header = b64url(text)
+    payload = b64url(json.dumps(CLAIMS).encode())
+    jose_fast.parse(f"{header}.{payload}.c2ln")
+    assert header.encode() in jose_fast._header_cache
+
+    def lenient(segment: str) -> bytes:
+        return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+    # The same JSON spelled with non-zero trailing bits, or padded, is refused as before the cache.
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    sloppy = [header[:-1] + c for c in alphabet if header[:-1] + c != header and lenient(header[:-1] + c) == text]
+    assert sloppy  # the segment's last character carries spare bits, so such variants exist
+    for variant in [*sloppy, header + "=", header + "=="]:
+        assert lenient(variant.rstrip("=")) == text
+        with pytest.raises(MalformedJWT, match="header is not base64url-encoded JSON"):
+            jose_fast.parse(f"{variant}.{payload}.c2ln")
+
+
+def test_the_header_cache_is_bounded_and_its_verdicts_follow_it() -> None:
+    tokens = [plain_token({"alg": "ES256", "kid": f"flood-{n}"}) for n in range(jose_fast._HEADER_CACHE_SIZE + 50)]
+    first = jose_fast.parse(tokens[0])
+    for token in tokens[1:]:
+        jose_fast.parse(token)
+    assert len(jose_fast._header_cache) == jose_fast._HEADER_CACHE_SIZE
+    assert {id(h) for h in jose_fast._header_cache.values()} == set(jose_fast._checked_headers)
+    # The evicted header is no longer vouched for by identity, yet a token still holding it verifies the long way.
+    assert id(first.header) not in jose_fast._checked_headers
+    assert jose_fast.verify_signature(first, "ES256", EC_KEY)
+
+
+def test_check_header_vouches_only_for_the_cached_object_not_for_an_equal_mapping() -> None:
+    cached = jose_fast.parse(plain_token({"alg": "ES256", "kid": "same"})).header
+    lookalike = dict(cached)
+    assert lookalike == cached
+    assert id(lookalike) not in jose_fast._checked_headers
+    lookalike["crit"] = ["kid"]  # an equal mapping changed afterwards goes through the whole check
+    with pytest.raises(UnacceptableJWT, match="crit"):
+        jose_fast.check_header(lookalike)
+    jose_fast.check_header(cached)
+
+
+def test_a_key_changed_after_its_check_is_checked_again() -> None:
+    key = ECKey.generate_key("P-256", parameters={"kid": "mutable"}, private=True)
+    token = jose_fast.parse(jwt.encode({"alg": "ES256"}, CLAIMS, key, algorithms=["ES256"]))
+    assert jose_fast.verify_signature(token, "ES256", key)  # the check passed and is remembered
+    for name, value in [("use", "enc"), ("alg", "ES384")]:
+        key.dict_value[name] = value
+        with pytest.raises(UnacceptableJWT, match="key does not suit ES256"):
+            jose_fast.verify_signature(token, "ES256", key)
+        with pytest.raises(JoseError):
+            jose_fast.sign(b"e30", CLAIMS, "ES256", key)
+        del key.dict_value[name]
+    assert jose_fast.verify_signature(token, "ES256", key)
+
+
+def test_a_key_check_is_per_algorithm() -> None:
+    key = ECKey.generate_key("P-256", parameters={"kid": "per-alg"}, private=True)
+    jose_fast.sign(b"e30", CLAIMS, "ES256", key)
+    with pytest.raises(JoseError):  # a P-256 key remembered for ES256 is still no ES384 key
+        jose_fast.sign(b"e30", CLAIMS, "ES384", key)
+    assert ("ES384", id(key)) not in jose_fast._key_checks  # a refusal is never remembered
+
+
+def test_the_key_check_cache_is_bounded_and_keeps_no_key_alive() -> None:
+    keys = [ECKey.generate_key("P-256", private=True) for _ in range(jose_fast._KEY_CHECKS_SIZE + 10)]
+    for key in keys:
+        jose_fast.sign(b"e30", CLAIMS, "ES256", key)
+        assert len(jose_fast._key_checks) <= jose_fast._KEY_CHECKS_SIZE
+    ref = weakref.ref(keys[-1])
+    slot = ("ES256", id(keys[-1]))
+    del keys, key
+    gc.collect()
+    assert ref() is None  # the cache held only a weak reference
+    # A dead entry can never match whatever object takes the id next.
+    assert jose_fast._key_checks[slot][0]() is None

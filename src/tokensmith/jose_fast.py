@@ -11,6 +11,10 @@ Nothing joserfc refuses is accepted: base64url decoding as strict as joserfc's (
 the same size limits, the same header registry (unregistered header parameters are refused), and in addition
 ``crit`` and ``b64`` are refused outright (no token of ours or of an OAuth issuer uses them; ``b64: false``
 would change what the signature covers). Only asymmetric algorithms are ever used: no ``none``, no HMAC.
+
+Two bounded caches spare the per-token repeats: decoded headers per exact header segment (only the plain,
+accepted kind, handed out read-only) and joserfc's ``check_key`` verdict per algorithm and key object (reused only
+while what it read of the key is unchanged). See ``_header_cache`` and ``_key_checks``.
 """
 
 from __future__ import annotations
@@ -19,8 +23,12 @@ import binascii
 import calendar
 import datetime
 import json
+import threading
+import weakref
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from joserfc.errors import JoseError
@@ -55,6 +63,29 @@ _FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
 _TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
 _PADDING = (b"", b"===", b"==", b"=")  # by len % 4 (1 is never valid: the round trip below refuses it)
 
+# Decoded headers, per exact header segment. Every token signed by one key carries the same header segment, so
+# decoding it (base64url, UTF-8, JSON) and checking it is done once per segment, not per token. Only headers the
+# fast check of `check_header` accepts are kept (string `alg`, optional string `kid`/`typ`, nothing else), so a
+# cached header is flat, made of immutable strings, and is handed out read-only (a MappingProxyType over a dict
+# nothing else references): no caller can change what the next token with that segment gets. A hit needs the
+# very same bytes as a segment that was decoded and accepted; anything else is decoded as before. Bounded (LRU):
+# a flood of distinct headers only evicts (segments are at most 512 bytes, joserfc's header limit).
+_HEADER_CACHE_SIZE = 256
+_HEADER_CACHE_MAX_SEGMENT = 512
+_header_cache: OrderedDict[bytes, Mapping[str, Any]] = OrderedDict()
+# The headers in that cache, by id, each holding its header: `check_header` recognises one by identity (the id
+# cannot be reused while the entry holds the object) and knows it passed. Such a header cannot change (read-only,
+# flat strings), so the verdict cannot go stale. Changed only under the lock, together with the cache.
+_checked_headers: dict[int, Mapping[str, Any]] = {}
+_header_cache_lock = threading.Lock()
+# Keys joserfc's `check_key` accepted, per (algorithm, id of the key): a weak reference to the key (so the id
+# cannot be matched by another object: a dead reference never matches, and a retired private key is not kept
+# alive) and what `check_key` reads that can change on a key object (the `use` and `alg` parameters and the
+# underlying key; `key_type` is per class), compared on every hit, so a key changed after its check is checked
+# again. Bounded.
+_KEY_CHECKS_SIZE = 64
+_key_checks: dict[tuple[str, int], tuple[weakref.ref[Any], Any, Any, Any]] = {}
+
 
 def b64url_decode(segment: bytes) -> bytes:
     """Strict base64url without padding, as strict as joserfc's ``urlsafe_b64decode``: the decoded bytes must
@@ -81,7 +112,7 @@ class CompactJWT:
     Nothing in it is verified: it only serves to choose the key, then :func:`verify_signature` checks it.
     """
 
-    header: dict[str, Any]
+    header: Mapping[str, Any]  # read-only: a header from parse may be shared with other tokens of the same key
     signing_input: bytes  # ASCII header segment "." payload segment
     payload_segment: bytes
     signature: bytes
@@ -122,7 +153,7 @@ def parse(token: str, *, claims: bool = True) -> CompactJWT:
         raise MalformedJWT("is not a JWT: its payload is too large")
     if len(signature_segment) > _MAX_SIGNATURE:
         raise MalformedJWT("is not a JWT: its signature is too large")
-    header = _json_object(header_segment, "header")
+    header = _header(header_segment)
     try:
         signature = b64url_decode(signature_segment)
     except (ValueError, TypeError, binascii.Error):
@@ -136,6 +167,45 @@ def parse(token: str, *, claims: bool = True) -> CompactJWT:
     )
 
 
+def _header(segment: bytes) -> Mapping[str, Any]:
+    """The decoded header segment: from the cache for a segment already decoded and accepted, else decoded now
+    (and kept if it is one of the plain headers of signed tokens, see ``_header_cache``)."""
+    cacheable = len(segment) <= _HEADER_CACHE_MAX_SEGMENT
+    if cacheable:
+        cached = _header_cache.get(segment)
+        if cached is not None:
+            # contextlib.suppress would cost more than the lookup; KeyError: evicted by another thread meanwhile,
+            # the header is still the right one.
+            try:  # noqa: SIM105
+                _header_cache.move_to_end(segment)
+            except KeyError:
+                pass
+            return cached
+    header = _json_object(segment, "header")
+    if not cacheable or not _is_plain_header(header):
+        return header
+    frozen = MappingProxyType(header)  # `header` is referenced by nothing else
+    with _header_cache_lock:
+        # The two maps hold the same headers (so `_checked_headers` is bounded too); a header dropped from them
+        # that a live token still holds is then checked the long way, which only costs time.
+        replaced = _header_cache.pop(segment, None)  # another thread decoded the same segment meanwhile
+        if replaced is not None:
+            del _checked_headers[id(replaced)]
+        _header_cache[segment] = frozen
+        _checked_headers[id(frozen)] = frozen
+        while len(_header_cache) > _HEADER_CACHE_SIZE:
+            del _checked_headers[id(_header_cache.popitem(last=False)[1])]
+    return frozen
+
+
+def _is_plain_header(header: Mapping[str, Any]) -> bool:
+    # The common case of check_header, decided without the generic registry walk: only string-valued
+    # alg/kid/typ, `alg` present (so no `crit` or `b64` either).
+    return (
+        "alg" in header and _STRING_HEADERS.issuperset(header) and all(type(value) is str for value in header.values())
+    )
+
+
 def payload_claims(token: CompactJWT) -> dict[str, Any]:
     """The claims of a parsed token (decoding its payload now if :func:`parse` deferred it)."""
     if token.claims is not None:
@@ -146,6 +216,8 @@ def payload_claims(token: CompactJWT) -> dict[str, Any]:
 def check_header(header: Mapping[str, Any]) -> None:
     """What joserfc's registry checks in a JWS header (required `alg`, value types, no unregistered
     parameters), and no ``crit`` or ``b64`` at all. Raises :class:`UnacceptableJWT`."""
+    if _checked_headers.get(id(header)) is header:
+        return  # this very (read-only) header object passed when parse cached it
     for name in _REFUSED_HEADERS:
         if name in header:
             raise UnacceptableJWT(f"the {name!r} header parameter is not accepted")
@@ -179,10 +251,31 @@ def verify_signature(token: CompactJWT, alg: str, key: AsymmetricKey) -> bool:
     check_header(token.header)
     algo = algorithm(alg)
     try:
-        algo.check_key(key)
+        _check_key(algo, key)
     except JoseError as exc:
         raise UnacceptableJWT(f"key does not suit {alg}: {exc}") from None
     return algo.verify(token.signing_input, token.signature, key)
+
+
+def _check_key(algo: JWSAlgModel, key: AsymmetricKey) -> None:
+    """joserfc's ``algo.check_key(key)`` (raises its JoseError), run once per algorithm and key object: the
+    verdict is reused while what it read of the key is unchanged (see ``_key_checks``)."""
+    slot = (algo.name, id(key))
+    seen = _key_checks.get(slot)
+    params = key.dict_value
+    if (
+        seen is not None
+        and seen[0]() is key
+        and seen[1] is key.raw_value
+        and seen[2] == params.get("use")
+        and seen[3] == params.get("alg")
+    ):
+        return
+    algo.check_key(key)
+    if len(_key_checks) >= _KEY_CHECKS_SIZE:
+        _key_checks.clear()  # a handful of keys are live at a time: rarely reached, and then only slower
+    # What check_key read, read again after it passed (any exception above left no entry).
+    _key_checks[slot] = (weakref.ref(key), key.raw_value, params.get("use"), params.get("alg"))
 
 
 def encode_header(header: Mapping[str, Any]) -> bytes:
@@ -197,7 +290,7 @@ def sign(header_segment: bytes, claims: Mapping[str, Any], alg: str, key: Asymme
     """A compact JWS of ``claims`` under a header from :func:`encode_header`, signed by joserfc's algorithm
     object: byte for byte what ``joserfc.jwt.encode`` produces for the same header and claims."""
     algo = algorithm(alg)
-    algo.check_key(key)
+    _check_key(algo, key)
     if any(isinstance(claims.get(name), datetime.datetime) for name in _TIME_CLAIMS):
         claims = dict(claims)
         for name in _TIME_CLAIMS:

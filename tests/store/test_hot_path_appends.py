@@ -18,7 +18,7 @@ from sqlalchemy.dialects.sqlite.aiosqlite import dialect as aiosqlite_dialect
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError, StatementError
 
-from tokensmith.store.appends import Append, _fast_json_dumps
+from tokensmith.store.appends import Append, _fast_json_dumps, _sqlite_datetime, _utc_text
 from tokensmith.store.engine import transactional
 from tokensmith.store.records import AuditEvent, IssuedTokenRecord
 from tokensmith.store.sql import SqlStore, _insert_audit_events, _insert_issued_tokens
@@ -120,6 +120,57 @@ def test_sqlite_times_are_text_in_sqlalchemys_storage_format() -> None:
     encoded = tokens.encode(token("t", TIMES[1]))
     assert "2026-11-26 12:30:05.250000" in encoded
     assert "2026-11-26 12:00:00.000000" in tokens.encode(token("t", NOW))
+
+
+def test_sqlite_time_text_depends_only_on_the_instant_whatever_was_cached_before() -> None:
+    utc = datetime(2026, 11, 26, 12, 30, 5, tzinfo=UTC)
+    same_instants = [
+        utc,
+        utc.astimezone(PLUS_TWO),
+        utc.astimezone(ZoneInfo("America/New_York")),
+        datetime(2026, 11, 26, 12, 30, 5, tzinfo=timezone(timedelta(0))),  # UTC, but not the UTC singleton
+    ]
+    for order in (same_instants, same_instants[::-1]):
+        _utc_text.cache_clear()
+        assert {_sqlite_datetime(value) for value in order} == {"2026-11-26 12:30:05.000000"}
+    # Another instant that compares unequal gets its own text, cached or not.
+    assert _sqlite_datetime(utc + timedelta(microseconds=1)) == "2026-11-26 12:30:05.000001"
+
+
+def test_equal_datetimes_of_different_instants_never_share_a_cached_text() -> None:
+    # 02:30 on the night clocks go back in Berlin happens twice: fold=0 is 00:30 UTC, fold=1 is 01:30 UTC. Python
+    # holds the two equal (same zone: wall time compared, fold ignored) and hashes them alike, so a cache keyed by
+    # such datetimes would give the second the first's text; only UTC datetimes are cached.
+    berlin = ZoneInfo("Europe/Berlin")
+    first, second = datetime(2026, 10, 25, 2, 30, tzinfo=berlin), datetime(2026, 10, 25, 2, 30, fold=1, tzinfo=berlin)
+    assert first == second
+    assert hash(first) == hash(second)
+    for _ in range(2):
+        assert _sqlite_datetime(first) == "2026-10-25 00:30:00.000000"
+        assert _sqlite_datetime(second) == "2026-10-25 01:30:00.000000"
+
+
+def test_a_datetime_subclass_is_not_served_a_cached_text() -> None:
+    class Shifted(datetime):
+        def isoformat(self, sep: str = "T", timespec: str = "auto") -> str:
+            return "shifted"
+
+    _utc_text.cache_clear()
+    value = Shifted(2026, 11, 26, 12, 0, tzinfo=UTC)
+    expected = _sqlite_datetime(value)  # whatever the uncached path makes of it, as before
+    assert _utc_text.cache_info().currsize == 0
+    assert _sqlite_datetime(NOW) == "2026-11-26 12:00:00.000000"  # equal to `value`, cached from a plain one
+    assert _sqlite_datetime(value) == expected
+
+
+def test_the_sqlite_time_text_cache_is_bounded() -> None:
+    _utc_text.cache_clear()
+    maxsize = _utc_text.cache_info().maxsize
+    assert maxsize is not None
+    for second in range(maxsize * 3):
+        value = NOW + timedelta(seconds=second)
+        assert _sqlite_datetime(value) == value.replace(tzinfo=None).isoformat(" ", "microseconds")
+    assert _utc_text.cache_info().currsize == maxsize
 
 
 @pytest.mark.parametrize(

@@ -45,7 +45,12 @@ def parse_basic_credentials(authorization: str) -> tuple[str, str]:
     raw_id, colon, raw_secret = decoded.partition(":")
     if not colon or not raw_id:
         raise invalid_client("malformed HTTP Basic credentials")
-    return unquote_plus(raw_id), unquote_plus(raw_secret)
+    return _form_decoded(raw_id), _form_decoded(raw_secret)
+
+
+def _form_decoded(part: str) -> str:
+    # Most ids and secrets have nothing to decode; unquote_plus is only paid by those that do.
+    return unquote_plus(part) if "%" in part or "+" in part else part
 
 
 def presented_credentials(authorization: str | None, request: TokenRequest) -> PresentedCredentials:

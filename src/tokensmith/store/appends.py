@@ -15,6 +15,7 @@ on PostgreSQL an aware UTC datetime; JSON is ``json.dumps`` text on both (Postgr
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -52,11 +53,24 @@ def _sqlite_datetime(value: datetime | None) -> str | None:
     """Naive UTC text, the format SQLite stores and compares (``expires_at < :now`` is a text comparison)."""
     if value is None:
         return None
+    if value.tzinfo is UTC and type(value) is datetime:
+        return _utc_text(value)
     return _aware_utc(value).replace(tzinfo=None).isoformat(" ", _SQLITE_TIMESPEC)
 
 
+# Tokens' issued_at/expires_at are whole seconds and repeat across the rows of a flush (and the audit events of
+# the same requests), so their text is remembered. Only exact `datetime`s whose tzinfo is the UTC singleton come
+# here: datetimes compare equal (and hash alike) by instant across time zones but by wall time within one zone,
+# ignoring `fold`, so a DST-ambiguous local time and its other reading would share a key; within UTC, equal
+# means the same instant, and the text depends on nothing else. Bounded: a few seconds' worth of distinct values.
+@functools.lru_cache(maxsize=256)
+def _utc_text(value: datetime) -> str:
+    return value.replace(tzinfo=None).isoformat(" ", _SQLITE_TIMESPEC)
+
+
 def _native_datetime(value: datetime | None) -> datetime | None:
-    """An aware UTC datetime, for drivers with a native ``timestamptz`` (asyncpg)."""
+    """An aware UTC datetime, for drivers with a native ``timestamptz`` (asyncpg). Not cached: for the UTC
+    values of the hot path it is an identity check, cheaper than a cache lookup."""
     return None if value is None else _aware_utc(value)
 
 
