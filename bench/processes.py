@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -48,6 +49,20 @@ def descendants(pid: int) -> list[int]:
             found.append(child)
             queue.append(child)
     return found
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User plus system CPU time used so far by ``pid`` and all its descendants, every thread included (processes
+    that are gone count 0)."""
+    total = 0
+    for member in [pid, *descendants(pid)]:
+        try:
+            stat = Path(f"/proc/{member}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (proc(5): fields 14 and 15)
+    return total / CLOCK_TICKS
 
 
 def tree_rss_bytes(pid: int) -> int:

@@ -23,7 +23,7 @@ from typing import Any
 
 from bench import e2e, machine, report, systems, validation
 from bench.loadgen import LoadResult, run_wrk, wrk_path
-from bench.processes import RssSampler
+from bench.processes import RssSampler, tree_cpu_seconds
 
 RESULTS = systems.REPO / "bench" / "results"
 
@@ -199,11 +199,13 @@ def measure_group(settings: Settings, group: list[systems.System]) -> list[dict[
                 shift = round_index % len(in_scenario)
                 for target in in_scenario[shift:] + in_scenario[:shift]:
                     system = services[id(target)]
+                    cpu_before = tree_cpu_seconds(system.service.pid)
                     with RssSampler([system.service]):
                         result = run_wrk(
                             target.request, connections=settings.connections, duration_s=settings.duration_s
                         )
-                    runs.append(run_record(target, system, round_index, result))
+                    cpu_seconds = tree_cpu_seconds(system.service.pid) - cpu_before
+                    runs.append(run_record(target, system, round_index, result, cpu_seconds))
                     print(f"bench:   {format_run(runs[-1])}", flush=True)
     finally:
         for system in group:
@@ -211,7 +213,9 @@ def measure_group(settings: Settings, group: list[systems.System]) -> list[dict[
     return runs
 
 
-def run_record(target: systems.Target, system: systems.System, round_index: int, result: LoadResult) -> dict[str, Any]:
+def run_record(
+    target: systems.Target, system: systems.System, round_index: int, result: LoadResult, cpu_seconds: float
+) -> dict[str, Any]:
     return {
         "scenario": target.scenario,
         "system": target.system,
@@ -223,6 +227,9 @@ def run_record(target: systems.Target, system: systems.System, round_index: int,
         "p50_ms": round(result.p50_ms, 2),
         "p99_ms": round(result.p99_ms, 2),
         "max_ms": round(result.max_ms, 2),
+        # The service's CPU (all its processes and threads) per request: steadier than requests/s on a shared
+        # machine, and what a capacity plan needs.
+        "cpu_us_per_request": round(cpu_seconds / result.requests * 1e6, 1) if result.requests else 0.0,
         "errors": result.error_count,
         "error_kinds": {kind: count for kind, count in result.errors.items() if count},
     }
@@ -231,7 +238,8 @@ def run_record(target: systems.Target, system: systems.System, round_index: int,
 def format_run(run: dict[str, Any]) -> str:
     return (
         f"{run['scenario']:<18} {run['system']:<20} {run['alg']} x{run['workers']} round {run['round'] + 1}: "
-        f"{run['rps']:>8.0f} req/s  p50 {run['p50_ms']:.1f} ms  p99 {run['p99_ms']:.1f} ms  errors {run['errors']}"
+        f"{run['rps']:>8.0f} req/s  p50 {run['p50_ms']:.1f} ms  p99 {run['p99_ms']:.1f} ms  "
+        f"CPU {run['cpu_us_per_request']:.0f} µs/req  errors {run['errors']}"
     )
 
 

@@ -10,14 +10,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from bench.loadgen import parse_wrk_output
 from bench.machine import describe
-from bench.processes import descendants, tree_rss_bytes
+from bench.processes import descendants, tree_cpu_seconds, tree_rss_bytes
 from bench.report import aggregate, build, targets, write
 from tests.support.components import missing_component
 
@@ -57,6 +59,7 @@ def _run(system: str, rps: float, round_index: int, scenario: str = "token-excha
         "rps": rps,
         "p50_ms": 2.0,
         "p99_ms": 25.0 if system == "tokensmith" else 5.0,
+        "cpu_us_per_request": 1e6 / rps,
         "errors": 0,
     }
 
@@ -68,6 +71,7 @@ def test_rounds_aggregate_to_medians_and_targets_are_ratios() -> None:
     http = aggregate(runs)
     tokensmith = next(row for row in http if row["system"] == "tokensmith")
     assert tokensmith["rps"] == 1000.0  # the median: one lucky round does not move it
+    assert tokensmith["cpu_us_per_request"] == 1000.0
     assert tokensmith["requests"] == 6900
     found = {t["target"]: t for t in targets(http, [])}
     assert found["exchange vs ceiling (ES256, 1 process)"] == {
@@ -102,7 +106,7 @@ def test_report_writes_json_markdown_and_chart(tmp_path: Path) -> None:
     assert [p.name for p in paths] == ["latest.json", "latest.md", "latest.png"]
     assert json.loads(paths[0].read_text())["targets"] == results["targets"]
     table = paths[1].read_text()
-    assert "| ES256 | 1 | tokensmith | 1000 | 2.0 | 25.0 | 0 | 1.00x | 1.00x |" in table
+    assert "| ES256 | 1 | tokensmith | 1000 | 2.0 | 25.0 | 0 | 1000 | 1.00x | 1.00x |" in table
     assert "| validation vs bare joserfc (ES256) | 0.9 | >= 0.8x | yes |" in table
     assert paths[2].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -156,6 +160,8 @@ def test_quick_bench_writes_its_results(tmp_path: Path) -> None:
         assert row["requests"] > 0, row
         assert row["rps"] > 0, row
         assert 0 < row["p50_ms"] <= row["p99_ms"], row
+        # Serving requests costs CPU, and less than a second of it per request.
+        assert 0 < row["cpu_us_per_request"] < 1e6, row
         assert row["errors"] == 0, row
     assert {row["system"] for row in http if row["scenario"] == "client-auth"} == {
         "tokensmith {noop}",
@@ -177,3 +183,26 @@ def test_quick_bench_writes_its_results(tmp_path: Path) -> None:
     assert "| ES256 | 1 | tokensmith |" in table
     assert machine["cpu"] in table
     assert (tmp_path / "latest.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_tree_cpu_seconds_counts_the_children_of_a_process() -> None:
+    # A parent that only sleeps, and its child that burns 0.3 s of CPU, then sleeps too (alive, so counted).
+    burn = "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass\ntime.sleep(30)\n"
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {burn!r}]); time.sleep(30)",
+        ],
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        used = 0.0
+        while used < 0.3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            used = tree_cpu_seconds(parent.pid)
+        assert used >= 0.3
+    finally:
+        os.killpg(parent.pid, signal.SIGKILL)
+        parent.wait()
