@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.dialects.sqlite.aiosqlite import dialect as aiosqlite_dialect
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError, StatementError
+from tests.support.store_batches import batch_with_one_duplicate
 
 from tokensmith.store.appends import Append, _fast_json_dumps, _sqlite_datetime, _utc_text
 from tokensmith.store.engine import transactional
@@ -359,16 +360,7 @@ async def test_a_failed_batch_keeps_an_in_memory_database() -> None:
     store = SqlStore("sqlite+aiosqlite:///:memory:")
     await store.initialize()
     try:
-        await store.record_issued_token(token("taken"))
-        results = await asyncio.gather(
-            store.record_issued_token(token("fresh")),
-            store.record_issued_token(token("taken")),
-            store.add_audit_event(audit(7)),
-            return_exceptions=True,
-        )
-        assert results[0] is None
-        assert isinstance(results[1], IntegrityError)
-        assert results[2] is None
+        await batch_with_one_duplicate(store, token("fresh"), token("taken"), audit(7))
         assert await store.get_issued_token("taken") == token("taken")
         assert await store.get_issued_token("fresh") == token("fresh")
         assert [e.details["number"] for e in await store.list_audit_events()] == [7]

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.exc import IntegrityError
 from tests.support.records import issued_token
+from tests.support.store_batches import batch_with_one_duplicate
 
 from tokensmith.store import sqlite_writer
 from tokensmith.store.engine import SQLITE_BUSY_TIMEOUT_SECONDS
@@ -186,16 +186,7 @@ async def test_a_failed_flush_rolls_back_and_each_caller_gets_its_own_outcome(tm
     store = SqlStore(f"sqlite+aiosqlite:///{tmp_path}/failed.db")
     await store.initialize()
     try:
-        await store.record_issued_token(issued_token("taken"))
-        results = await asyncio.gather(
-            store.record_issued_token(issued_token("fresh")),
-            store.record_issued_token(issued_token("taken")),
-            store.add_audit_event(audit(1)),
-            return_exceptions=True,
-        )
-        assert results[0] is None
-        assert isinstance(results[1], IntegrityError)
-        assert results[2] is None
+        await batch_with_one_duplicate(store, issued_token("fresh"), issued_token("taken"), audit(1))
         writer = store._sqlite_writer
         assert writer is not None
         inline = writer._inline
