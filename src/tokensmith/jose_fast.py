@@ -221,12 +221,7 @@ def check_header(header: Mapping[str, Any]) -> None:
     for name in _REFUSED_HEADERS:
         if name in header:
             raise UnacceptableJWT(f"the {name!r} header parameter is not accepted")
-    # The common case, decided without the generic registry walk: only string-valued alg/kid/typ.
-    if (
-        "alg" in header
-        and _STRING_HEADERS.issuperset(header)
-        and all(isinstance(value, str) for value in header.values())
-    ):
+    if _is_plain_header(header):
         return
     try:
         _HEADER_REGISTRY.check_header(dict(header))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from tokensmith.errors import OAuthError
 from tokensmith.server.endpoints.responses import no_store_json
 
 MAX_HEADERS = 100
@@ -28,6 +29,11 @@ def header_problem(
     return None
 
 
+def header_limit_error(problem: str) -> OAuthError:
+    """431 (RFC 6585) for headers out of bounds; the connection is closed after it."""
+    return OAuthError("invalid_request", problem, status_code=431, headers={"Connection": "close"})
+
+
 class RequestLimits:
     def __init__(self, app: ASGIApp, *, max_headers: int = MAX_HEADERS, max_header_bytes: int = MAX_HEADER_BYTES):
         self.app = app
@@ -38,7 +44,7 @@ class RequestLimits:
         if scope["type"] == "http":
             problem = header_problem(scope["headers"], self.max_headers, self.max_header_bytes)
             if problem is not None:
-                body = {"error": "invalid_request", "error_description": problem}
-                await no_store_json(body, 431, {"Connection": "close"})(scope, receive, send)
+                error = header_limit_error(problem)
+                await no_store_json(error.to_dict(), error.status_code, error.headers)(scope, receive, send)
                 return
         await self.app(scope, receive, send)

@@ -22,10 +22,16 @@ from typing import Any
 
 from tokensmith.errors import OAuthError, invalid_request
 from tokensmith.json_text import json_dumper
-from tokensmith.server.endpoints.forms import FORM_TYPE, MAX_FORM_FIELDS, parse_form, request_too_large
+from tokensmith.server.endpoints.forms import (
+    check_declared_length,
+    check_form_content_type,
+    parse_form,
+    request_too_large,
+)
+from tokensmith.server.endpoints.responses import NO_STORE
 from tokensmith.server.endpoints.runtime import Runtime
 from tokensmith.server.grants.base import TokenRequest
-from tokensmith.server.request_limits import header_problem
+from tokensmith.server.request_limits import header_limit_error, header_problem
 
 logger = logging.getLogger("tokensmith.server")
 
@@ -34,13 +40,13 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-_NO_STORE_HEADERS = [(b"cache-control", b"no-store"), (b"pragma", b"no-cache")]
+_NO_STORE_HEADERS = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in NO_STORE.items()]
 _JSON_TYPE = (b"content-type", b"application/json")
 # As Starlette's JSONResponse: UTF-8, compact, no NaN.
 _RESPONSE_JSON = json_dumper(ensure_ascii=False, compact=True, allow_nan=False)
 _SERVER_ERROR = {"error": "server_error", "error_description": "the server could not process the request"}
 
-__all__ = ["MAX_FORM_FIELDS", "DirectEndpoint", "FormPost", "JsonReply", "read_form_post"]
+__all__ = ["DirectEndpoint", "FormPost", "JsonReply", "read_form_post"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,25 +78,20 @@ async def read_form_post(scope: Scope, receive: Receive, limit: int) -> FormPost
     if scope.get("query_string"):
         raise invalid_request("parameters must be sent in the request body, not the query string")
     authorization: str | None = None
-    content_type = b""
-    declared: bytes | None = None
-    # First occurrence wins, as with Starlette's Headers.get.
+    content_type: str | None = None
+    declared: str | None = None
+    # First occurrence wins, as with Starlette's Headers.get (which decodes values as latin-1 too).
     for name, value in scope["headers"]:
         if name == b"authorization":
             if authorization is None:
                 authorization = value.decode("latin-1")
         elif name == b"content-type":
-            content_type = content_type or value
+            if content_type is None:
+                content_type = value.decode("latin-1")
         elif name == b"content-length" and declared is None:
-            declared = value
-    if content_type.split(b";", 1)[0].strip().lower() != FORM_TYPE.encode():
-        raise invalid_request(f"the request body must be {FORM_TYPE}")
-    if declared is not None:
-        # ASCII digits only (bytes.isdigit() is ASCII-only).
-        if not declared.isdigit():
-            raise invalid_request("malformed Content-Length")
-        if int(declared) > limit:
-            raise request_too_large(limit)
+            declared = value.decode("latin-1")
+    check_form_content_type(content_type or "")
+    check_declared_length(declared, limit)
     body = await _read_body(receive, limit)
     return FormPost(TokenRequest(params=parse_form(body)), authorization)
 
@@ -122,7 +123,7 @@ class DirectEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         problem = header_problem(scope["headers"])
         if problem is not None:
-            reply = JsonReply({"error": "invalid_request", "error_description": problem}, 431, {"Connection": "close"})
+            reply = JsonReply.error(header_limit_error(problem))
         elif scope["method"] != "POST":
             reply = JsonReply(
                 {"error": "invalid_request", "error_description": "Method Not Allowed"}, 405, {"Allow": "POST"}

@@ -19,15 +19,26 @@ def request_too_large(limit: int) -> OAuthError:
     return OAuthError("invalid_request", f"the request body exceeds {limit} bytes", status_code=413)
 
 
+def check_declared_length(declared: str | None, limit: int) -> None:
+    """A Content-Length header, when sent, must be a number no larger than ``limit``."""
+    if declared is None:
+        return
+    # ASCII digits only (str.isdigit() accepts "²", which int() refuses).
+    if not (declared.isascii() and declared.isdigit()):
+        raise invalid_request("malformed Content-Length")
+    if int(declared) > limit:
+        raise request_too_large(limit)
+
+
+def check_form_content_type(content_type: str) -> None:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type != FORM_TYPE:
+        raise invalid_request(f"the request body must be {FORM_TYPE}")
+
+
 async def read_body(request: Request, limit: int) -> bytes:
     """The body, refusing it once it passes ``limit`` bytes (whatever Content-Length claimed)."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        # ASCII digits only (str.isdigit() accepts "²", which int() refuses).
-        if not (declared.isascii() and declared.isdigit()):
-            raise invalid_request("malformed Content-Length")
-        if int(declared) > limit:
-            raise request_too_large(limit)
+    check_declared_length(request.headers.get("content-length"), limit)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -59,14 +70,8 @@ def parse_form(body: bytes, *, repeatable: frozenset[str] = REPEATABLE) -> dict[
     return params
 
 
-def require_form_content_type(request: Request) -> None:
-    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if media_type != FORM_TYPE:
-        raise invalid_request(f"the request body must be {FORM_TYPE}")
-
-
 async def read_form(request: Request, limit: int) -> dict[str, list[str]]:
-    require_form_content_type(request)
+    check_form_content_type(request.headers.get("content-type", ""))
     return parse_form(await read_body(request, limit))
 
 
