@@ -30,7 +30,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.types import TypeEngine
 
 from tokensmith.json_text import json_dumper
-from tokensmith.store.tables import UTCDateTime
+from tokensmith.store.tables import UTCDateTime, aware_utc
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -43,19 +43,13 @@ Encoder = Callable[[Any], Any]
 _SQLITE_TIMESPEC: Final = "microseconds"
 
 
-def _aware_utc(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        raise ValueError(f"naive datetime {value!r}: the store only accepts timezone-aware datetimes")
-    return value if value.tzinfo is UTC else value.astimezone(UTC)
-
-
 def _sqlite_datetime(value: datetime | None) -> str | None:
     """Naive UTC text, the format SQLite stores and compares (``expires_at < :now`` is a text comparison)."""
     if value is None:
         return None
     if value.tzinfo is UTC and type(value) is datetime:
         return _utc_text(value)
-    return _aware_utc(value).replace(tzinfo=None).isoformat(" ", _SQLITE_TIMESPEC)
+    return aware_utc(value).replace(tzinfo=None).isoformat(" ", _SQLITE_TIMESPEC)
 
 
 # Tokens' issued_at/expires_at are whole seconds and repeat across the rows of a flush (and the audit events of
@@ -71,7 +65,7 @@ def _utc_text(value: datetime) -> str:
 def _native_datetime(value: datetime | None) -> datetime | None:
     """An aware UTC datetime, for drivers with a native ``timestamptz`` (asyncpg). Not cached: for the UTC
     values of the hot path it is an identity check, cheaper than a cache lookup."""
-    return None if value is None else _aware_utc(value)
+    return None if value is None else aware_utc(value)
 
 
 # json.dumps with its default arguments, its C encoder built once (see tokensmith.json_text).

@@ -346,8 +346,9 @@ class SqlStore:
     async def _append(self, rows: Sequence[tuple[str, tuple[Any, ...]]]) -> None:
         """Insert the rows (``(driver SQL, parameters)``, in arrival order) in one transaction, one ``executemany``
         per statement, straight on the driver's connection (aiosqlite or asyncpg: the same calls on both). On a
-        SQLite file, the same transaction runs whole in the writer's thread instead (sqlite_writer.py: one thread hop
-        per flush instead of five, one multi-row statement per table instead of an ``executemany``).
+        SQLite file, the same transaction runs whole on the SQLite writer's own connections instead
+        (sqlite_writer.py: inline on the event loop while the write lock is free, else one hop to its thread; one
+        multi-row statement per table instead of an ``executemany``).
 
         The fast path of the group commit: SQLAlchemy's execution costs more than the inserts themselves (on
         aiosqlite a thread hop for each of cursor, execute and close; here one per call). The transaction is the
@@ -361,7 +362,7 @@ class SqlStore:
         for statement, params in rows:
             by_statement.setdefault(statement, []).append(params)
         if self._sqlite_writer is not None:
-            # The same transaction as below, in one hop to the writer's thread (and the same errors: sqlite3's).
+            # The same transaction as below, on the writer's connections (and the same errors: sqlite3's).
             # Only a multi-row statement's own rows do not see each other (see sqlite_writer.multi_row_sql).
             await self._sqlite_writer.write(list(by_statement.items()))
             return

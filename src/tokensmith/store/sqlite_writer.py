@@ -103,6 +103,21 @@ def _insert(connection: sqlite3.Connection, statement: str, rows: Sequence[tuple
         start += size
 
 
+def _transaction(
+    connection: sqlite3.Connection, groups: Groups, *, cancelled: Callable[[], bool] | None = None
+) -> None:
+    """One flush as one transaction: every group's rows, then COMMIT (FlushCancelled instead when ``cancelled()``
+    says the caller gave up). On failure the transaction is left for the caller to roll back."""
+    # IMMEDIATE: take the write lock now (or fail, or wait for it up to the busy timeout) rather than at the first
+    # insert.
+    connection.execute("BEGIN IMMEDIATE")
+    for statement, rows in groups:
+        _insert(connection, statement, rows)
+    if cancelled is not None and cancelled():
+        raise FlushCancelled
+    connection.execute("COMMIT")
+
+
 class FlushCancelled(Exception):
     """Raised in the writer's thread instead of committing a flush whose caller was cancelled (nobody sees it)."""
 
@@ -201,20 +216,13 @@ class SqliteWriter:
         if connection is False:
             return False
         try:
-            connection.execute("BEGIN IMMEDIATE")
-            for statement, rows in groups:
-                _insert(connection, statement, rows)
-            connection.execute("COMMIT")
-        except sqlite3.Error as error:
+            _transaction(connection, groups)
+        except BaseException as error:
             if not self._rolled_back(connection):
                 self._inline = None
             # A taken lock (at BEGIN, or at COMMIT for a file that left WAL mode): rolled back, nothing written.
-            if _is_busy(error):
+            if isinstance(error, sqlite3.Error) and _is_busy(error):
                 raise _Busy from error
-            raise
-        except BaseException:
-            if not self._rolled_back(connection):
-                self._inline = None
             raise
         self._inline_commits += 1
         if self._inline_commits >= CHECKPOINT_EVERY and (self._checkpoint is None or self._checkpoint.done()):
@@ -242,14 +250,8 @@ class SqliteWriter:
         connection = self._connection
         if connection is None:
             connection = self._connection = self._open()
-        # IMMEDIATE: take the write lock now, waiting for it up to the busy timeout, rather than at the first insert.
-        connection.execute("BEGIN IMMEDIATE")
         try:
-            for statement, rows in flush.groups:
-                _insert(connection, statement, rows)
-            if flush.cancelled:
-                raise FlushCancelled
-            connection.execute("COMMIT")
+            _transaction(connection, flush.groups, cancelled=lambda: flush.cancelled)
         except BaseException:
             if not self._rolled_back(connection):
                 self._connection = None

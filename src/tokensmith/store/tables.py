@@ -34,6 +34,13 @@ metadata = MetaData(
 )
 
 
+def aware_utc(value: datetime) -> datetime:
+    """``value`` in UTC; a naive datetime is refused rather than guessed at (ValueError)."""
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: the store only accepts timezone-aware datetimes")
+    return value if value.tzinfo is UTC else value.astimezone(UTC)
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """A timezone-aware UTC datetime on every dialect.
 
@@ -48,9 +55,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value!r}: the store only accepts timezone-aware datetimes")
-        value = value.astimezone(UTC)
+        value = aware_utc(value)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
@@ -158,12 +163,7 @@ del _column
 # For the revocation cache's incremental poll (tokens revoked since its last look). Partial: only revoked tokens
 # are in it, so it stays small, and the planner can never use it for `revoked_at IS NULL` (every live token),
 # which SQLite, without statistics, would otherwise prefer to a primary-key lookup of a few jtis.
-Index(
-    "ix_issued_tokens_revoked_at",
-    issued_tokens.c.revoked_at,
-    sqlite_where=issued_tokens.c.revoked_at.is_not(None),
-    postgresql_where=issued_tokens.c.revoked_at.is_not(None),
-)
+_index_where_set(issued_tokens.c.revoked_at)
 
 # The jti of each private_key_jwt client assertion until it expires: the primary key makes single use atomic.
 client_assertions = Table(
