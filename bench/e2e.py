@@ -56,8 +56,19 @@ def _services(workdir: Path, alg: str) -> tuple[list[Service], str]:
     config_path = workdir / f"e2e-authorization-server-{alg}.yaml"
     config_path.write_text(yaml.safe_dump(data, sort_keys=False))
     tokensmith = str(Path(sys.executable).parent / "tokensmith")
-    launcher = [sys.executable, "-m", "bench.e2e_service"]
     ports = [f"--as-port={as_port}", f"--user-port={user_port}", f"--message-port={message_port}"]
+
+    def demo_service(service: str, port: int, ready_path: str) -> Service:
+        # One of the demo's resource services, alone in its process (bench/e2e_service.py).
+        return Service(
+            f"e2e-{service}-{alg}",
+            [sys.executable, "-m", "bench.e2e_service", service, *ports],
+            port=port,
+            ready_path=ready_path,
+            log_path=workdir / f"e2e-{service}-{alg}.log",
+            cwd=REPO,
+        )
+
     services = [
         Service(
             f"e2e-authorization-server-{alg}",
@@ -67,22 +78,8 @@ def _services(workdir: Path, alg: str) -> tuple[list[Service], str]:
             log_path=workdir / f"e2e-authorization-server-{alg}.log",
             cwd=workdir,
         ),
-        Service(
-            f"e2e-message-service-{alg}",
-            [*launcher, "message-service", *ports],
-            port=message_port,
-            ready_path="/message",
-            log_path=workdir / f"e2e-message-service-{alg}.log",
-            cwd=REPO,
-        ),
-        Service(
-            f"e2e-user-service-{alg}",
-            [*launcher, "user-service", *ports],
-            port=user_port,
-            ready_path="/user/message",
-            log_path=workdir / f"e2e-user-service-{alg}.log",
-            cwd=REPO,
-        ),
+        demo_service("message-service", message_port, "/message"),
+        demo_service("user-service", user_port, "/user/message"),
     ]
     return services, f"sqlite+aiosqlite:///{database}"
 

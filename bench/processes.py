@@ -29,19 +29,26 @@ def free_port() -> int:
         return port
 
 
+def _stat_fields(pid: str) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (the 3rd field of proc(5) first); None for a process
+    that is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name is in parentheses and may contain spaces: the fields after the last ')' are fixed.
+    return stat[stat.rindex(")") + 2 :].split()
+
+
 def descendants(pid: int) -> list[int]:
     """PIDs of every process below ``pid``, read from /proc (children first found, breadth first)."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # The command name is in parentheses and may contain spaces: the fields after the last ')' are fixed.
-        fields = stat[stat.rindex(")") + 2 :].split()
-        children.setdefault(int(fields[1]), []).append(int(entry.name))
+        fields = _stat_fields(entry.name)
+        if fields is not None:
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
     found: list[int] = []
     queue = [pid]
     while queue:
@@ -56,12 +63,9 @@ def tree_cpu_seconds(pid: int) -> float:
     that are gone count 0)."""
     total = 0
     for member in [pid, *descendants(pid)]:
-        try:
-            stat = Path(f"/proc/{member}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime (proc(5): fields 14 and 15)
+        fields = _stat_fields(str(member))
+        if fields is not None:
+            total += int(fields[11]) + int(fields[12])  # utime, stime (proc(5): fields 14 and 15)
     return total / CLOCK_TICKS
 
 

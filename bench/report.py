@@ -64,7 +64,7 @@ def aggregate(runs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
                 "rps": round(_median(m["rps"] for m in members), 1),
                 "p50_ms": round(_median(m["p50_ms"] for m in members), 2),
                 "p99_ms": round(_median(m["p99_ms"] for m in members), 2),
-                "cpu_us_per_request": round(_median(m.get("cpu_us_per_request", 0.0) for m in members), 1),
+                "cpu_us_per_request": round(_median(m["cpu_us_per_request"] for m in members), 1),
                 "errors": sum(m["errors"] for m in members),
                 "requests": sum(m["requests"] for m in members),
             }
@@ -192,7 +192,7 @@ def markdown(results: dict[str, Any]) -> str:
             peer = _find(results["http"], scenario, OIDC_PROVIDER, row["alg"], row["workers"])
             lines.append(
                 f"| {row['alg']} | {row['workers']} | {row['system']} | {row['rps']:.0f} | {row['p50_ms']:.1f} | "
-                f"{row['p99_ms']:.1f} | {row['errors']} | {row.get('cpu_us_per_request', 0.0):.0f} | "
+                f"{row['p99_ms']:.1f} | {row['errors']} | {row['cpu_us_per_request']:.0f} | "
                 f"{_ratio(row, ceiling)} | {_ratio(row, peer)} |"
             )
         lines.append("")
