@@ -95,7 +95,6 @@ class TokensmithApp(Starlette):
         if scope["type"] == "http":
             endpoint = self.direct_routes.get(_route_path(scope))
             if endpoint is not None:
-                scope["app"] = self
                 await endpoint(scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
