@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import gc
 import itertools
 import json
@@ -13,14 +14,14 @@ from typing import Any
 
 import pytest
 from joserfc import jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import ECKey, OctKey, RSAKey
+from joserfc.jwk import ECKey, OctKey, OKPKey, RSAKey
 from joserfc.util import urlsafe_b64decode
 
 from tokensmith import jose_fast
 from tokensmith.jose_fast import MalformedJWT, UnacceptableJWT
 
 EC_KEY = ECKey.generate_key("P-256", parameters={"kid": "ec"}, private=True)
+RS_KEY = RSAKey.generate_key(2048, parameters={"kid": "rs"}, private=True)
 CLAIMS = {"iss": "https://as.example", "sub": "alice"}
 
 
@@ -147,6 +148,73 @@ def test_sign_writes_the_token_joserfc_writes() -> None:
         jose_fast.encode_header({"alg": "RS256", "crit": ["kid"], "kid": "r"})
 
 
+@pytest.mark.parametrize("alg", ["ES256", "RS256"])
+def test_signatures_made_here_verify_with_joserfc_and_the_other_way_round(alg: str) -> None:
+    # ES256 and RS256 are computed with cryptography directly (not joserfc's algorithm objects): same encodings.
+    key = EC_KEY if alg == "ES256" else RS_KEY
+    ours = jose_fast.sign(jose_fast.encode_header({"alg": alg, "kid": "k"}), CLAIMS, alg, key)
+    assert jwt.decode(ours, key, algorithms=[alg]).claims == CLAIMS
+    theirs = jose_fast.parse(jwt.encode({"alg": alg, "kid": "k"}, CLAIMS, key, algorithms=[alg]))
+    assert jose_fast.verify_signature(theirs, alg, key)
+    # The public half alone verifies too (how tokens of other issuers are checked).
+    public = (ECKey if alg == "ES256" else RSAKey).import_key(key.as_dict(private=False))
+    assert jose_fast.verify_signature(jose_fast.parse(ours), alg, public)
+
+
+@pytest.mark.parametrize("alg", ["ES256", "RS256"])
+def test_a_changed_signature_or_signing_input_does_not_verify(alg: str) -> None:
+    key = EC_KEY if alg == "ES256" else RS_KEY
+    token = jose_fast.parse(jose_fast.sign(jose_fast.encode_header({"alg": alg}), CLAIMS, alg, key))
+    signature = token.signature
+    flipped = bytes([signature[0] ^ 1]) + signature[1:]
+    for changed in (flipped, signature[:-1], signature + b"\x00", b"", signature[::-1]):
+        assert not jose_fast.verify_signature(dataclasses.replace(token, signature=changed), alg, key)
+    other_input = token.signing_input[:-1] + (b"A" if token.signing_input[-1:] != b"A" else b"B")
+    assert not jose_fast.verify_signature(dataclasses.replace(token, signing_input=other_input), alg, key)
+    assert jose_fast.verify_signature(token, alg, key)
+
+
+def test_es256_signatures_have_fixed_length_r_and_s() -> None:
+    # RFC 7518 3.4: R and S are each 32 bytes, even when an integer is shorter (leading zeros are kept). One
+    # signature in 128 has a short R or S: sign until one has (a miss in 20 000 tries has odds of ~1e-68).
+    header = jose_fast.encode_header({"alg": "ES256"})
+    short = None
+    for n in range(20_000):
+        token = jose_fast.parse(jose_fast.sign(header, {"n": n}, "ES256", EC_KEY))
+        assert len(token.signature) == 64
+        if token.signature[0] == 0 or token.signature[32] == 0:
+            short = token
+            break
+    assert short is not None
+    assert jose_fast.verify_signature(short, "ES256", EC_KEY)
+    assert jwt.decode(f"{short.signing_input.decode()}.{b64url(short.signature)}", EC_KEY, algorithms=["ES256"])
+
+
+def test_a_key_restricted_to_verifying_or_public_cannot_sign() -> None:
+    verify_only = ECKey.import_key({**EC_KEY.as_dict(private=True), "key_ops": ["verify"]})
+    public = ECKey.import_key(EC_KEY.as_dict(private=False))
+    for key in (verify_only, public):
+        with pytest.raises(UnacceptableJWT, match="key does not suit ES256"):
+            jose_fast.sign(b"e30", CLAIMS, "ES256", key)
+    token = jose_fast.parse(jose_fast.sign(b"eyJhbGciOiJFUzI1NiJ9", CLAIMS, "ES256", EC_KEY))
+    assert jose_fast.verify_signature(token, "ES256", verify_only)
+
+
+@pytest.mark.parametrize(("alg", "key"), [("ES384", "P-384"), ("PS256", "RSA"), ("Ed25519", "Ed25519")])
+def test_other_asymmetric_algorithms_still_go_through_joserfc(alg: str, key: str) -> None:
+    signing_key: Any
+    if key == "RSA":
+        signing_key = RS_KEY
+    elif key == "Ed25519":
+        signing_key = OKPKey.generate_key("Ed25519", private=True)
+    else:
+        signing_key = ECKey.generate_key(key, private=True)
+    ours = jose_fast.sign(jose_fast.encode_header({"alg": alg}), CLAIMS, alg, signing_key)
+    assert jwt.decode(ours, signing_key, algorithms=[alg]).claims == CLAIMS
+    theirs = jose_fast.parse(jwt.encode({"alg": alg}, CLAIMS, signing_key, algorithms=[alg]))
+    assert jose_fast.verify_signature(theirs, alg, signing_key)
+
+
 # --- The caches (decoded headers per segment, joserfc's check_key per key): bounded, exact, never stale. ---
 
 
@@ -240,11 +308,12 @@ def test_a_key_changed_after_its_check_is_checked_again() -> None:
     key = ECKey.generate_key("P-256", parameters={"kid": "mutable"}, private=True)
     token = jose_fast.parse(jwt.encode({"alg": "ES256"}, CLAIMS, key, algorithms=["ES256"]))
     assert jose_fast.verify_signature(token, "ES256", key)  # the check passed and is remembered
-    for name, value in [("use", "enc"), ("alg", "ES384")]:
+    jose_fast.sign(b"e30", CLAIMS, "ES256", key)
+    for name, value in [("use", "enc"), ("alg", "ES384"), ("key_ops", ["encrypt"])]:
         key.dict_value[name] = value
         with pytest.raises(UnacceptableJWT, match="key does not suit ES256"):
             jose_fast.verify_signature(token, "ES256", key)
-        with pytest.raises(JoseError):
+        with pytest.raises(UnacceptableJWT, match="key does not suit ES256"):
             jose_fast.sign(b"e30", CLAIMS, "ES256", key)
         del key.dict_value[name]
     assert jose_fast.verify_signature(token, "ES256", key)
@@ -253,9 +322,9 @@ def test_a_key_changed_after_its_check_is_checked_again() -> None:
 def test_a_key_check_is_per_algorithm() -> None:
     key = ECKey.generate_key("P-256", parameters={"kid": "per-alg"}, private=True)
     jose_fast.sign(b"e30", CLAIMS, "ES256", key)
-    with pytest.raises(JoseError):  # a P-256 key remembered for ES256 is still no ES384 key
+    with pytest.raises(UnacceptableJWT):  # a P-256 key remembered for ES256 is still no ES384 key
         jose_fast.sign(b"e30", CLAIMS, "ES384", key)
-    assert ("ES384", id(key)) not in jose_fast._key_checks  # a refusal is never remembered
+    assert ("ES384", id(key), "sign") not in jose_fast._key_checks  # a refusal is never remembered
 
 
 def test_the_key_check_cache_is_bounded_and_keeps_no_key_alive() -> None:
@@ -264,7 +333,7 @@ def test_the_key_check_cache_is_bounded_and_keeps_no_key_alive() -> None:
         jose_fast.sign(b"e30", CLAIMS, "ES256", key)
         assert len(jose_fast._key_checks) <= jose_fast._KEY_CHECKS_SIZE
     ref = weakref.ref(keys[-1])
-    slot = ("ES256", id(keys[-1]))
+    slot = ("ES256", id(keys[-1]), "sign")
     del keys, key
     gc.collect()
     assert ref() is None  # the cache held only a weak reference

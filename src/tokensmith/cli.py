@@ -104,7 +104,7 @@ def serve(
     try:
         import uvicorn
 
-        from tokensmith.server.app import create_app
+        from tokensmith.server.app import WORKERS_ENV, create_app
         from tokensmith.server.http_protocol import HTTP_PROTOCOL
     except ImportError as exc:
         raise fail(f"the server is not installed ({exc.name} missing): pip install 'tokensmith[server]'") from None
@@ -120,6 +120,7 @@ def serve(
         # Each worker process builds its own app from the same file.
         if config is not None:
             os.environ[CONFIG_ENV] = str(config.resolve())
+        os.environ[WORKERS_ENV] = str(workers)
         uvicorn.run(
             "tokensmith.server.app:app_from_environment",
             factory=True,

@@ -23,6 +23,7 @@ from starlette.types import Receive, Scope, Send
 
 from tokensmith.config.loader import load_config
 from tokensmith.config.server import ServerConfig
+from tokensmith.crypto_threads import CryptoThreads, auto_thread_count
 from tokensmith.keys import Clock, KeyManager, utc_now
 from tokensmith.server.client_assertion import close_client_assertion_verifier
 from tokensmith.server.context import ServerContext
@@ -50,6 +51,8 @@ from tokensmith.store import open_store
 logger = logging.getLogger("tokensmith.server")
 
 CONFIG_ENV = "TOKENSMITH_CONFIG"
+# Set by `tokensmith serve --workers N` for the worker processes it starts (see create_app's `processes`).
+WORKERS_ENV = "TOKENSMITH_WORKERS"
 KEY_REFRESH_SECONDS = 60.0
 
 
@@ -141,19 +144,25 @@ async def _refresh_keys_periodically(keys: KeyManager) -> None:
             logger.warning("could not re-read the signing keys", exc_info=True)
 
 
-def create_app(config: ServerConfig, *, clock: Clock = utc_now, settle_heap: bool = False) -> TokensmithApp:
+def create_app(
+    config: ServerConfig, *, clock: Clock = utc_now, settle_heap: bool = False, processes: int = 1
+) -> TokensmithApp:
     """The server for ``config``. The store is opened (and migrated) and keys are loaded when the app starts.
 
     ``settle_heap`` (``tokensmith serve``) freezes the start-up heap for the garbage collector (heap.py): a process
-    setting, so not for apps created inside a test run.
+    setting, so not for apps created inside a test run. ``processes``: how many server processes run on this host
+    (``--workers``), which decides ``keys.crypto-threads`` when the configuration leaves it unset.
     """
+    configured_threads = config.keys.crypto_threads
+    crypto_threads = auto_thread_count(processes) if configured_threads is None else configured_threads
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         store = open_store(config.database_url)
         await store.initialize()
+        crypto = CryptoThreads(crypto_threads)
         try:
-            keys = KeyManager(store, config.keys, clock)
+            keys = KeyManager(store, config.keys, clock, crypto)
             await keys.load()
             ctx = ServerContext(
                 config=config,
@@ -183,6 +192,7 @@ def create_app(config: ServerConfig, *, clock: Clock = utc_now, settle_heap: boo
                 await close_exchange_runtime(ctx)
                 await close_client_assertion_verifier(ctx)
         finally:
+            crypto.close()  # after the last request: nothing is left waiting on it
             await store.close()
 
     return TokensmithApp(
@@ -195,4 +205,6 @@ def create_app(config: ServerConfig, *, clock: Clock = utc_now, settle_heap: boo
 
 def app_from_environment() -> TokensmithApp:
     """App factory for ``uvicorn --factory`` (``tokensmith serve --workers N``): config file from $TOKENSMITH_CONFIG."""
-    return create_app(load_config(os.environ.get(CONFIG_ENV)), settle_heap=True)
+    return create_app(
+        load_config(os.environ.get(CONFIG_ENV)), settle_heap=True, processes=int(os.environ.get(WORKERS_ENV, "1"))
+    )

@@ -399,7 +399,7 @@ class SubjectTokenValidator:
         if key is None:
             raise invalid_request(f"{role}_token is signed with a key {trusted.issuer} does not publish")
         try:
-            # The parse peek made, verified by joserfc's algorithm object with joserfc's header and key checks.
+            # The parse peek made, verified after joserfc's header and key checks (jose_fast).
             verifies = jose_fast.verify_signature(token, alg, key)
         except UnacceptableJWT as exc:
             raise invalid_request(f"{role}_token is invalid: {exc}") from None

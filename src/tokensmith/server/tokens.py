@@ -102,7 +102,7 @@ class TokenIssuer:
         if scope:
             fmt = scope_format or self._config.tokens.scope_claim_format
             claims["scope"] = list(scope) if fmt == "array" else " ".join(scope)
-        token = self._keys.sign(
+        token = await self._keys.sign_async(
             claims, alg=self._config.keys.access_token_algorithm, typ=self.access_token_typ(audience)
         )
         issued = IssuedToken(token=token, jti=jti, claims=claims, issued_at=now, expires_at=expires_at)
@@ -146,7 +146,7 @@ class TokenIssuer:
             claims["auth_time"] = int(auth_time.timestamp())
         if access_token is not None:
             claims["at_hash"] = at_hash(access_token)
-        token = self._keys.sign(claims, alg=algorithm or self._config.keys.id_token_algorithm, typ="JWT")
+        token = await self._keys.sign_async(claims, alg=algorithm or self._config.keys.id_token_algorithm, typ="JWT")
         issued = IssuedToken(token=token, jti=jti, claims=claims, issued_at=now, expires_at=expires_at)
         if record:
             await self._record(issued, "id_token", client_id, subject, grant_id, parent_jti, actor_jti)
