@@ -179,24 +179,14 @@ def _static_keys(key: signing.SigningKey) -> Callable[[System], KeySet]:
 
 def python_server_command(app: str, port: int, workers: int) -> list[str]:
     """The server `tokensmith serve --log-level=warning` runs (uvicorn, uvloop and httptools when installed, access
-    log off below INFO), with the same settings, for the ceiling app.
+    log off below INFO; with several processes, tokensmith's supervisor and a socket per process), with the same
+    settings, for the ceiling app (bench/serve_python.py).
 
     `tokensmith serve` differs in two process settings only, both left out here because neither changes the CPU
     per request (measured under wrk, and in process): its httptools protocol subclass checks each received chunk
     for ``Upgrade: h2c`` (about 1 us per read; server/http_protocol.py), and it freezes the start-up heap for the
     garbage collector (under 1 us per request: requests leave almost no container objects behind)."""
-    return [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        app,
-        "--host=127.0.0.1",
-        f"--port={port}",
-        f"--workers={workers}",
-        "--loop=auto",
-        "--http=auto",
-        "--log-level=warning",
-    ]
+    return [sys.executable, "-m", "bench.serve_python", app, str(port), str(workers)]
 
 
 def ceiling(alg: str, workers: int, workdir: Path) -> System:

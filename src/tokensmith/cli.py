@@ -106,6 +106,7 @@ def serve(
 
         from tokensmith.server.app import WORKERS_ENV, create_app
         from tokensmith.server.http_protocol import HTTP_PROTOCOL
+        from tokensmith.server.worker_processes import StartupFailed, WorkerSpec, serve_processes
     except ImportError as exc:
         raise fail(f"the server is not installed ({exc.name} missing): pip install 'tokensmith[server]'") from None
     # Open (and migrate) the database once before serving: an unreachable database is one line, not a
@@ -117,20 +118,25 @@ def serve(
     bind_host = host or settings.host
     bind_port = settings.port if port is None else port
     if workers > 1:
-        # Each worker process builds its own app from the same file.
+        # Each worker process builds its own app from the same file, on its own socket (worker_processes.py).
         if config is not None:
             os.environ[CONFIG_ENV] = str(config.resolve())
         os.environ[WORKERS_ENV] = str(workers)
-        uvicorn.run(
-            "tokensmith.server.app:app_from_environment",
+        spec = WorkerSpec(
+            app="tokensmith.server.app:app_from_environment",
             factory=True,
             host=bind_host,
             port=bind_port,
-            workers=workers,
             log_level=log_level,
             access_log=access_log,
             http=HTTP_PROTOCOL,
         )
+        try:
+            serve_processes(spec, workers)
+        except OSError as exc:
+            raise fail(f"cannot listen on {bind_host}:{bind_port}: {exc.strerror or exc}") from None
+        except StartupFailed as exc:
+            raise fail(f"{exc} (its log is above)") from None
     else:
         uvicorn.run(
             create_app(settings, settle_heap=True),
