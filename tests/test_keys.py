@@ -432,3 +432,52 @@ async def test_replicas_starting_together_converge_on_one_signing_key(
             assert first.verify(from_second).header["kid"] == second.verify(from_first).header["kid"]
     finally:
         await other_store.close()
+
+
+class CountingStore(SqlStore):
+    """A store that counts key reads: each one is a database query."""
+
+    key_reads = 0
+
+    async def list_signing_keys(self) -> Any:
+        self.key_reads += 1
+        return await super().list_signing_keys()
+
+
+async def test_a_key_another_replica_added_just_after_start_up_is_found_at_once(
+    keys: KeyManager, database_url: str, clock: FakeClock
+) -> None:
+    # A replica that loaded its keys a moment ago (worker processes starting together) meets a token signed
+    # with a key it has not seen: it re-reads the keys right away, not only once some interval has passed.
+    replica_store = CountingStore(database_url)
+    await replica_store.initialize()
+    try:
+        replica = KeyManager(replica_store, KeySettings(retired_key_grace=GRACE), clock)
+        await replica.load()
+        await keys.rotate(["ES256"])
+        token = keys.sign(CLAIMS, alg="ES256")
+        reads = replica_store.key_reads
+        results = await asyncio.gather(*(replica.verify_or_refresh(token) for _ in range(10)))
+        assert all(r.claims == CLAIMS for r in results)
+        assert replica_store.key_reads == reads + 1  # ten requests met the new key; one read served them all
+    finally:
+        await replica_store.close()
+
+
+async def test_junk_kids_cause_at_most_one_key_read_every_few_seconds(database_url: str, clock: FakeClock) -> None:
+    counting = CountingStore(database_url)
+    await counting.initialize()
+    try:
+        manager = KeyManager(counting, KeySettings(retired_key_grace=GRACE), clock)
+        await manager.load()
+        reads = counting.key_reads
+        for n in range(20):
+            junk = validly_signed({"alg": "ES256", "kid": f"junk-{n}"}, signing_key(manager, "ES256"), "ES256")
+            with pytest.raises(SignatureError, match="unknown key"):
+                await manager.verify_or_refresh(junk)
+        assert counting.key_reads == reads + 1
+        # A token of ours still verifies without a read.
+        assert (await manager.verify_or_refresh(manager.sign(CLAIMS, alg="ES256"))).claims == CLAIMS
+        assert counting.key_reads == reads + 1
+    finally:
+        await counting.close()

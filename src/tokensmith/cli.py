@@ -149,11 +149,15 @@ def serve(
 
 
 async def _prepare_database(settings: ServerConfig) -> None:
+    """Migrate the schema and create any missing signing key, once, before the server processes start: worker
+    processes starting together then all load the same keys instead of each adding one."""
+    from tokensmith.keys import KeyManager
     from tokensmith.store import open_store
 
     store = open_store(settings.database_url)
     try:
         await store.initialize()
+        await KeyManager(store, settings.keys).load()
     finally:
         await store.close()
 

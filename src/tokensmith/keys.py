@@ -7,6 +7,7 @@ Rotation adds a new active key per algorithm and retires the old one: it stays i
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -90,7 +91,9 @@ class KeyManager:
         self._active: dict[str, tuple[str, SigningKey]] = {}
         self._by_kid: dict[str, tuple[str, SigningKey]] = {}
         self._jwks: dict[str, Any] = {"keys": []}
-        self._last_refresh = float("-inf")
+        # When a token naming a key we had not seen last made us re-read the keys (see verify_or_refresh).
+        self._last_unknown_key_refresh = float("-inf")
+        self._pending_refresh: asyncio.Future[None] | None = None
         # Encoded header segments by (kid, alg, typ): a header is serialised once, not per token.
         self._header_segments: dict[tuple[str, str, str], bytes] = {}
 
@@ -137,15 +140,30 @@ class KeyManager:
         self, token: str | jose_fast.CompactJWT, *, algorithms: Sequence[str] = SUPPORTED_ALGORITHMS
     ) -> VerifiedJWT:
         """:meth:`verify`, re-reading the keys once when the token names a key this process has not seen (another
-        replica generated or rotated it). Re-reads happen at most every few seconds, so junk ``kid``s cannot
-        turn every request into a database query."""
+        replica generated or rotated it). Such re-reads happen at most every few seconds, so junk ``kid``s cannot
+        turn every request into a database query; the other reads (start-up, the periodic refresh) do not count,
+        so a key another replica added just after this one loaded is found at once. Requests that meet the new
+        key while its re-read runs wait for that one read."""
         try:
             return self.verify(token, algorithms=algorithms)
         except SignatureError as exc:
-            if str(exc) != _UNKNOWN_KEY or time.monotonic() - self._last_refresh < _MIN_REFRESH_INTERVAL:
+            if str(exc) != _UNKNOWN_KEY:
                 raise
-        await self.refresh()
+            pending = self._pending_refresh
+            if pending is None:
+                now = time.monotonic()
+                if now - self._last_unknown_key_refresh < _MIN_REFRESH_INTERVAL:
+                    raise
+                self._last_unknown_key_refresh = now
+                pending = self._pending_refresh = asyncio.ensure_future(self._refresh_for_unknown_key())
+        await asyncio.shield(pending)
         return self.verify(token, algorithms=algorithms)
+
+    async def _refresh_for_unknown_key(self) -> None:
+        try:
+            await self.refresh()
+        finally:
+            self._pending_refresh = None
 
     def _index(self, records: Sequence[SigningKeyRecord]) -> None:
         now = self._clock()
@@ -166,7 +184,6 @@ class KeyManager:
         self._active = active
         self._header_segments = {}  # kids may have changed; the few live combinations are re-encoded lazily
         self._jwks = {"keys": [dict(key.as_dict(private=False)) for _, key in by_kid.values()]}
-        self._last_refresh = time.monotonic()
 
     def jwks(self) -> dict[str, Any]:
         """The public JWK Set (active and recently retired keys)."""

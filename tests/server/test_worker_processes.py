@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from tests.server.configs import config_data
+from tests.server.configs import SERVICE_CLIENT, SERVICE_SECRET, config_data
 from tests.support.server import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -170,3 +170,59 @@ def test_serve_with_workers_on_a_taken_port_fails_with_one_line(tmp_path: Path) 
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_serve_with_workers_creates_the_signing_keys_once_and_every_process_verifies_the_others_tokens(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    config = {
+        **config_data(),
+        "issuer": f"http://127.0.0.1:{port}",
+        "database-url": f"sqlite+aiosqlite:///{tmp_path / 'ts.db'}",
+    }
+    config_path = tmp_path / "server.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    command = [*SERVE, "--config", str(config_path), "--port", str(port), "--workers", "2", "--log-level", "warning"]
+    with running(command, tmp_path) as server:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, (tmp_path / "supervisor.log").read_text(errors="replace")
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/oauth2/jwks", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.2)
+
+        async def each_connection_once() -> tuple[list[str], list[int]]:
+            clients = [httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) for _ in range(16)]
+            try:
+                jwks = await asyncio.gather(*(c.get("/oauth2/jwks") for c in clients))
+                # A token from each connection, introspected on every connection: each process checks the other's.
+                tokens = await asyncio.gather(
+                    *(
+                        c.post(
+                            "/oauth2/token",
+                            data={"grant_type": "client_credentials", "scope": "reports.read"},
+                            auth=(SERVICE_CLIENT, SERVICE_SECRET),
+                        )
+                        for c in clients
+                    )
+                )
+                token = tokens[0].json()["access_token"]
+                checks = await asyncio.gather(
+                    *(
+                        c.post("/oauth2/introspect", data={"token": token}, auth=(SERVICE_CLIENT, SERVICE_SECRET))
+                        for c in clients
+                    )
+                )
+                kids = sorted({key["kid"] for response in jwks for key in response.json()["keys"]})
+                return kids, [int(check.json()["active"]) for check in checks]
+            finally:
+                await asyncio.gather(*(c.aclose() for c in clients))
+
+        kids, active = asyncio.run(each_connection_once())
+    assert len(kids) == 2  # one ES256 and one RS256 key, made once before the processes started
+    assert active == [1] * 16
