@@ -60,3 +60,31 @@ def test_yaml_errors_name_file_and_line(tmp_path: Path) -> None:
     broken.write_text("clients:\n  a: [unclosed\n")
     with pytest.raises(ConfigError, match=r"broken\.yaml: not valid YAML \(line \d+"):
         load_config(broken, {})
+
+
+@pytest.mark.parametrize(
+    ("given", "used"),
+    [
+        ("sqlite:///./tokensmith.db", "sqlite+aiosqlite:///./tokensmith.db"),
+        ("sqlite+aiosqlite:////var/lib/ts.db", "sqlite+aiosqlite:////var/lib/ts.db"),
+        ("postgresql://ts:pw@db:5432/ts", "postgresql+asyncpg://ts:pw@db:5432/ts"),
+        ("postgres://ts:pw@db/ts", "postgresql+asyncpg://ts:pw@db/ts"),
+        ("postgresql+asyncpg://ts@db/ts?ssl=require", "postgresql+asyncpg://ts@db/ts?ssl=require"),
+    ],
+)
+def test_a_database_url_without_a_driver_gets_the_async_one(given: str, used: str) -> None:
+    assert load_config(None, {"TOKENSMITH_DATABASE_URL": given}).database_url == used
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ("sqlite+pysqlite:///x.db", "driver 'pysqlite' is not supported for sqlite: use sqlite\\+aiosqlite"),
+        ("postgresql+psycopg2://db/ts", "driver 'psycopg2' is not supported for postgresql: use postgresql\\+asyncpg"),
+        ("mysql+aiomysql://db/ts", "database 'mysql' is not supported"),
+        ("tokensmith.db", "must be a database URL"),
+    ],
+)
+def test_an_unsupported_database_url_is_one_clear_error(given: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=rf"database-url.*{message}"):
+        load_config(None, {"TOKENSMITH_DATABASE_URL": given})

@@ -128,12 +128,26 @@ def test_ctrl_c_stops_all_four_cleanly(serving_demo: tuple[subprocess.Popen[str]
 def test_a_service_that_cannot_start_is_a_one_line_error_and_the_others_stop(tmp_path: Path) -> None:
     ports = _free_ports(4)
     command = _command(ports, tmp_path / "demo.db")
-    command[command.index("--database-url") + 1] = "nosuch://database"
+    # A valid URL whose database cannot be created (a file stands where its directory would be): the server fails
+    # at start.
+    (tmp_path / "a-file").write_text("")
+    command[command.index("--database-url") + 1] = f"sqlite+aiosqlite:///{tmp_path / 'a-file' / 'demo.db'}"
     done = subprocess.run(command, capture_output=True, text=True, timeout=STARTUP_SECONDS, env=_env())
     assert done.returncode == 1
     assert done.stderr.strip().count("\n") == 0, done.stderr
     assert "the authorization server did not start" in done.stderr
-    assert "nosuch" in done.stderr
+    assert "a-file" in done.stderr
     for port in ports:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", port))
+
+
+def test_an_unsupported_database_url_is_a_one_line_error(tmp_path: Path) -> None:
+    ports = _free_ports(4)
+    command = _command(ports, tmp_path / "demo.db")
+    command[command.index("--database-url") + 1] = "nosuch://database"
+    done = subprocess.run(command, capture_output=True, text=True, timeout=STARTUP_SECONDS, env=_env())
+    assert done.returncode == 1
+    assert done.stderr.strip().count("\n") == 0, done.stderr
+    assert "database-url" in done.stderr
+    assert "'nosuch' is not supported" in done.stderr

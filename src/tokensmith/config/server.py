@@ -222,6 +222,10 @@ class LoginSettings(BaseModel):
     secure_cookies: bool = False
 
 
+# The async driver the store uses per database (the same code path for both; see docs/deployment.md).
+_ASYNC_DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
+
+
 class ServerConfig(BaseModel):
     """The whole authorization server configuration (one YAML file plus TOKENSMITH_* environment overrides)."""
 
@@ -245,6 +249,24 @@ class ServerConfig(BaseModel):
         if not value.startswith(("http://", "https://")) or "?" in value or "#" in value:
             raise ValueError("must be an http(s) URL without query or fragment (RFC 8414 2)")
         return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_database_url(cls, value: str) -> str:
+        """The async driver for a URL that names none (``sqlite:///x.db``, ``postgresql://...``, as most tools
+        write them); any driver other than the two the store runs on is refused here, in one line, instead of
+        failing inside SQLAlchemy at start-up."""
+        scheme, separator, rest = value.partition("://")
+        if not separator:
+            raise ValueError("must be a database URL such as sqlite+aiosqlite:///./tokensmith.db")
+        dialect, _, driver = scheme.lower().partition("+")
+        dialect = "postgresql" if dialect == "postgres" else dialect
+        wanted = _ASYNC_DRIVERS.get(dialect)
+        if wanted is None:
+            raise ValueError(f"database {dialect!r} is not supported: use sqlite+aiosqlite or postgresql+asyncpg")
+        if driver not in ("", wanted):
+            raise ValueError(f"driver {driver!r} is not supported for {dialect}: use {dialect}+{wanted}")
+        return f"{dialect}+{wanted}://{rest}"
 
     @model_validator(mode="after")
     def _unique_ids(self) -> ServerConfig:

@@ -168,7 +168,11 @@ def load_server_config(topology: Topology, database_url: str | None = None) -> S
     data["host"] = topology.host
     if database_url is not None:
         data["database-url"] = database_url
-    return ServerConfig.model_validate(data)
+    try:
+        return ServerConfig.model_validate(data)
+    except ValidationError as exc:  # only --database-url can make the shipped file invalid
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(problems) from None
 
 
 def load_user_service_settings(topology: Topology) -> UserServiceSettings:
