@@ -57,16 +57,23 @@ async def test_many_concurrent_calls_each_get_their_own_result(crypto: CryptoThr
     assert results == [n * n for n in range(200)]
 
 
-async def test_a_cancelled_caller_does_not_break_the_thread(crypto: CryptoThreads) -> None:
-    release = threading.Event()
-    started = threading.Event()
+class BlockedJob:
+    """A job that signals when it starts and runs until released."""
 
-    def slow() -> str:
-        started.set()
-        release.wait(5)
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self) -> str:
+        self.started.set()
+        self.release.wait(5)
         return "late"
 
-    task = asyncio.create_task(crypto.call(slow))
+
+async def test_a_cancelled_caller_does_not_break_the_thread(crypto: CryptoThreads) -> None:
+    job = BlockedJob()
+    started, release = job.started, job.release
+    task = asyncio.create_task(crypto.call(job))
     await asyncio.to_thread(started.wait, 5)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -78,16 +85,10 @@ async def test_a_cancelled_caller_does_not_break_the_thread(crypto: CryptoThread
 
 def test_a_result_for_a_closed_loop_is_dropped_and_the_thread_survives() -> None:
     crypto = CryptoThreads(1)
-    release = threading.Event()
-    started = threading.Event()
-
-    def blocked() -> str:
-        started.set()
-        release.wait(5)
-        return "nobody waits for this"
-
+    job = BlockedJob()
+    started, release = job.started, job.release
     first = asyncio.new_event_loop()
-    task = first.create_task(crypto.call(blocked))
+    task = first.create_task(crypto.call(job))
     first.run_until_complete(asyncio.sleep(0))  # the job is queued
     assert started.wait(5)
     task.cancel()

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,29 @@ async def keys(store: SqlStore, clock: FakeClock) -> KeyManager:
 def kid_for(keys: KeyManager, alg: str) -> str:
     (record,) = [r for r in keys.records if r.alg == alg and r.status == "active"]
     return record.kid
+
+
+class CountingStore(SqlStore):
+    """A store that counts key reads: each one is a database query."""
+
+    key_reads = 0
+
+    async def list_signing_keys(self) -> Any:
+        self.key_reads += 1
+        return await super().list_signing_keys()
+
+
+@asynccontextmanager
+async def replica_keys(database_url: str, clock: FakeClock) -> AsyncIterator[tuple[KeyManager, CountingStore]]:
+    """Another replica on the same database: its own store (counting key reads) and key manager, loaded."""
+    replica_store = CountingStore(database_url)
+    await replica_store.initialize()
+    try:
+        replica = KeyManager(replica_store, KeySettings(retired_key_grace=GRACE), clock)
+        await replica.load()
+        yield replica, replica_store
+    finally:
+        await replica_store.close()
 
 
 # --- generation and persistence ---------------------------------------------------------------------------------
@@ -400,11 +424,7 @@ async def test_rotation_keeps_the_old_key_for_the_grace_period(
 async def test_rotation_of_every_algorithm_reaches_other_replicas(
     keys: KeyManager, database_url: str, clock: FakeClock
 ) -> None:
-    replica_store = SqlStore(database_url)
-    await replica_store.initialize()
-    try:
-        replica = KeyManager(replica_store, KeySettings(retired_key_grace=GRACE), clock)
-        await replica.load()
+    async with replica_keys(database_url, clock) as (replica, _):
         created = await keys.rotate()
         assert sorted(r.alg for r in created) == ["ES256", "RS256"]
         token = keys.sign(CLAIMS, alg="RS256")
@@ -413,8 +433,6 @@ async def test_rotation_of_every_algorithm_reaches_other_replicas(
         await replica.refresh()
         assert replica.verify(token).claims == CLAIMS
         assert kid_for(replica, "RS256") == kid_for(keys, "RS256")
-    finally:
-        await replica_store.close()
 
 
 async def test_replicas_starting_together_converge_on_one_signing_key(
@@ -434,42 +452,22 @@ async def test_replicas_starting_together_converge_on_one_signing_key(
         await other_store.close()
 
 
-class CountingStore(SqlStore):
-    """A store that counts key reads: each one is a database query."""
-
-    key_reads = 0
-
-    async def list_signing_keys(self) -> Any:
-        self.key_reads += 1
-        return await super().list_signing_keys()
-
-
 async def test_a_key_another_replica_added_just_after_start_up_is_found_at_once(
     keys: KeyManager, database_url: str, clock: FakeClock
 ) -> None:
     # A replica that loaded its keys a moment ago (worker processes starting together) meets a token signed
     # with a key it has not seen: it re-reads the keys right away, not only once some interval has passed.
-    replica_store = CountingStore(database_url)
-    await replica_store.initialize()
-    try:
-        replica = KeyManager(replica_store, KeySettings(retired_key_grace=GRACE), clock)
-        await replica.load()
+    async with replica_keys(database_url, clock) as (replica, replica_store):
         await keys.rotate(["ES256"])
         token = keys.sign(CLAIMS, alg="ES256")
         reads = replica_store.key_reads
         results = await asyncio.gather(*(replica.verify_or_refresh(token) for _ in range(10)))
         assert all(r.claims == CLAIMS for r in results)
         assert replica_store.key_reads == reads + 1  # ten requests met the new key; one read served them all
-    finally:
-        await replica_store.close()
 
 
 async def test_junk_kids_cause_at_most_one_key_read_every_few_seconds(database_url: str, clock: FakeClock) -> None:
-    counting = CountingStore(database_url)
-    await counting.initialize()
-    try:
-        manager = KeyManager(counting, KeySettings(retired_key_grace=GRACE), clock)
-        await manager.load()
+    async with replica_keys(database_url, clock) as (manager, counting):
         reads = counting.key_reads
         for n in range(20):
             junk = validly_signed({"alg": "ES256", "kid": f"junk-{n}"}, signing_key(manager, "ES256"), "ES256")
@@ -479,5 +477,3 @@ async def test_junk_kids_cause_at_most_one_key_read_every_few_seconds(database_u
         # A token of ours still verifies without a read.
         assert (await manager.verify_or_refresh(manager.sign(CLAIMS, alg="ES256"))).claims == CLAIMS
         assert counting.key_reads == reads + 1
-    finally:
-        await counting.close()
