@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import logging
 import os
 import sys
 from pathlib import Path
@@ -131,6 +132,7 @@ def serve(
             access_log=access_log,
             http=HTTP_PROTOCOL,
         )
+        _log_supervisor(log_level)
         try:
             serve_processes(spec, workers)
         except OSError as exc:
@@ -146,6 +148,15 @@ def serve(
             access_log=access_log,
             http=HTTP_PROTOCOL,
         )
+
+
+def _log_supervisor(log_level: str) -> None:
+    """The supervisor's few lines (where it serves, a replaced process) in the worker processes' (uvicorn's) style."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+    supervisor_logger = logging.getLogger("tokensmith.server")
+    supervisor_logger.addHandler(handler)
+    supervisor_logger.setLevel(log_level.upper())
 
 
 async def _prepare_database(settings: ServerConfig) -> None:

@@ -183,7 +183,7 @@ def test_serve_with_workers_creates_the_signing_keys_once_and_every_process_veri
     }
     config_path = tmp_path / "server.yaml"
     config_path.write_text(yaml.safe_dump(config))
-    command = [*SERVE, "--config", str(config_path), "--port", str(port), "--workers", "2", "--log-level", "warning"]
+    command = [*SERVE, "--config", str(config_path), "--port", str(port), "--workers", "2", "--no-access-log"]
     with running(command, tmp_path) as server:
         deadline = time.monotonic() + 60
         while True:
@@ -226,3 +226,5 @@ def test_serve_with_workers_creates_the_signing_keys_once_and_every_process_veri
         kids, active = asyncio.run(each_connection_once())
     assert len(kids) == 2  # one ES256 and one RS256 key, made once before the processes started
     assert active == [1] * 16
+    log = (tmp_path / "supervisor.log").read_text(errors="replace")
+    assert f"tokensmith serving on http://127.0.0.1:{port} with 2 processes" in log

@@ -98,7 +98,12 @@ class _Supervisor:
         previous = {sig: signal.signal(sig, self._request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
             self._workers = [self._start() for _ in range(self._count)]
-            logger.info("serving on %s:%d with %d processes", self._spec.host, self._spec.port, self._count)
+            logger.info(
+                "tokensmith serving on http://%s:%d with %d processes (Press CTRL+C to quit)",
+                self._spec.host,
+                self._spec.port,
+                self._count,
+            )
             while not self._stopping:
                 ended = wait([process.sentinel for process, _ in self._workers], timeout=_POLL_S)
                 if ended and not self._stopping:
