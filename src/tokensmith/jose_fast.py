@@ -31,7 +31,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -367,11 +367,13 @@ def prepare_signature(
 
 
 def _signer(algo: JWSAlgModel, key: AsymmetricKey) -> Signer:
-    private_key = key.raw_value  # private: `check_key_op("sign")` passed
-    if algo.name == "ES256" and isinstance(private_key, ec.EllipticCurvePrivateKey):
-        return functools.partial(_es256_sign, private_key)
-    if algo.name == "RS256" and isinstance(private_key, rsa.RSAPrivateKey):
-        return functools.partial(_rs256_sign, private_key)
+    # The joserfc key class, not cryptography's abstract key classes, decides: an ABC isinstance check costs
+    # microseconds per token. `check_key` matched the key type to the algorithm and `check_key_op("sign")` made
+    # sure the key is private, so its raw value is the private key.
+    if algo.name == "ES256" and isinstance(key, ECKey):
+        return functools.partial(_es256_sign, cast(ec.EllipticCurvePrivateKey, key.raw_value))
+    if algo.name == "RS256" and isinstance(key, RSAKey):
+        return functools.partial(_rs256_sign, cast(rsa.RSAPrivateKey, key.raw_value))
     return functools.partial(_joserfc_sign, algo, key)
 
 
