@@ -55,10 +55,6 @@ class CryptoThreads:
         self._lock = threading.Lock()
         self._closed = False
 
-    @property
-    def threads(self) -> int:
-        return self._count
-
     async def call(self, function: Callable[..., T], *args: Any) -> T:
         """``function(*args)``, on a crypto thread when there is one. Exceptions propagate to the caller."""
         if self._count == 0 or self._closed:

@@ -32,7 +32,7 @@ SUPPORTED_ALGORITHMS: tuple[str, ...] = tuple(KEY_TYPE_FOR_ALG)
 Clock = Callable[[], datetime]
 
 _UNKNOWN_KEY = "signed with an unknown key"
-# Signatures worth handing to a crypto thread. Each handover costs the process ~60 µs of CPU and two GIL switches;
+# Signatures worth handing to a crypto thread. Each handover costs the process ~100 µs of CPU and GIL switches;
 # an RSA-2048 signature costs ~270 µs, so moving it frees the event loop, while ECDSA (sign ~30 µs, verify ~70 µs)
 # and RSA verification (~15 µs) were measured slower handed over than inline (docs/performance.md).
 OFFLOADED_SIGNATURES = frozenset({"RS256"})
