@@ -9,6 +9,8 @@ Then the in-process validation loop, then the article's flow end to end. Results
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import dataclasses
 import importlib.util
 import shutil
@@ -16,16 +18,19 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from tests.support import postgres
 
 from bench import e2e, machine, report, systems, validation
 from bench.loadgen import LoadResult, run_wrk, wrk_path
 from bench.processes import RssSampler, tree_cpu_seconds
 
 RESULTS = systems.REPO / "bench" / "results"
+ALL_SYSTEMS = (systems.TOKENSMITH, systems.TOKENSMITH_POSTGRES, systems.CEILING, systems.OIDC_PROVIDER)
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,7 @@ class Settings:
             quick=quick,
             algorithms=tuple(args.alg or (["ES256"] if quick else ["ES256", "RS256"])),
             workers=tuple(args.workers or ([1] if quick else [1, 2])),
-            kinds=tuple(args.systems or [systems.TOKENSMITH, systems.CEILING, systems.OIDC_PROVIDER]),
+            kinds=tuple(args.systems or ALL_SYSTEMS),
             connections=args.connections,
             duration_s=args.duration or (1.0 if quick else 3.0),
             warmup_s=0.0 if quick else 1.0,
@@ -66,8 +71,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--systems",
         action="append",
-        choices=[systems.TOKENSMITH, systems.CEILING, systems.OIDC_PROVIDER],
-        help="repeatable; default all three",
+        choices=ALL_SYSTEMS,
+        help="repeatable; default all four",
     )
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--duration", type=float, help="seconds per load run (default 3, quick 1)")
@@ -126,6 +131,11 @@ def check_prerequisites(settings: Settings) -> None:
         raise RuntimeError("wrk is not installed (Debian: apt-get install wrk)")
     if importlib.util.find_spec("matplotlib") is None:
         raise RuntimeError("matplotlib is not installed (pip install -e '.[bench]') for the chart")
+    if systems.TOKENSMITH_POSTGRES in settings.kinds:
+        try:
+            postgres.find_bin_dir()
+        except postgres.PostgresUnavailable as exc:
+            raise RuntimeError(f"{exc}; or leave out --systems {systems.TOKENSMITH_POSTGRES}") from None
     if systems.OIDC_PROVIDER in settings.kinds:
         if shutil.which("node") is None or shutil.which("npm") is None:
             raise RuntimeError("node and npm are not installed (needed for the oidc-provider peer)")
@@ -154,25 +164,71 @@ def measure_http(settings: Settings, workdir: Path) -> tuple[list[dict[str, Any]
     runs: list[dict[str, Any]] = []
     memory: list[dict[str, Any]] = []
     first_group = True
-    for alg in settings.algorithms:
-        for workers in settings.workers:
-            group = build_group(settings, alg, workers, workdir, client_auth_variants=first_group)
-            first_group = False
-            runs.extend(measure_group(settings, group))
-            memory.extend(
-                {"system": s.kind, "alg": alg, "workers": workers, "peak_rss_mb": round(s.service.peak_rss / 2**20, 1)}
-                for s in group
-            )
+    with postgres_server(settings) as cluster:
+        for alg in settings.algorithms:
+            for workers in settings.workers:
+                # A fresh PostgreSQL database per group, as each SQLite system gets a fresh file.
+                database = (
+                    (
+                        asyncio.run(postgres.create_database(cluster.url, postgres.new_database_name("bench_"))),
+                        cluster.server_pid(),
+                    )
+                    if cluster
+                    else None
+                )
+                group = build_group(
+                    settings, alg, workers, workdir, client_auth_variants=first_group, database=database
+                )
+                first_group = False
+                runs.extend(measure_group(settings, group))
+                memory.extend(
+                    {
+                        "system": s.kind,
+                        "alg": alg,
+                        "workers": workers,
+                        "peak_rss_mb": round(s.service.peak_rss / 2**20, 1),
+                    }
+                    for s in group
+                )
     return runs, memory
 
 
+@contextlib.contextmanager
+def postgres_server(settings: Settings) -> Iterator[postgres.TemporaryCluster | None]:
+    """A throw-away PostgreSQL cluster on 127.0.0.1 for the `tokensmith-postgres` system (tests/support/postgres.py:
+    fsync off, as in the tests; the figures measure tokensmith's work, not a disk), stopped afterwards."""
+    if systems.TOKENSMITH_POSTGRES not in settings.kinds:
+        yield None
+        return
+    try:
+        cluster = postgres.start_temporary_cluster()
+    except postgres.PostgresUnavailable as exc:
+        raise RuntimeError(f"PostgreSQL did not start: {exc}") from None
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
 def build_group(
-    settings: Settings, alg: str, workers: int, workdir: Path, *, client_auth_variants: bool
+    settings: Settings,
+    alg: str,
+    workers: int,
+    workdir: Path,
+    *,
+    client_auth_variants: bool,
+    database: tuple[str, int] | None = None,
 ) -> list[systems.System]:
+    """The systems of one group; ``database``: the PostgreSQL URL and server PID for tokensmith-postgres."""
     group: list[systems.System] = []
     for kind in settings.kinds:
         if kind == systems.TOKENSMITH:
             group.append(systems.tokensmith(alg, workers, workdir, client_auth_variants=client_auth_variants))
+        elif kind == systems.TOKENSMITH_POSTGRES:
+            if database is None:
+                raise RuntimeError("no PostgreSQL database for the tokensmith-postgres system")
+            url, server_pid = database
+            group.append(systems.tokensmith(alg, workers, workdir, database_url=url, database_pid=server_pid))
         elif kind == systems.CEILING:
             group.append(systems.ceiling(alg, workers, workdir))
         else:
@@ -199,18 +255,24 @@ def measure_group(settings: Settings, group: list[systems.System]) -> list[dict[
                 shift = round_index % len(in_scenario)
                 for target in in_scenario[shift:] + in_scenario[:shift]:
                     system = services[id(target)]
-                    cpu_before = tree_cpu_seconds(system.service.pid)
+                    cpu_before = system_cpu_seconds(system)
                     with RssSampler([system.service]):
                         result = run_wrk(
                             target.request, connections=settings.connections, duration_s=settings.duration_s
                         )
-                    cpu_seconds = tree_cpu_seconds(system.service.pid) - cpu_before
+                    cpu_seconds = system_cpu_seconds(system) - cpu_before
                     runs.append(run_record(target, system, round_index, result, cpu_seconds))
                     print(f"bench:   {format_run(runs[-1])}", flush=True)
     finally:
         for system in group:
             system.service.stop()
     return runs
+
+
+def system_cpu_seconds(system: systems.System) -> float:
+    """CPU time so far of the system's processes and of its helpers (the PostgreSQL server of tokensmith-postgres,
+    which serves only that system)."""
+    return sum(tree_cpu_seconds(pid) for pid in (system.service.pid, *system.helper_pids))
 
 
 def run_record(

@@ -47,6 +47,8 @@ CLIENT_CREDENTIALS = "client-credentials"
 CLIENT_AUTH = "client-auth"
 
 TOKENSMITH = "tokensmith"
+# tokensmith on PostgreSQL, the store the deployment guide recommends for several processes and replicas.
+TOKENSMITH_POSTGRES = "tokensmith-postgres"
 CEILING = "python-ceiling"
 OIDC_PROVIDER = "oidc-provider"
 
@@ -83,6 +85,8 @@ class System:
     build_targets: Callable[[System], list[Target]]
     verification_keys: Callable[[System], KeySet]
     targets: list[Target] = field(default_factory=list)
+    # Other processes whose CPU is part of serving this system's requests (its PostgreSQL server).
+    helper_pids: tuple[int, ...] = ()
 
     @property
     def label(self) -> str:
@@ -277,11 +281,23 @@ def tokensmith_config(alg: str, port: int, database_url: str, *, client_auth_var
     }
 
 
-def tokensmith(alg: str, workers: int, workdir: Path, *, client_auth_variants: bool = False) -> System:
+def tokensmith(
+    alg: str,
+    workers: int,
+    workdir: Path,
+    *,
+    client_auth_variants: bool = False,
+    database_url: str | None = None,
+    database_pid: int | None = None,
+) -> System:
+    """tokensmith on a SQLite file of its own, or on ``database_url`` (PostgreSQL: the `tokensmith-postgres`
+    system, whose CPU figure includes the database server's, ``database_pid``)."""
+    kind = TOKENSMITH if database_url is None else TOKENSMITH_POSTGRES
     port = free_port()
-    name = f"{TOKENSMITH}-{alg}-{workers}"
-    database = workdir / f"{name}.db"
-    config = tokensmith_config(alg, port, f"sqlite+aiosqlite:///{database}", client_auth_variants=client_auth_variants)
+    name = f"{kind}-{alg}-{workers}"
+    if database_url is None:
+        database_url = f"sqlite+aiosqlite:///{workdir / f'{name}.db'}"
+    config = tokensmith_config(alg, port, database_url, client_auth_variants=client_auth_variants)
     config_path = workdir / f"{name}.yaml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     service = Service(
@@ -302,7 +318,7 @@ def tokensmith(alg: str, workers: int, workdir: Path, *, client_auth_variants: b
     def build(system: System) -> list[Target]:
         url = system.service.base_url + "/oauth2/token"
         subject = _tokensmith_subject_token(url)
-        targets = token_targets(TOKENSMITH, url, subject)
+        targets = token_targets(kind, url, subject)
         if client_auth_variants:
             for scheme, credentials in HASHED_CLIENTS.items():
                 request = Request(url, body=CREDENTIALS_BODY, authorization=basic(*credentials))
@@ -313,7 +329,8 @@ def tokensmith(alg: str, workers: int, workdir: Path, *, client_auth_variants: b
         jwks = httpx.get(system.service.base_url + "/oauth2/jwks", timeout=10).json()
         return KeySet.import_key_set(jwks)
 
-    return System(TOKENSMITH, alg, workers, service, build, keys)
+    helpers = () if database_pid is None else (database_pid,)
+    return System(kind, alg, workers, service, build, keys, helper_pids=helpers)
 
 
 def _tokensmith_subject_token(token_url: str) -> str:

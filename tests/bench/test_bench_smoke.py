@@ -22,11 +22,12 @@ from bench.machine import describe
 from bench.processes import descendants, tree_cpu_seconds, tree_rss_bytes
 from bench.report import aggregate, build, targets, write
 from tests.support.components import missing_component
+from tests.support.postgres import PostgresUnavailable, find_bin_dir
 
 from tokensmith.bench import find_checkout
 
 REPO = Path(__file__).resolve().parents[2]
-SYSTEMS = {"tokensmith", "python-ceiling", "oidc-provider"}
+SYSTEMS = {"tokensmith", "tokensmith-postgres", "python-ceiling", "oidc-provider"}
 
 WRK_STDOUT = """Running 1s test @ http://127.0.0.1:1/oauth2/token
   1 threads and 32 connections
@@ -134,6 +135,10 @@ def test_quick_bench_writes_its_results(tmp_path: Path) -> None:
         missing_component("wrk is not installed (Debian: apt-get install wrk)")
     if shutil.which("node") is None or shutil.which("npm") is None:
         missing_component("node/npm are not installed (needed for the oidc-provider peer)")
+    try:
+        find_bin_dir()
+    except PostgresUnavailable as exc:
+        missing_component(f"{exc} (needed for the tokensmith-postgres system)")
     completed = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", f"--out={tmp_path}"],
         cwd=REPO,

@@ -107,6 +107,10 @@ class TemporaryCluster:
         finally:
             shutil.rmtree(self.directory, ignore_errors=True)
 
+    def server_pid(self) -> int:
+        """The postmaster's PID (its first line of ``postmaster.pid``): its process tree is the whole server."""
+        return int((self.data_dir / "postmaster.pid").read_text().split()[0])
+
     def server_log(self) -> str:
         try:
             return (self.directory / "server.log").read_text(errors="replace")[-2000:]
