@@ -29,7 +29,12 @@ def find_checkout(*starts: Path) -> Path | None:
 QUICK = typer.Option(False, "--quick", help="The under-a-minute smoke run (ES256, 1 process, 1 s each).")
 ALGORITHMS = typer.Option([], "--alg", help="ES256 or RS256; repeatable (default: both).")
 WORKERS = typer.Option([], "--workers", help="Process counts; repeatable (default: 1 and 2).")
-SYSTEMS = typer.Option([], "--systems", help="tokensmith, python-ceiling, oidc-provider; repeatable (default: all).")
+SYSTEMS = typer.Option(
+    [],
+    "--systems",
+    help="tokensmith, python-ceiling, oidc-provider, tokensmith-postgres; repeatable "
+    "(default: all but tokensmith-postgres).",
+)
 DURATION = typer.Option(None, "--duration", help="Seconds per load run.")
 ROUNDS = typer.Option(None, "--rounds", help="Alternating rounds.")
 OUT = typer.Option(None, "--out", help="Directory for latest.{md,json,png} (default: bench/results).")
