@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from bench.loadgen import parse_wrk_output
@@ -128,24 +129,29 @@ def test_process_tree_is_found_and_measured() -> None:
         child.wait()
 
 
-@pytest.mark.interop
-@pytest.mark.timeout(150)
-def test_quick_bench_writes_its_results(tmp_path: Path) -> None:
+def run_quick_bench(out: Path, *options: str, timeout: float) -> dict[str, Any]:
+    """`python -m bench --quick` with ``options``, writing to ``out``; its JSON results once it succeeded."""
     if shutil.which("wrk") is None:
         missing_component("wrk is not installed (Debian: apt-get install wrk)")
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        missing_component("node/npm are not installed (needed for the oidc-provider peer)")
     completed = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", f"--out={tmp_path}"],
+        [sys.executable, "-m", "bench", "--quick", *options, f"--out={out}"],
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=140,
+        timeout=timeout,
         check=False,
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    results: dict[str, Any] = json.loads((out / "latest.json").read_text())
+    return results
 
-    results = json.loads((tmp_path / "latest.json").read_text())
+
+@pytest.mark.interop
+@pytest.mark.timeout(150)
+def test_quick_bench_writes_its_results(tmp_path: Path) -> None:
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        missing_component("node/npm are not installed (needed for the oidc-provider peer)")
+    results = run_quick_bench(tmp_path, timeout=140)
     machine = results["machine"]
     assert machine["cores"] >= 1
     assert machine["cpu"]
@@ -212,22 +218,11 @@ def test_tree_cpu_seconds_counts_the_children_of_a_process() -> None:
 @pytest.mark.interop
 @pytest.mark.timeout(120)
 def test_quick_bench_measures_tokensmith_on_postgresql_on_request(tmp_path: Path) -> None:
-    if shutil.which("wrk") is None:
-        missing_component("wrk is not installed (Debian: apt-get install wrk)")
     try:
         find_bin_dir()
     except PostgresUnavailable as exc:
         missing_component(f"{exc} (needed for the tokensmith-postgres system)")
-    completed = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--no-e2e", "--systems=tokensmith-postgres", f"--out={tmp_path}"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=110,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
-    results = json.loads((tmp_path / "latest.json").read_text())
+    results = run_quick_bench(tmp_path, "--no-e2e", "--systems=tokensmith-postgres", timeout=110)
     rows = results["http"]
     assert {(row["scenario"], row["system"]) for row in rows} == {
         ("token-exchange", "tokensmith-postgres"),
