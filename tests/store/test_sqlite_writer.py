@@ -13,12 +13,11 @@ from typing import Any
 
 from sqlalchemy import event
 from tests.support.records import issued_token
-from tests.support.store_batches import batch_with_one_duplicate
+from tests.support.store_batches import batch_with_one_duplicate, opened_store
 
 from tokensmith.store import sqlite_writer
 from tokensmith.store.engine import SQLITE_BUSY_TIMEOUT_SECONDS
 from tokensmith.store.records import AuditEvent
-from tokensmith.store.sql import SqlStore
 from tokensmith.store.sqlite_writer import SqliteWriter, multi_row_sql
 from tokensmith.store.tables import issued_tokens
 
@@ -39,11 +38,9 @@ def audit(number: int) -> AuditEvent:
 
 
 async def test_flushes_bypass_the_pool_and_commit_for_every_connection(tmp_path: Path) -> None:
-    store = SqlStore(f"sqlite+aiosqlite:///{tmp_path}/writer.db")
-    await store.initialize()
-    checkouts: list[Any] = []
-    event.listen(store.engine.sync_engine.pool, "checkout", lambda *args: checkouts.append(args))
-    try:
+    async with opened_store(f"sqlite+aiosqlite:///{tmp_path}/writer.db") as store:
+        checkouts: list[Any] = []
+        event.listen(store.engine.sync_engine.pool, "checkout", lambda *args: checkouts.append(args))
         await asyncio.gather(
             *(store.record_issued_token(issued_token(f"t-{i}")) for i in range(8)),
             *(store.add_audit_event(audit(i)) for i in range(3)),
@@ -51,8 +48,6 @@ async def test_flushes_bypass_the_pool_and_commit_for_every_connection(tmp_path:
         assert checkouts == []  # no pooled connection: the writer's own
         assert await store.get_issued_token("t-7") == issued_token("t-7")
         assert sorted(e.details["number"] for e in await store.list_audit_events()) == [0, 1, 2]
-    finally:
-        await store.close()
 
 
 def _pragmas(connection: sqlite3.Connection) -> dict[str, Any]:
@@ -74,9 +69,7 @@ def write_lock_held(path: Path) -> Iterator[sqlite3.Connection]:
 
 
 async def test_the_writer_connections_have_the_engine_settings(tmp_path: Path) -> None:
-    store = SqlStore(f"sqlite+aiosqlite:///{tmp_path}/settings.db")
-    await store.initialize()
-    try:
+    async with opened_store(f"sqlite+aiosqlite:///{tmp_path}/settings.db") as store:
         await store.record_issued_token(issued_token("first"))
         writer = store._sqlite_writer
         assert writer is not None
@@ -107,15 +100,11 @@ async def test_the_writer_connections_have_the_engine_settings(tmp_path: Path) -
             "wal_autocheckpoint": 1000,  # SQLite's default: checkpoints happen in the thread
         }
         assert not thread_connection.in_transaction
-    finally:
-        await store.close()
     assert store._sqlite_writer is None
 
 
 async def test_a_taken_write_lock_sends_the_flush_to_the_thread_without_blocking_the_loop(tmp_path: Path) -> None:
-    store = SqlStore(f"sqlite+aiosqlite:///{tmp_path}/busy.db")
-    await store.initialize()
-    try:
+    async with opened_store(f"sqlite+aiosqlite:///{tmp_path}/busy.db") as store:
         await store.record_issued_token(issued_token("inline"))
         writer = store._sqlite_writer
         assert writer is not None
@@ -141,8 +130,6 @@ async def test_a_taken_write_lock_sends_the_flush_to_the_thread_without_blocking
         await store.record_issued_token(issued_token("inline-again"))
         assert writer._last_flush is last
         assert await store.get_issued_token("inline-again") == issued_token("inline-again")
-    finally:
-        await store.close()
 
 
 async def test_inline_commits_are_checkpointed_in_the_thread(tmp_path: Path, monkeypatch: Any) -> None:
@@ -158,9 +145,7 @@ async def test_inline_commits_are_checkpointed_in_the_thread(tmp_path: Path, mon
         return result
 
     monkeypatch.setattr(SqliteWriter, "_run_checkpoint", recorded)
-    store = SqlStore(f"sqlite+aiosqlite:///{tmp_path}/checkpoint.db")
-    await store.initialize()
-    try:
+    async with opened_store(f"sqlite+aiosqlite:///{tmp_path}/checkpoint.db") as store:
         for number in range(4):
             await store.record_issued_token(issued_token(f"c-{number}"))
         writer = store._sqlite_writer
@@ -178,14 +163,10 @@ async def test_inline_commits_are_checkpointed_in_the_thread(tmp_path: Path, mon
         # Every frame the inline commits appended is copied into the database file, off the loop.
         assert (busy, checkpointed) == (0, frames)
         assert frames > 0
-    finally:
-        await store.close()
 
 
 async def test_a_failed_flush_rolls_back_and_each_caller_gets_its_own_outcome(tmp_path: Path) -> None:
-    store = SqlStore(f"sqlite+aiosqlite:///{tmp_path}/failed.db")
-    await store.initialize()
-    try:
+    async with opened_store(f"sqlite+aiosqlite:///{tmp_path}/failed.db") as store:
         await batch_with_one_duplicate(store, issued_token("fresh"), issued_token("taken"), audit(1))
         writer = store._sqlite_writer
         assert writer is not None
@@ -196,27 +177,19 @@ async def test_a_failed_flush_rolls_back_and_each_caller_gets_its_own_outcome(tm
         async with store.engine.connect() as connection:
             count = (await connection.exec_driver_sql(f"SELECT count(*) FROM {issued_tokens.name}")).scalar()
         assert count == 2
-    finally:
-        await store.close()
 
 
 async def test_an_in_memory_database_keeps_the_engine_path() -> None:
     # Another connection to an in-memory database is another database: the flushes stay on the engine's.
-    store = SqlStore("sqlite+aiosqlite:///:memory:")
-    await store.initialize()
-    try:
+    async with opened_store("sqlite+aiosqlite:///:memory:") as store:
         assert store._sqlite_writer is None
         await asyncio.gather(*(store.record_issued_token(issued_token(f"m-{i}")) for i in range(4)))
         assert await store.get_issued_token("m-3") == issued_token("m-3")
-    finally:
-        await store.close()
 
 
 async def test_a_large_batch_goes_in_multi_row_statements_in_order(tmp_path: Path) -> None:
     # 70 rows of each table: statements of 64 and 6 rows; audit ids follow the order the events were added in.
-    store = SqlStore(f"sqlite+aiosqlite:///{tmp_path}/large.db")
-    await store.initialize()
-    try:
+    async with opened_store(f"sqlite+aiosqlite:///{tmp_path}/large.db") as store:
         tokens = [issued_token(f"big-{i}", parent="big-0" if i % 3 else None) for i in range(70)]
         _, outcomes = await asyncio.gather(
             asyncio.gather(*(store.record_issued_token(token) for token in tokens)),
@@ -228,8 +201,6 @@ async def test_a_large_batch_goes_in_multi_row_statements_in_order(tmp_path: Pat
         stored = await store.list_audit_events(limit=200)
         assert [event.details["number"] for event in reversed(stored)] == list(range(70))
         assert [event.id for event in reversed(stored)] == sorted(event.id for event in stored)
-    finally:
-        await store.close()
 
 
 def test_only_plain_one_row_inserts_are_rewritten() -> None:
@@ -252,9 +223,7 @@ def test_only_plain_one_row_inserts_are_rewritten() -> None:
 
 
 async def test_the_multi_row_token_insert_probes_parents_by_primary_key(tmp_path: Path) -> None:
-    store = SqlStore(f"sqlite+aiosqlite:///{tmp_path}/plan.db")
-    await store.initialize()
-    try:
+    async with opened_store(f"sqlite+aiosqlite:///{tmp_path}/plan.db") as store:
         append = store._issued_token_append
         sql = multi_row_sql(append.sql, 4)
         assert sql is not None
@@ -264,5 +233,3 @@ async def test_the_multi_row_token_insert_probes_parents_by_primary_key(tmp_path
         steps = [str(row[3]) for row in plan]
         assert not [step for step in steps if step.startswith("SCAN") and "issued_tokens" in step], steps
         assert any("lineage_parent USING INDEX sqlite_autoindex_issued_tokens_1" in step for step in steps), steps
-    finally:
-        await store.close()

@@ -1,14 +1,27 @@
-"""A group-commit batch in which one row fails: the store tests of both SQLite paths (the engine's, for an
-in-memory database, and the file writer's) start from it."""
+"""Store test helpers: a store opened for one test, and a group-commit batch in which one row fails (the store
+tests of both SQLite paths, the engine's for an in-memory database and the file writer's, start from it)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from sqlalchemy.exc import IntegrityError
 
 from tokensmith.store.records import AuditEvent, IssuedTokenRecord
 from tokensmith.store.sql import SqlStore
+
+
+@asynccontextmanager
+async def opened_store(database_url: str) -> AsyncIterator[SqlStore]:
+    """A store on ``database_url``, initialized (migrated), closed when the block ends."""
+    store = SqlStore(database_url)
+    await store.initialize()
+    try:
+        yield store
+    finally:
+        await store.close()
 
 
 async def batch_with_one_duplicate(
