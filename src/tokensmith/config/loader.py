@@ -101,9 +101,14 @@ def _scalar(raw: str) -> Any:
 
 
 def _describe(source: str, exc: ValidationError) -> str:
+    return f"{source}: {validation_problems(exc)}"
+
+
+def validation_problems(exc: ValidationError) -> str:
+    """A settings validation error on one line: each problem as ``key.path: message``."""
     problems = []
     for error in exc.errors():
         location = ".".join(str(part) for part in error["loc"]) or "(top level)"
         message = error["msg"].removeprefix("Value error, ")
         problems.append(f"{location}: {message}")
-    return f"{source}: " + "; ".join(problems)
+    return "; ".join(problems)

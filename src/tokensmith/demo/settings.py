@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ValidationError, model_validator
 
 from tokensmith.client.registration import OAuth2ClientProperties, RegistrationProperties
-from tokensmith.config.loader import load_config
+from tokensmith.config.loader import load_config, validation_problems
 from tokensmith.config.server import ServerConfig
 from tokensmith.config.types import KEBAB
 from tokensmith.demo.topology import Topology
@@ -151,8 +151,7 @@ def _validate(model: type[M], path: Path, data: dict[str, Any]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"{path}: {problems}") from None
+        raise ConfigError(f"{path}: {validation_problems(exc)}") from None
 
 
 def load_service_settings(model: type[M], name: str, topology: Topology) -> M:
@@ -171,8 +170,7 @@ def load_server_config(topology: Topology, database_url: str | None = None) -> S
     try:
         return ServerConfig.model_validate(data)
     except ValidationError as exc:  # only --database-url can make the shipped file invalid
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(problems) from None
+        raise ConfigError(validation_problems(exc)) from None
 
 
 def load_user_service_settings(topology: Topology) -> UserServiceSettings:
