@@ -83,6 +83,29 @@ def create_engine_for(url: URL) -> AsyncEngine:
     )
 
 
+# Connections of the PostgreSQL engine for the group commit's flushes (see create_append_engine_for): one per
+# table and flush in flight.
+APPEND_POOL_SIZE: Final = 4
+
+
+def create_append_engine_for(url: URL) -> AsyncEngine | None:
+    """On PostgreSQL, a second engine for the token endpoint's group-committed inserts, without the pre-ping: on
+    the main engine a flush would pay a round trip for the ping on top of its insert. A connection the database
+    dropped fails its flush instead, is discarded, and the group commit writes the rows again one by one through
+    the main engine, whose pre-ping replaces dead connections (sql.py, ``_append``). None elsewhere: SQLite
+    flushes go through the store's own writer or the main engine."""
+    if url.get_backend_name() != "postgresql":
+        return None
+    return create_async_engine(
+        url,
+        isolation_level="AUTOCOMMIT",
+        hide_parameters=True,
+        pool_size=APPEND_POOL_SIZE,
+        max_overflow=0,
+        pool_recycle=1800,
+    )
+
+
 def transactional(engine: AsyncEngine) -> AsyncEngine:
     """The engine for calls of several statements that must commit together.
 

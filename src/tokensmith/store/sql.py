@@ -41,6 +41,7 @@ from tokensmith.store.appends import Append
 from tokensmith.store.base import Consumed
 from tokensmith.store.engine import (
     SQLITE_BUSY_TIMEOUT_SECONDS,
+    create_append_engine_for,
     create_engine_for,
     enable_sqlite_wal,
     transactional,
@@ -282,15 +283,22 @@ class SqlStore:
         # Single statements run on the engine as it is (autocommit on PostgreSQL); several go in one transaction.
         self._tx = transactional(self._engine)
         # The inserts of the token endpoint's hot path, grouped into one transaction per flush (group_commit.py).
-        # Issued tokens and audit events share one writer: a flush commits both tables in one transaction. A row
-        # is queued as (driver SQL, parameters), encoded by its caller (appends.py).
-        self._appends: GroupCommit[tuple[str, tuple[Any, ...]]] = GroupCommit(
-            self._append, write_alone=self._append_alone
-        )
+        # A row is queued as (driver SQL, parameters), encoded by its caller (appends.py). On SQLite, issued tokens
+        # and audit events share one writer: a flush commits both tables in one transaction, one commit for both.
+        self._token_appends = self._audit_appends = self._group_commit()
+        self._append_engine = create_append_engine_for(self._url)
+        if self._append_engine is not None:
+            # PostgreSQL: a writer per table, so that a flush is one statement (an asyncpg executemany, atomic by
+            # itself) and one round trip, instead of BEGIN, a statement per table and COMMIT; the two tables'
+            # flushes run side by side. Each caller waits for its own row only, so nothing needs them together.
+            self._audit_appends = self._group_commit()
         # On a SQLite file the flushes go to a connection and thread of their own (sqlite_writer.py); set up by
         # initialize(). Elsewhere (PostgreSQL, an in-memory SQLite database) through the engine's pool.
         self._sqlite_writer: SqliteWriter | None = None
         self._revocations_committed = 0
+
+    def _group_commit(self) -> GroupCommit[tuple[str, tuple[Any, ...]]]:
+        return GroupCommit(self._append, write_alone=self._append_alone)
 
     @property
     def dialect(self) -> str:
@@ -328,10 +336,13 @@ class SqlStore:
         self._audit_event_append  # noqa: B018
 
     async def close(self) -> None:
-        await self._appends.drain()
+        await self._token_appends.drain()
+        await self._audit_appends.drain()
         if self._sqlite_writer is not None:
             await self._sqlite_writer.close()
             self._sqlite_writer = None
+        if self._append_engine is not None:
+            await self._append_engine.dispose()
         await self._engine.dispose()
 
     def _connect_sqlite(self, **options: Any) -> sqlite3.Connection:
@@ -375,18 +386,26 @@ class SqlStore:
             # Only a multi-row statement's own rows do not see each other (see sqlite_writer.multi_row_sql).
             await self._sqlite_writer.write(list(by_statement.items()))
             return
-        async with self._engine.connect() as connection:
+        engine = self._engine if self._append_engine is None else self._append_engine
+        async with engine.connect() as connection:
             driver = (await connection.get_raw_connection()).driver_connection
             if driver is None:  # only a connection closed meanwhile has none
                 raise RuntimeError("the pooled connection has no driver connection")
             try:
-                await driver.execute("BEGIN")
-                for statement, params_list in by_statement.items():
+                if len(by_statement) == 1 and self._append_engine is not None:
+                    # asyncpg sends an executemany's rows with a single Sync: one implicit transaction, all rows
+                    # or none (asyncpg >= 0.22), one round trip.
+                    ((statement, params_list),) = by_statement.items()
                     await driver.executemany(statement, params_list)
-                await driver.execute("COMMIT")
+                else:
+                    await driver.execute("BEGIN")
+                    for statement, params_list in by_statement.items():
+                        await driver.executemany(statement, params_list)
+                    await driver.execute("COMMIT")
             except BaseException:
                 # Not left to the pool: it does not roll back what it did not begin (PostgreSQL's autocommit).
-                # Closing the connection would, but would also lose an in-memory SQLite database.
+                # Closing the connection would, but would also lose an in-memory SQLite database. With no
+                # transaction open (a failed executemany rolled its own back), ROLLBACK only warns.
                 try:
                     await driver.execute("ROLLBACK")
                 except BaseException:
@@ -462,7 +481,7 @@ class SqlStore:
     async def record_issued_token(self, token: IssuedTokenRecord) -> None:
         """Returns once the row is committed, in one transaction with the rows recorded concurrently."""
         append = self._issued_token_append
-        await self._appends.submit((append.sql, append.encode(token)))
+        await self._token_appends.submit((append.sql, append.encode(token)))
 
     async def get_issued_token(self, jti: str) -> IssuedTokenRecord | None:
         row = await self._one(_get_token, {"jti": jti})
@@ -533,7 +552,7 @@ class SqlStore:
     async def add_audit_event(self, event: AuditEvent) -> None:
         """Returns once the event is committed, in one transaction with the events added concurrently."""
         append = self._audit_event_append
-        await self._appends.submit((append.sql, append.encode(event)))
+        await self._audit_appends.submit((append.sql, append.encode(event)))
 
     async def add_audit_events(self, events: Sequence[AuditEvent]) -> list[BaseException | None]:
         """Like :meth:`add_audit_event` for each event, at once; each event's error (or None), in order."""
@@ -547,7 +566,7 @@ class SqlStore:
             except Exception as exc:  # an event that cannot be encoded fails alone, as with add_audit_event
                 rows.append(None)
                 errors.append(exc)
-        written = iter(await self._appends.submit_many([row for row in rows if row is not None]))
+        written = iter(await self._audit_appends.submit_many([row for row in rows if row is not None]))
         return [next(written) if row is not None else error for row, error in zip(rows, errors, strict=True)]
 
     async def list_audit_events(self, limit: int = 100) -> Sequence[AuditEvent]:
