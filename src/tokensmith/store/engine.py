@@ -84,8 +84,8 @@ def create_engine_for(url: URL) -> AsyncEngine:
 
 
 # Connections of the PostgreSQL engine for the group commit's flushes (see create_append_engine_for): one per
-# table and flush in flight.
-APPEND_POOL_SIZE: Final = 4
+# table (each table's group commit has one flush in flight).
+APPEND_POOL_SIZE: Final = 2
 
 
 def create_append_engine_for(url: URL) -> AsyncEngine | None:
