@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck unit interop bench bench-quick clean
+.PHONY: demo test lint typecheck unit interop bench bench-quick clean screenshots
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench --quick
+
+# Retake docs/screenshots/ (the browser test; without this it writes them to a temporary directory).
+screenshots: $(STAMP)
+	TOKENSMITH_UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest tests/demo/test_browser.py
 
 # Third-party peers against tokensmith (docs/interop.md): needs java 17+, mvn, node 20+ and npm.
 interop: $(STAMP)

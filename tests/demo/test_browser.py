@@ -1,14 +1,16 @@
 """End to end in a real browser: Debian's chromium driven by Playwright against the four services on free ports.
 
 Log in, follow the link, read the message and both tokens' claims from the page, try the delegation variant,
-log out. The screenshots in docs/screenshots/ are taken here.
+log out. The screenshots in docs/screenshots/ are taken here: written there with TOKENSMITH_UPDATE_SCREENSHOTS=1
+(`make screenshots`), else to a temporary directory, so that running the tests leaves the working tree alone.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +34,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+UPDATE_SCREENSHOTS_ENV = "TOKENSMITH_UPDATE_SCREENSHOTS"
 TIMEOUT_MS = 15_000
 
 
@@ -57,18 +60,32 @@ async def _claims(page: Page, section: str) -> dict[str, Any]:
     return claims
 
 
-async def _shot(page: Page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
+Shot = Callable[[str], Awaitable[None]]
 
 
-async def test_log_in_read_the_message_and_both_tokens_then_log_out(demo_system: DemoSystem, page: Page) -> None:
+@pytest.fixture
+def shot(page: Page, tmp_path_factory: pytest.TempPathFactory) -> Shot:
+    """Screenshot the page as ``name``: into docs/screenshots/ when asked to update them, else a temporary
+    directory (the screenshots are still taken, so a page that cannot be captured fails the test either way)."""
+    directory = DOCS_SCREENSHOTS if os.environ.get(UPDATE_SCREENSHOTS_ENV) == "1" else tmp_path_factory.mktemp("shots")
+
+    async def take(name: str) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(directory / name), full_page=True)
+        assert (directory / name).stat().st_size > 0
+
+    return take
+
+
+async def test_log_in_read_the_message_and_both_tokens_then_log_out(
+    demo_system: DemoSystem, page: Page, shot: Shot
+) -> None:
     topology = demo_system.topology
 
     # The client app sends the browser to the authorization server's login page.
     await page.goto(topology.client_url + "/")
     assert page.url.startswith(topology.issuer + "/login")
-    await _shot(page, "1-login.png")
+    await shot("1-login.png")
 
     # A wrong password: the page says so and nobody is logged in.
     await page.fill("#username", "baeldung")
@@ -76,7 +93,7 @@ async def test_log_in_read_the_message_and_both_tokens_then_log_out(demo_system:
     await page.click("button[type=submit]")
     await page.wait_for_selector("#login-error")
     assert page.url.startswith(topology.issuer)
-    await _shot(page, "2-wrong-password.png")
+    await shot("2-wrong-password.png")
 
     # The right one: back at the client app, which shows the subject and the authorized party.
     await page.fill("#username", "baeldung")
@@ -85,7 +102,7 @@ async def test_log_in_read_the_message_and_both_tokens_then_log_out(demo_system:
     await page.wait_for_url(topology.client_url + "/")
     assert await page.inner_text("#subject") == "baeldung"
     assert await page.inner_text("#azp") == "messaging-client"
-    await _shot(page, "3-logged-in.png")
+    await shot("3-logged-in.png")
 
     # The article's link: user-service exchanges the token and message-service answers.
     await page.click("#message-link")
@@ -100,7 +117,7 @@ async def test_log_in_read_the_message_and_both_tokens_then_log_out(demo_system:
     assert "message.read" in exchanged["scope"]
     assert exchanged["client_id"] == "message-service"
     assert "act" not in exchanged
-    await _shot(page, "4-message.png")
+    await shot("4-message.png")
 
     # Delegation: the exchanged token names user-service as the actor.
     await page.goto(topology.client_url + "/")
@@ -110,12 +127,12 @@ async def test_log_in_read_the_message_and_both_tokens_then_log_out(demo_system:
     assert delegated["sub"] == "baeldung"
     assert delegated["act"]["sub"] == "user-service"
     assert "user-service" in await page.inner_text("#message")
-    await _shot(page, "5-delegation.png")
+    await shot("5-delegation.png")
 
     # Log out: the session ends at the authorization server too, so the next visit asks for the login again.
     await page.click("#logout")
     await page.wait_for_selector("#logged-out")
     assert page.url == topology.client_url + "/logged-out"
-    await _shot(page, "6-logged-out.png")
+    await shot("6-logged-out.png")
     await page.goto(topology.client_url + "/")
     assert page.url.startswith(topology.issuer + "/login")
