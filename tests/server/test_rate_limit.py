@@ -1,48 +1,116 @@
-"""Failed-login throttling per username and per address."""
+"""Failed-login throttling per username and per address, counted in the database (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
 
 from tokensmith.config.server import LoginSettings
-from tokensmith.server.rate_limit import LoginThrottle, SlidingWindow
+from tokensmith.server.rate_limit import LoginThrottle, counter_hash
+from tokensmith.store.sql import SqlStore
+from tokensmith.store.tables import login_attempts
+
+WINDOW = timedelta(minutes=5)
+# The start of a window (windows are aligned on the Unix epoch): tests step the clock from here.
+START = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
-def test_sliding_window_forgets_old_events() -> None:
-    now = [0.0]
-    window = SlidingWindow(2, 10, clock=lambda: now[0])
-    window.add("k")
-    now[0] = 5
-    window.add("k")
-    assert window.exceeded("k")
-    now[0] = 10.5  # the first event left the window
-    assert not window.exceeded("k")
-    window.add("k")
-    assert window.exceeded("k")
-    window.clear("k")
-    assert not window.exceeded("k")
+class Clock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> datetime:
+        return self.now
 
 
-def test_window_is_bounded_in_keys() -> None:
-    window = SlidingWindow(1, 60, max_keys=3)
-    for key in "abcd":
-        window.add(key)
-    assert not window.exceeded("a")  # evicted
-    assert window.exceeded("d")
+def throttle(store: SqlStore, clock: Clock, *, per_user: int = 100, per_address: int = 100) -> LoginThrottle:
+    settings = LoginSettings(
+        max_failures_per_user=per_user, max_failures_per_address=per_address, failure_window=WINDOW
+    )
+    return LoginThrottle(store, settings, clock=clock)
 
 
-def test_login_throttle_per_user_and_per_address() -> None:
-    now = [0.0]
-    settings = LoginSettings(max_failures_per_user=2, max_failures_per_address=3, failure_window=timedelta(minutes=1))
-    throttle = LoginThrottle(settings, clock=lambda: now[0])
-    throttle.failed("Alice", "10.0.0.1")
-    throttle.failed("alice", "10.0.0.2")
-    assert throttle.blocked("ALICE", "10.0.0.9")  # per user, case-insensitively
-    assert not throttle.blocked("bob", "10.0.0.1")
-    throttle.failed("bob", "10.0.0.1")
-    throttle.failed("carol", "10.0.0.1")
-    assert throttle.blocked("dave", "10.0.0.1")  # per address
-    throttle.succeeded("alice")
-    assert not throttle.blocked("alice", "10.0.0.3")
-    now[0] = 61
-    assert not throttle.blocked("dave", "10.0.0.1")
+async def test_per_user_case_insensitively_and_per_address(store: SqlStore) -> None:
+    clock = Clock()
+    limits = throttle(store, clock, per_user=2, per_address=3)
+    assert await limits.attempt("Alice", "10.0.0.1")
+    assert await limits.attempt("alice", "10.0.0.2")
+    assert await limits.attempt("ALICE", "10.0.0.9") is None  # per user, whatever the case
+    assert await limits.attempt("bob", "10.0.0.1")
+    assert await limits.attempt("carol", "10.0.0.1")
+    assert await limits.attempt("dave", "10.0.0.1") is None  # per address: three attempts already
+    assert await limits.attempt("dave", "10.0.0.3")
+
+
+async def test_a_refused_attempt_counts_for_nothing(store: SqlStore) -> None:
+    clock = Clock()
+    limits = throttle(store, clock, per_user=1, per_address=2)
+    assert await limits.attempt("alice", "10.0.0.1")
+    for _ in range(3):  # alice is blocked: these must not use up the address's attempts
+        assert await limits.attempt("alice", "10.0.0.1") is None
+    assert await limits.attempt("bob", "10.0.0.1")
+
+
+async def test_success_forgives_the_user_and_takes_back_the_address_attempt(store: SqlStore) -> None:
+    clock = Clock()
+    limits = throttle(store, clock, per_user=2, per_address=2)
+    first = await limits.attempt("alice", "10.0.0.1")
+    second = await limits.attempt("alice", "10.0.0.1")
+    assert first is not None
+    assert second is not None
+    assert await limits.attempt("alice", "10.0.0.2") is None  # two attempts in flight fill alice's window
+    await limits.succeeded(second)  # one of them was the right password
+    assert await limits.attempt("alice", "10.0.0.2")  # alice's failures are forgiven
+    assert await limits.attempt("bob", "10.0.0.1")  # the address counts one attempt again, not two...
+    assert await limits.attempt("carol", "10.0.0.1") is None  # ...so one more fills it
+
+
+async def test_the_window_slides_across_its_boundary(store: SqlStore) -> None:
+    clock = Clock()
+    limits = throttle(store, clock, per_user=2)
+    clock.now = START + WINDOW * 0.9
+    assert await limits.attempt("alice", "10.0.0.1")
+    assert await limits.attempt("alice", "10.0.0.1")
+    # Just past the boundary, 90 % of the previous window still counts: 2 x 0.9 + 1 > 2.
+    clock.now = START + WINDOW * 1.1
+    assert await limits.attempt("alice", "10.0.0.1") is None
+    # Later in the new window only 40 % of it does: 2 x 0.4 + 1 <= 2.
+    clock.now = START + WINDOW * 1.6
+    assert await limits.attempt("alice", "10.0.0.1")
+    # Two windows on, the burst is forgotten.
+    clock.now = START + WINDOW * 3
+    assert await limits.attempt("alice", "10.0.0.1")
+    assert await limits.attempt("alice", "10.0.0.1")
+
+
+async def test_attempts_made_at_once_are_admitted_no_more_than_the_limit(store: SqlStore) -> None:
+    clock = Clock()
+    limits = throttle(store, clock, per_user=3)
+    admitted = await asyncio.gather(*(limits.attempt("alice", f"10.0.0.{n}") for n in range(20)))
+    assert sum(login is not None for login in admitted) == 3
+
+
+async def test_replicas_on_one_database_share_the_counts(store: SqlStore, store_url: str) -> None:
+    clock = Clock()
+    replica = SqlStore(store_url)
+    try:
+        here, there = throttle(store, clock, per_user=3), throttle(replica, clock, per_user=3)
+        assert await here.attempt("alice", "10.0.0.1")
+        assert await there.attempt("alice", "10.0.0.2")
+        assert await here.attempt("alice", "10.0.0.3")
+        assert await there.attempt("alice", "10.0.0.4") is None
+    finally:
+        await replica.close()
+
+
+async def test_only_digests_are_stored_and_purged_two_windows_on(store: SqlStore) -> None:
+    clock = Clock()
+    limits = throttle(store, clock)
+    assert await limits.attempt("hunter2-typed-as-a-username", "10.0.0.1")
+    async with store.engine.connect() as connection:
+        stored = set((await connection.execute(select(login_attempts.c.counter_hash))).scalars())
+    assert stored == {counter_hash("user", "hunter2-typed-as-a-username"), counter_hash("address", "10.0.0.1")}
+    assert await store.purge_expired(START + WINDOW * 2 - timedelta(seconds=1)) == 0
+    assert await store.purge_expired(START + WINDOW * 2) == 2

@@ -1,6 +1,8 @@
-"""Two server processes (``tokensmith serve``) on one database never both accept the same code.
+"""Two server processes (``tokensmith serve``) on one database never both accept the same code, and count failed
+logins together.
 
-Run against SQLite (one file) and PostgreSQL: single use is enforced by the database, not by process memory.
+Run against SQLite (one file) and PostgreSQL: single use and the login limits are enforced by the database, not by
+process memory.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from tests.server.browser import Browser, basic_auth
+from tests.server.browser import Browser, basic_auth, hidden_fields
 from tests.server.configs import WEB_REDIRECT, config_data
 from tests.server.protocol import VERIFIER
 from tests.support.server import free_port
@@ -120,12 +122,34 @@ async def check_code_replay_across_processes(url_a: str, url_b: str) -> None:
         assert reused.json()["error"] == "invalid_grant"
 
 
-async def test_code_replay_across_two_processes_on_sqlite(tmp_path: Path) -> None:
+async def check_failed_logins_across_processes(url_a: str, url_b: str) -> None:
+    # The default limit is 5 failures per username: 3 at A and 2 at B use them up for both.
+    async with (
+        httpx.AsyncClient(base_url=url_a, timeout=10) as http_a,
+        httpx.AsyncClient(base_url=url_b, timeout=10) as http_b,
+    ):
+
+        async def guess(http: httpx.AsyncClient) -> int:
+            fields = hidden_fields((await http.get("/login")).text)
+            data = {**fields, "username": "guessed-user", "password": "wrong"}
+            return (await http.post("/login", data=data)).status_code
+
+        statuses = [await guess(http) for http in (http_a, http_a, http_a, http_b, http_b)]
+        assert statuses == [401] * 5
+        assert await guess(http_a) == 429
+        assert await guess(http_b) == 429
+
+
+async def test_code_replay_and_failed_logins_across_two_processes_on_sqlite(tmp_path: Path) -> None:
     async with two_servers(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}") as (url_a, url_b):
         await check_code_replay_across_processes(url_a, url_b)
+        await check_failed_logins_across_processes(url_a, url_b)
 
 
 @pytest.mark.postgres
-async def test_code_replay_across_two_processes_on_postgresql(tmp_path: Path, postgres_database_url: str) -> None:
+async def test_code_replay_and_failed_logins_across_two_processes_on_postgresql(
+    tmp_path: Path, postgres_database_url: str
+) -> None:
     async with two_servers(tmp_path, postgres_database_url) as (url_a, url_b):
         await check_code_replay_across_processes(url_a, url_b)
+        await check_failed_logins_across_processes(url_a, url_b)

@@ -488,3 +488,13 @@ async def test_purge_expired_deletes_only_expired_rows(store: SqlStore) -> None:
     assert await store.get_session(digest("new"), NOW) is not None
     assert await store.purge_expired(NOW + timedelta(seconds=60)) == 0
     assert await store.purge_expired(NOW + timedelta(days=2)) == 4
+
+
+async def test_purge_expired_goes_in_batches_until_none_is_left(store: SqlStore) -> None:
+    for n in range(7):
+        await store.record_issued_token(token_record(f"old-{n}", expires_in=10))
+        await store.save_session(session_record(f"old-{n}", expires_in=10))
+    await store.record_issued_token(token_record("new", expires_in=600))
+    assert await store.purge_expired(NOW + timedelta(seconds=60), batch=3) == 14  # 3 + 3 + 1 of each table
+    assert await store.get_issued_token("old-6") is None
+    assert await store.get_issued_token("new") is not None

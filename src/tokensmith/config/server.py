@@ -242,6 +242,15 @@ class ServerConfig(BaseModel):
     users: tuple[UserConfig, ...] = ()
     trusted_issuers: tuple[TrustedIssuer, ...] = ()
     max_request_bytes: int = Field(default=64 * 1024, ge=1024)
+    # How often each server process deletes expired rows (codes, tokens, sessions, login counts); 0 never.
+    purge_interval: Duration = timedelta(minutes=1)
+
+    @field_validator("purge_interval")
+    @classmethod
+    def _not_negative(cls, value: timedelta) -> timedelta:
+        if value < timedelta(0):
+            raise ValueError("must not be negative (0 turns purging off)")
+        return value
 
     @field_validator("issuer")
     @classmethod

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -47,6 +48,7 @@ from tokensmith.server.rate_limit import LoginThrottle
 from tokensmith.server.request_limits import RequestLimits
 from tokensmith.server.tokens import TokenIssuer
 from tokensmith.store import open_store
+from tokensmith.store.base import Store
 
 logger = logging.getLogger("tokensmith.server")
 
@@ -144,6 +146,22 @@ async def _refresh_keys_periodically(keys: KeyManager) -> None:
             logger.warning("could not re-read the signing keys", exc_info=True)
 
 
+async def _purge_periodically(store: Store, clock: Clock, interval: float) -> None:
+    """Delete expired rows every ``interval`` seconds. Every process of every replica does it: the deletes do not
+    conflict (a row two of them delete goes once), and no process depends on another being up. The first round
+    comes after a random part of the interval, so that processes started together spread their rounds out."""
+    await asyncio.sleep(interval * random.uniform(0.5, 1.0))  # noqa: S311 - spreading, not a secret
+    while True:
+        try:
+            deleted = await store.purge_expired(clock())
+        except Exception:  # a database hiccup must not stop the loop; the next round retries
+            logger.warning("could not purge expired rows", exc_info=True)
+        else:
+            if deleted:
+                logger.info("purged %d expired rows", deleted)
+        await asyncio.sleep(interval)
+
+
 def create_app(
     config: ServerConfig, *, clock: Clock = utc_now, settle_heap: bool = False, processes: int = 1
 ) -> TokensmithApp:
@@ -175,20 +193,27 @@ def create_app(
                 ctx=ctx,
                 secrets=SecretVerifier(),
                 passwords=UserPasswordChecker(config.users),
-                login_throttle=LoginThrottle(config.login),
+                login_throttle=LoginThrottle(store, config.login, clock=clock),
                 metrics=ServerMetrics(),
                 templates=new_templates(),
             )
             app.state.jwks_read_at = time.monotonic()
             refresher = asyncio.create_task(_refresh_keys_periodically(keys), name="tokensmith-key-refresh")
+            background = [refresher]
+            purge_every = config.purge_interval.total_seconds()
+            if purge_every > 0:
+                background.append(
+                    asyncio.create_task(_purge_periodically(store, clock, purge_every), name="tokensmith-purge")
+                )
             if settle_heap:
                 settle_heap_for_serving()
             try:
                 yield
             finally:
-                refresher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await refresher
+                for task in background:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
                 await close_exchange_runtime(ctx)
                 await close_client_assertion_verifier(ctx)
         finally:

@@ -1,93 +1,81 @@
-"""Throttling failed logins per username and per client address, in a sliding time window.
+"""Throttling failed logins per username and per client address, counted in the database.
 
-The windows live in this process's memory: with several workers or replicas each keeps its own count, so the
-effective limit is the configured one times the number of processes. That still turns online password guessing
-from thousands of tries a second into a handful a minute.
+Every process and replica counts against the same limits (behind a load balancer, a per-process count would let
+through the configured number of guesses times the number of processes). The count is a sliding window
+approximated by two fixed ones, as rate limiters commonly do: the attempts of the current window plus those of
+the previous window, weighted by the share of it that still lies within one window length of now. So a burst at
+the end of one window is not forgotten at its boundary, and no list of timestamps is kept.
+
+An attempt is counted before the password is checked (the check is slow and runs off the event loop, so guesses
+sent in parallel would otherwise all pass the "blocked?" test first), and a successful login takes it back: the
+user's failures are forgotten and the address's attempt is uncounted.
+
+What is counted is stored as a SHA-256 digest, never as text: people type their password into the username field.
 """
 
 from __future__ import annotations
 
-import time
-from collections import OrderedDict, deque
-from collections.abc import Callable
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from tokensmith.config.server import LoginSettings
+from tokensmith.keys import Clock, utc_now
+from tokensmith.store.base import Store
+from tokensmith.store.records import LoginAttempt, LoginCounter
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-class SlidingWindow:
-    """Counts events per key over the last ``window`` seconds; forgets the least recent keys beyond ``max_keys``."""
+def counter_hash(kind: str, value: str) -> str:
+    """The digest a counter is stored under: ``kind`` ("user", "address") keeps a username and an address that
+    happen to be the same text apart."""
+    return hashlib.sha256(f"{kind}\0{value}".encode()).hexdigest()
 
-    def __init__(
-        self, limit: int, window: float, *, clock: Callable[[], float] = time.monotonic, max_keys: int = 10_000
-    ) -> None:
-        self._limit = limit
-        self._window = window
-        self._clock = clock
-        self._max_keys = max_keys
-        self._events: OrderedDict[str, deque[float]] = OrderedDict()
 
-    def _recent(self, key: str) -> deque[float] | None:
-        events = self._events.get(key)
-        if events is None:
-            return None
-        horizon = self._clock() - self._window
-        while events and events[0] <= horizon:
-            events.popleft()
-        if not events:
-            del self._events[key]
-            return None
-        return events
+@dataclass(frozen=True, slots=True)
+class AdmittedLogin:
+    """A login attempt the throttle let through (and counted): hand it back to :meth:`LoginThrottle.succeeded`."""
 
-    def exceeded(self, key: str) -> bool:
-        events = self._recent(key)
-        return events is not None and len(events) >= self._limit
-
-    def add(self, key: str) -> None:
-        events = self._recent(key)
-        if events is None:
-            events = deque()
-            self._events[key] = events
-        events.append(self._clock())
-        self._events.move_to_end(key)
-        while len(self._events) > self._max_keys:
-            self._events.popitem(last=False)
-
-    def clear(self, key: str) -> None:
-        self._events.pop(key, None)
-
-    def forgive_one(self, key: str) -> None:
-        """Take back the most recent event of ``key`` (an attempt counted in advance that turned out fine)."""
-        events = self._events.get(key)
-        if events:
-            events.pop()
-            if not events:
-                del self._events[key]
+    user_counter: str
+    address_counter: str
+    window_start: datetime
 
 
 class LoginThrottle:
-    def __init__(self, settings: LoginSettings, *, clock: Callable[[], float] = time.monotonic) -> None:
-        window = settings.failure_window.total_seconds()
-        self._per_user = SlidingWindow(settings.max_failures_per_user, window, clock=clock)
-        self._per_address = SlidingWindow(settings.max_failures_per_address, window, clock=clock)
+    def __init__(self, store: Store, settings: LoginSettings, *, clock: Clock = utc_now) -> None:
+        self._store = store
+        self._window = settings.failure_window
+        self._per_user = settings.max_failures_per_user
+        self._per_address = settings.max_failures_per_address
+        self._clock = clock
 
-    def blocked(self, username: str, address: str) -> bool:
-        return self._per_user.exceeded(username.casefold()) or self._per_address.exceeded(address)
+    async def attempt(self, username: str, address: str) -> AdmittedLogin | None:
+        """Admit a login attempt, counting it as a failure until :meth:`succeeded` says otherwise; None when the
+        username (case-insensitively) or the address has used up its attempts."""
+        now = self._clock()
+        window_start = _window_start(now, self._window)
+        elapsed = (now - window_start) / self._window
+        user = counter_hash("user", username.casefold())
+        address_counter = counter_hash("address", address)
+        attempt = LoginAttempt(
+            counters=(LoginCounter(user, self._per_user), LoginCounter(address_counter, self._per_address)),
+            window_start=window_start,
+            previous_window_start=window_start - self._window,
+            previous_weight=1.0 - elapsed,
+            expires_at=window_start + 2 * self._window,
+        )
+        if not await self._store.admit_login_attempt(attempt):
+            return None
+        return AdmittedLogin(user, address_counter, window_start)
 
-    def failed(self, username: str, address: str) -> None:
-        self._per_user.add(username.casefold())
-        self._per_address.add(address)
+    async def succeeded(self, login: AdmittedLogin) -> None:
+        """A correct password: forget the user's failures, and take back the attempt counted for the address."""
+        await self._store.forget_login_attempts(login.user_counter)
+        await self._store.take_back_login_attempt(login.address_counter, login.window_start)
 
-    def attempt(self, username: str, address: str) -> bool:
-        """Admit a login attempt, counting it as a failure until :meth:`succeeded` says otherwise; False when
-        throttled. Counting before the (slow, off-loop) password check is what makes the limit hold for
-        guesses sent in parallel: checking first and counting after would let a whole burst through."""
-        if self.blocked(username, address):
-            return False
-        self.failed(username, address)
-        return True
 
-    def succeeded(self, username: str, address: str | None = None) -> None:
-        """A correct password: forget the user's failures, and take back the attempt counted for ``address``."""
-        self._per_user.clear(username.casefold())
-        if address is not None:
-            self._per_address.forgive_one(address)
+def _window_start(now: datetime, window: timedelta) -> datetime:
+    """The start of the fixed window holding ``now``: windows are aligned on the Unix epoch, so every replica
+    (with synchronized clocks) puts an attempt in the same window."""
+    return _EPOCH + window * ((now - _EPOCH) // window)

@@ -16,6 +16,7 @@ from tokensmith.store.records import (
     AuthorizationCodeRecord,
     ClientAssertionRecord,
     IssuedTokenRecord,
+    LoginAttempt,
     RefreshTokenRecord,
     RevokedTokenRecord,
     SessionRecord,
@@ -111,6 +112,18 @@ class Store(Protocol):
 
     async def delete_session(self, session_hash: str) -> None: ...
 
+    # failed-login throttling
+    async def admit_login_attempt(self, attempt: LoginAttempt) -> bool:
+        """Count the attempt under each of its counters, unless that would take any of them past its limit: then
+        count nothing and return False. Atomic across processes and replicas: of attempts made at once, no more
+        are admitted than the limits allow."""
+
+    async def take_back_login_attempt(self, counter_hash: str, window_start: datetime) -> None:
+        """Uncount one attempt counted in that window (it turned out to be a successful login)."""
+
+    async def forget_login_attempts(self, counter_hash: str) -> None:
+        """Drop every count of the counter (a successful login forgives the user's failures)."""
+
     # audit
     async def add_audit_event(self, event: AuditEvent) -> None: ...
 
@@ -122,5 +135,5 @@ class Store(Protocol):
 
     # housekeeping
     async def purge_expired(self, now: datetime) -> int:
-        """Delete expired codes, refresh tokens, issued tokens, sessions and client assertion jtis; return how
-        many were deleted."""
+        """Delete expired codes, refresh tokens, issued tokens, sessions, client assertion jtis and login attempt
+        counts; return how many were deleted."""

@@ -119,3 +119,23 @@ class AuditEvent:
     reason: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
     id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LoginCounter:
+    """One failed-login counter (a username's, a client address's) and how many attempts it allows."""
+
+    counter_hash: str  # SHA-256 hex digest of what is counted, never the text itself
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class LoginAttempt:
+    """A login attempt to count, in fixed windows: the attempts of the current window plus those of the previous
+    one, weighted by how much of it still lies within one window length of now, must stay within each limit."""
+
+    counters: tuple[LoginCounter, ...]
+    window_start: datetime
+    previous_window_start: datetime
+    previous_weight: float  # 0..1: the share of the previous window that still counts
+    expires_at: datetime  # when this window's counts stop mattering

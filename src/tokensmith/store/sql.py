@@ -15,12 +15,13 @@ import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import fields
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import (
     Integer,
     RowMapping,
     String,
+    Table,
     bindparam,
     case,
     delete,
@@ -29,8 +30,10 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    tuple_,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -53,6 +56,7 @@ from tokensmith.store.records import (
     AuthorizationCodeRecord,
     ClientAssertionRecord,
     IssuedTokenRecord,
+    LoginAttempt,
     RefreshTokenRecord,
     RevokedTokenRecord,
     SessionRecord,
@@ -66,6 +70,7 @@ from tokensmith.store.tables import (
     aware_utc,
     client_assertions,
     issued_tokens,
+    login_attempts,
     refresh_tokens,
     sessions,
     signing_keys,
@@ -232,10 +237,65 @@ _delete_key = delete(signing_keys).where(signing_keys.c.kid == bindparam("target
 
 _list_audit = select(audit_events).order_by(audit_events.c.id.desc()).limit(bindparam("limit", type_=Integer()))
 
+# How many expired rows one purge transaction deletes: short transactions, so that on SQLite the token endpoint's
+# writers never wait long for the write lock, and on PostgreSQL no statement holds a million row locks.
+PURGE_BATCH: Final = 2000
+
+
+def _purge_batch(table: Table) -> Executable:
+    """Delete up to ``limit`` expired rows of ``table`` (by primary key: neither database has ``DELETE ... LIMIT``
+    in a form both accept)."""
+    key = tuple_(*table.primary_key.columns) if len(table.primary_key.columns) > 1 else table.primary_key.columns[0]
+    expired = (
+        select(*table.primary_key.columns)
+        .where(table.c.expires_at <= bindparam("now", type_=UTCDateTime()))
+        .limit(bindparam("limit", type_=Integer()))
+    )
+    return delete(table).where(key.in_(expired))
+
+
 _purges = tuple(
-    delete(table).where(table.c.expires_at <= bindparam("now", type_=UTCDateTime()))
-    for table in (authorization_codes, refresh_tokens, issued_tokens, sessions, client_assertions)
+    _purge_batch(table)
+    for table in (authorization_codes, refresh_tokens, issued_tokens, sessions, client_assertions, login_attempts)
 )
+
+
+def _count_login_attempt(dialect_insert: Callable[[Table], Any]) -> Executable:
+    """One more attempt under a counter in a window (the row created at 1), returning the window's count. The
+    upsert locks the row, so concurrent attempts on one counter take turns (PostgreSQL; SQLite has one writer)."""
+    window = {"window_start": bindparam("window_start", type_=UTCDateTime())}
+    statement = dialect_insert(login_attempts).values(
+        counter_hash=bindparam("counter_hash"),
+        attempts=1,
+        expires_at=bindparam("expires_at", type_=UTCDateTime()),
+        **window,
+    )
+    upsert: Executable = statement.on_conflict_do_update(
+        index_elements=[login_attempts.c.counter_hash, login_attempts.c.window_start],
+        set_={"attempts": login_attempts.c.attempts + 1},
+    ).returning(login_attempts.c.attempts)
+    return upsert
+
+
+# INSERT ... ON CONFLICT is spelled alike by both databases, but SQLAlchemy builds it per dialect.
+_count_login_attempts = {
+    "postgresql": _count_login_attempt(postgresql.insert),
+    "sqlite": _count_login_attempt(sqlite.insert),
+}
+_window_attempts = select(login_attempts.c.counter_hash, login_attempts.c.attempts).where(
+    login_attempts.c.counter_hash.in_(bindparam("counter_hashes", expanding=True)),
+    login_attempts.c.window_start == bindparam("window_start", type_=UTCDateTime()),
+)
+_take_back_login_attempt = (
+    update(login_attempts)
+    .where(
+        login_attempts.c.counter_hash == bindparam("target_hash"),
+        login_attempts.c.window_start == bindparam("target_window", type_=UTCDateTime()),
+        login_attempts.c.attempts > 0,
+    )
+    .values(attempts=login_attempts.c.attempts - 1)
+)
+_forget_login_attempts = delete(login_attempts).where(login_attempts.c.counter_hash == bindparam("counter_hash"))
 
 
 # --- rows <-> records -----------------------------------------------------------------------------------------
@@ -547,6 +607,45 @@ class SqlStore:
     async def delete_session(self, session_hash: str) -> None:
         await self._write(_delete_session, {"hash": session_hash})
 
+    # failed-login throttling
+
+    async def admit_login_attempt(self, attempt: LoginAttempt) -> bool:
+        # Counted first, judged after, in one transaction: attempts made at once on several replicas each see the
+        # others' counts (the upsert waits for the row), and one that is refused rolls its counts back.
+        counters = sorted(attempt.counters, key=lambda counter: counter.counter_hash)  # one lock order for all
+        count = _count_login_attempts[self.dialect]
+        async with self._tx.connect() as connection, connection.begin() as transaction:
+            current: dict[str, int] = {}
+            for counter in counters:
+                params = {
+                    "counter_hash": counter.counter_hash,
+                    "window_start": attempt.window_start,
+                    "expires_at": attempt.expires_at,
+                }
+                current[counter.counter_hash] = (await connection.execute(count, params)).scalar_one()
+            previous_rows = await connection.execute(
+                _window_attempts,
+                {
+                    "counter_hashes": [counter.counter_hash for counter in counters],
+                    "window_start": attempt.previous_window_start,
+                },
+            )
+            previous: dict[str, int] = {counter_hash: attempts for counter_hash, attempts in previous_rows.all()}
+            admitted = all(
+                previous.get(counter.counter_hash, 0) * attempt.previous_weight + current[counter.counter_hash]
+                <= counter.limit
+                for counter in counters
+            )
+            if not admitted:
+                await transaction.rollback()
+        return admitted
+
+    async def take_back_login_attempt(self, counter_hash: str, window_start: datetime) -> None:
+        await self._write(_take_back_login_attempt, {"target_hash": counter_hash, "target_window": window_start})
+
+    async def forget_login_attempts(self, counter_hash: str) -> None:
+        await self._write(_forget_login_attempts, {"counter_hash": counter_hash})
+
     # audit
 
     async def add_audit_event(self, event: AuditEvent) -> None:
@@ -577,11 +676,15 @@ class SqlStore:
 
     # housekeeping
 
-    async def purge_expired(self, now: datetime) -> int:
-        """Delete expired codes, refresh tokens, issued tokens and sessions; return how many rows went."""
+    async def purge_expired(self, now: datetime, *, batch: int = PURGE_BATCH) -> int:
+        """Delete expired codes, refresh tokens, issued tokens, sessions, assertion jtis and login attempt counts,
+        ``batch`` rows per transaction; return how many rows went."""
         deleted = 0
-        async with self._tx.begin() as connection:
-            for statement in _purges:
-                result = await connection.execute(statement, {"now": now})
-                deleted += result.rowcount
+        for statement in _purges:
+            while True:
+                async with self._engine.begin() as connection:
+                    count = (await connection.execute(statement, {"now": now, "limit": batch})).rowcount
+                deleted += count
+                if count < batch:
+                    break
         return deleted

@@ -119,7 +119,8 @@ async def login_submit(request: Request) -> Response:
             error="Your sign-in form expired. Please try again.",
         )
     address = client_address(request)
-    if not rt.login_throttle.attempt(username, address):
+    admitted = await rt.login_throttle.attempt(username, address)
+    if admitted is None:
         rt.metrics.logins.labels("throttled").inc()
         return login_form(
             request,
@@ -142,7 +143,7 @@ async def login_submit(request: Request) -> Response:
             status_code=401,
             error="The username or password is incorrect.",
         )
-    rt.login_throttle.succeeded(username, address)
+    await rt.login_throttle.succeeded(admitted)
     rt.metrics.logins.labels("success").inc()
     # A new session id on every sign-in (no session fixation), and the browser's previous session ends with it.
     await end_session(ctx.store, request.cookies.get(SESSION_COOKIE))

@@ -1,0 +1,51 @@
+"""The server deletes expired rows on its own (`purge-interval`), in every process, and can be told not to."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+from tests.server.configs import server_config
+from tests.support.records import issued_token
+from tests.support.store_batches import opened_store
+
+from tokensmith.server.app import create_app
+
+DAY = 24 * 3600
+
+
+async def _seed(database_url: str) -> None:
+    async with opened_store(database_url) as store:
+        await store.record_issued_token(issued_token("expired", expires_in=-60))
+        await store.record_issued_token(issued_token("live", expires_in=3650 * DAY))
+
+
+async def test_the_server_purges_expired_rows_by_itself(tmp_path: Path) -> None:
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'tokensmith.db'}"
+    await _seed(database_url)
+    app = create_app(server_config(database_url, **{"purge-interval": 0.2}))
+    async with app.router.lifespan_context(app):
+        store = app.state.runtime.ctx.store
+        for _ in range(100):
+            if await store.get_issued_token("expired") is None:
+                break
+            await asyncio.sleep(0.05)
+        assert await store.get_issued_token("expired") is None
+        assert await store.get_issued_token("live") is not None
+
+
+async def test_purge_interval_zero_turns_it_off(tmp_path: Path) -> None:
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'tokensmith.db'}"
+    await _seed(database_url)
+    app = create_app(server_config(database_url, **{"purge-interval": 0}))
+    async with app.router.lifespan_context(app):
+        assert not [task for task in asyncio.all_tasks() if task.get_name() == "tokensmith-purge"]
+        await asyncio.sleep(0.3)
+        assert await app.state.runtime.ctx.store.get_issued_token("expired") is not None
+
+
+def test_a_negative_purge_interval_is_refused() -> None:
+    with pytest.raises(ValidationError, match="must not be negative"):
+        server_config(**{"purge-interval": -1})
