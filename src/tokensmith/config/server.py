@@ -23,7 +23,7 @@ from joserfc.jwk import KeySet, KeySetSerialization
 from pydantic import BaseModel, Field, PrivateAttr, field_validator, model_validator
 
 from tokensmith.config.exchange import ExchangePolicy, TrustedIssuer
-from tokensmith.config.types import KEBAB, Duration
+from tokensmith.config.types import KEBAB, Duration, NonNegativeDuration
 
 AUTHORIZATION_CODE = "authorization_code"
 REFRESH_TOKEN = "refresh_token"
@@ -201,14 +201,7 @@ class TokenDefaults(BaseModel):
     # The token exchange checks subject/actor tokens against an in-memory set of revoked jtis, refreshed from the
     # database this often (and at once after this process's own revocations); 0 asks the database every time.
     # Another replica's revocation takes effect here within this interval (docs/deployment.md).
-    revocation_refresh_interval: Duration = timedelta(seconds=1)
-
-    @field_validator("revocation_refresh_interval")
-    @classmethod
-    def _not_negative(cls, value: timedelta) -> timedelta:
-        if value < timedelta(0):
-            raise ValueError("must not be negative")
-        return value
+    revocation_refresh_interval: NonNegativeDuration = timedelta(seconds=1)
 
 
 class LoginSettings(BaseModel):
@@ -243,14 +236,7 @@ class ServerConfig(BaseModel):
     trusted_issuers: tuple[TrustedIssuer, ...] = ()
     max_request_bytes: int = Field(default=64 * 1024, ge=1024)
     # How often each server process deletes expired rows (codes, tokens, sessions, login counts); 0 never.
-    purge_interval: Duration = timedelta(minutes=1)
-
-    @field_validator("purge_interval")
-    @classmethod
-    def _not_negative(cls, value: timedelta) -> timedelta:
-        if value < timedelta(0):
-            raise ValueError("must not be negative (0 turns purging off)")
-        return value
+    purge_interval: NonNegativeDuration = timedelta(minutes=1)
 
     @field_validator("issuer")
     @classmethod

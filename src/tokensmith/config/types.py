@@ -6,7 +6,7 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, ConfigDict
+from pydantic import AfterValidator, BeforeValidator, ConfigDict
 
 # YAML keys are kebab-case like Spring's properties (`client-id`); Python attributes are snake_case.
 KEBAB = ConfigDict(
@@ -30,3 +30,13 @@ def _parse_duration(value: Any) -> Any:
 
 
 Duration = Annotated[timedelta, BeforeValidator(_parse_duration)]
+
+
+def _not_negative(value: timedelta) -> timedelta:
+    if value < timedelta(0):
+        raise ValueError("must not be negative")
+    return value
+
+
+# An interval where 0 means "never" or "every time", as the setting says; a negative one is a mistake.
+NonNegativeDuration = Annotated[timedelta, BeforeValidator(_parse_duration), AfterValidator(_not_negative)]
