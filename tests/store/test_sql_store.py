@@ -498,3 +498,24 @@ async def test_purge_expired_goes_in_batches_until_none_is_left(store: SqlStore)
     assert await store.purge_expired(NOW + timedelta(seconds=60), batch=3) == 14  # 3 + 3 + 1 of each table
     assert await store.get_issued_token("old-6") is None
     assert await store.get_issued_token("new") is not None
+
+
+# --- remembered consent ---------------------------------------------------------------------------------------
+
+
+async def test_consent_grants_add_up_per_client_and_user_and_revocation_forgets_them(store: SqlStore) -> None:
+    assert await store.get_authorization_consent("app", "alice") is None
+    await store.grant_authorization_consent("app", "alice", frozenset({"openid", "profile"}), NOW)
+    await store.grant_authorization_consent("app", "alice", frozenset({"email"}), NOW + timedelta(seconds=5))
+    await store.grant_authorization_consent("app", "bob", frozenset(), NOW)
+    consent = await store.get_authorization_consent("app", "alice")
+    assert consent is not None
+    assert consent.scopes == {"openid", "profile", "email"}
+    assert consent.granted_at == NOW + timedelta(seconds=5)
+    bob = await store.get_authorization_consent("app", "bob")
+    assert bob is not None
+    assert bob.scopes == frozenset()
+    assert await store.get_authorization_consent("other-app", "alice") is None
+    await store.revoke_authorization_consent("app", "alice")
+    assert await store.get_authorization_consent("app", "alice") is None
+    assert await store.get_authorization_consent("app", "bob") is not None

@@ -14,6 +14,7 @@ from typing import Generic, Protocol, TypeVar
 from tokensmith.store.records import (
     AuditEvent,
     AuthorizationCodeRecord,
+    AuthorizationConsentRecord,
     ClientAssertionRecord,
     IssuedTokenRecord,
     LoginAttempt,
@@ -104,6 +105,18 @@ class Store(Protocol):
     async def use_client_assertion(self, assertion: ClientAssertionRecord) -> bool:
         """Atomically record an assertion's ``(client_id, jti)`` until it expires; False when already recorded
         (a replay, refused across replicas sharing the database)."""
+
+    # remembered consent
+    async def get_authorization_consent(self, client_id: str, subject: str) -> AuthorizationConsentRecord | None:
+        """What ``subject`` has allowed ``client_id`` so far, or None."""
+
+    async def grant_authorization_consent(
+        self, client_id: str, subject: str, scopes: frozenset[str], now: datetime
+    ) -> None:
+        """Add ``scopes`` to what ``subject`` has allowed ``client_id`` (a record is created at the first grant)."""
+
+    async def revoke_authorization_consent(self, client_id: str, subject: str) -> None:
+        """Forget everything ``subject`` has allowed ``client_id``."""
 
     # browser sessions
     async def save_session(self, session: SessionRecord) -> None: ...

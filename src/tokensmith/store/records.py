@@ -139,3 +139,13 @@ class LoginAttempt:
     previous_window_start: datetime
     previous_weight: float  # 0..1: the share of the previous window that still counts
     expires_at: datetime  # when this window's counts stop mattering
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationConsentRecord:
+    """The scopes ``subject`` has allowed ``client_id`` (the consent page asks again only for others)."""
+
+    client_id: str
+    subject: str
+    scopes: frozenset[str]
+    granted_at: datetime

@@ -54,6 +54,7 @@ from tokensmith.store.migrations import upgrade_to_head
 from tokensmith.store.records import (
     AuditEvent,
     AuthorizationCodeRecord,
+    AuthorizationConsentRecord,
     ClientAssertionRecord,
     IssuedTokenRecord,
     LoginAttempt,
@@ -67,6 +68,7 @@ from tokensmith.store.tables import (
     UTCDateTime,
     audit_events,
     authorization_codes,
+    authorization_consents,
     aware_utc,
     client_assertions,
     issued_tokens,
@@ -260,27 +262,34 @@ _purges = tuple(
 )
 
 
-def _count_login_attempt(dialect_insert: Callable[[Table], Any]) -> Executable:
-    """One more attempt under a counter in a window (the row created at 1), returning the window's count. The
-    upsert locks the row, so concurrent attempts on one counter take turns (PostgreSQL; SQLite has one writer)."""
-    window = {"window_start": bindparam("window_start", type_=UTCDateTime())}
-    statement = dialect_insert(login_attempts).values(
-        counter_hash=bindparam("counter_hash"),
-        attempts=1,
-        expires_at=bindparam("expires_at", type_=UTCDateTime()),
-        **window,
-    )
-    upsert: Executable = statement.on_conflict_do_update(
-        index_elements=[login_attempts.c.counter_hash, login_attempts.c.window_start],
-        set_={"attempts": login_attempts.c.attempts + 1},
-    ).returning(login_attempts.c.attempts)
-    return upsert
-
-
+DialectInsert = Callable[[Table], Any]
 # INSERT ... ON CONFLICT is spelled alike by both databases, but SQLAlchemy builds it per dialect.
+_DIALECT_INSERTS: dict[str, DialectInsert] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
+def _upserts(table: Table, values: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    """Per dialect: insert ``values`` into ``table``, or, when its primary key is taken, apply ``update`` to that
+    row (which the statement locks, so concurrent upserts of one row take turns)."""
+    key = list(table.primary_key.columns)
+    return {
+        dialect: insert_for(table).values(**values).on_conflict_do_update(index_elements=key, set_=dict(update))
+        for dialect, insert_for in _DIALECT_INSERTS.items()
+    }
+
+
+# One more attempt under a counter in a window (the row created at 1), returning the window's count.
 _count_login_attempts = {
-    "postgresql": _count_login_attempt(postgresql.insert),
-    "sqlite": _count_login_attempt(sqlite.insert),
+    dialect: statement.returning(login_attempts.c.attempts)
+    for dialect, statement in _upserts(
+        login_attempts,
+        {
+            "counter_hash": bindparam("counter_hash"),
+            "window_start": bindparam("window_start", type_=UTCDateTime()),
+            "attempts": 1,
+            "expires_at": bindparam("expires_at", type_=UTCDateTime()),
+        },
+        {"attempts": login_attempts.c.attempts + 1},
+    ).items()
 }
 _window_attempts = select(login_attempts.c.counter_hash, login_attempts.c.attempts).where(
     login_attempts.c.counter_hash.in_(bindparam("counter_hashes", expanding=True)),
@@ -297,8 +306,38 @@ _take_back_login_attempt = (
 )
 _forget_login_attempts = delete(login_attempts).where(login_attempts.c.counter_hash == bindparam("counter_hash"))
 
+_consent_key = (
+    authorization_consents.c.client_id == bindparam("target_client"),
+    authorization_consents.c.subject == bindparam("target_subject"),
+)
+_get_consent = select(authorization_consents).where(*_consent_key)
+_get_consent_for_update = _get_consent.with_for_update()
+_save_consents = _upserts(
+    authorization_consents,
+    {
+        "client_id": bindparam("target_client"),
+        "subject": bindparam("target_subject"),
+        "scopes": bindparam("scopes", type_=authorization_consents.c.scopes.type),
+        "granted_at": bindparam("granted_at", type_=UTCDateTime()),
+    },
+    {
+        "scopes": bindparam("scopes", type_=authorization_consents.c.scopes.type),
+        "granted_at": bindparam("granted_at", type_=UTCDateTime()),
+    },
+)
+_delete_consent = delete(authorization_consents).where(*_consent_key)
+
 
 # --- rows <-> records -----------------------------------------------------------------------------------------
+
+
+def _consent(row: RowMapping) -> AuthorizationConsentRecord:
+    return AuthorizationConsentRecord(
+        client_id=row["client_id"],
+        subject=row["subject"],
+        scopes=frozenset(row["scopes"]),
+        granted_at=row["granted_at"],
+    )
 
 
 @functools.cache
@@ -593,6 +632,26 @@ class SqlStore:
         except IntegrityError:
             return False
         return True
+
+    # remembered consent
+
+    async def get_authorization_consent(self, client_id: str, subject: str) -> AuthorizationConsentRecord | None:
+        row = await self._one(_get_consent, {"target_client": client_id, "target_subject": subject})
+        return _consent(row) if row is not None else None
+
+    async def grant_authorization_consent(
+        self, client_id: str, subject: str, scopes: frozenset[str], now: datetime
+    ) -> None:
+        key = {"target_client": client_id, "target_subject": subject}
+        async with self._tx.begin() as connection:
+            # The row, if any, is locked (PostgreSQL) until the new set is written: two grants at once both count.
+            current = (await connection.execute(_get_consent_for_update, key)).mappings().first()
+            granted = scopes | (_consent(current).scopes if current is not None else frozenset())
+            params = {**key, "scopes": sorted(granted), "granted_at": now}
+            await connection.execute(_save_consents[self.dialect], params)
+
+    async def revoke_authorization_consent(self, client_id: str, subject: str) -> None:
+        await self._write(_delete_consent, {"target_client": client_id, "target_subject": subject})
 
     # browser sessions
 

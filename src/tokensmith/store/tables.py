@@ -186,6 +186,17 @@ login_attempts = Table(
     Column("expires_at", UTCDateTime(), nullable=False, index=True),
 )
 
+# The scopes a user has allowed a client that asks for consent (Spring Authorization Server's
+# OAuth2AuthorizationConsent): the consent page is shown again only for scopes not yet allowed, or on prompt=consent.
+authorization_consents = Table(
+    "authorization_consents",
+    metadata,
+    Column("client_id", Name, primary_key=True),
+    Column("subject", Name, primary_key=True),
+    Column("scopes", _json(), nullable=False),
+    Column("granted_at", UTCDateTime(), nullable=False),
+)
+
 sessions = Table(
     "sessions",
     metadata,

@@ -1,5 +1,7 @@
 """``GET|POST /oauth2/authorize`` (RFC 6749 4.1.1, OpenID Connect Core 3.1.2): sign the user in, ask consent
-when the client requires it, then redirect back with a single-use code, ``state`` and ``iss`` (RFC 9207)."""
+when the client requires it (once per scope: what the user allowed is remembered, as Spring Authorization Server
+does, until ``prompt=consent`` asks again or the user denies), then redirect back with a single-use code,
+``state`` and ``iss`` (RFC 9207)."""
 
 from __future__ import annotations
 
@@ -67,13 +69,18 @@ async def authorize_endpoint(request: Request) -> Response:
         return RedirectResponse("/login?next=" + quote(next_url, safe=""), status_code=303)
 
     if auth_request.client.require_authorization_consent or "consent" in auth_request.prompt:
-        approved = consent_action == "approve" and csrf_matches(session.csrf_secret, csrf_token)
-        if not approved:
+        client_id = auth_request.client.registration.client_id
+        answered = csrf_matches(session.csrf_secret, csrf_token)
+        if consent_action == "approve" and answered:
+            await ctx.store.grant_authorization_consent(client_id, session.subject, frozenset(auth_request.scope), now)
+        elif consent_action == "deny" and answered:
+            # As Spring Authorization Server does: a refusal withdraws what was allowed before.
+            await ctx.store.revoke_authorization_consent(client_id, session.subject)
+            return _redirect_error(rt, target, OAuthError("access_denied", "the user denied access"), status)
+        elif "consent" in auth_request.prompt or not await _consented(rt, auth_request, session.subject):
             if "none" in auth_request.prompt:
                 refusal = OAuthError("consent_required", "the client requires the user's consent")
                 return _redirect_error(rt, target, refusal, status)
-            if consent_action == "deny" and csrf_matches(session.csrf_secret, csrf_token):
-                return _redirect_error(rt, target, OAuthError("access_denied", "the user denied access"), status)
             return _consent_page(request, rt, auth_request, session, params)
 
     code = await issue_authorization_code(
@@ -81,6 +88,13 @@ async def authorize_endpoint(request: Request) -> Response:
     )
     rt.metrics.authorizations.labels("code").inc()
     return RedirectResponse(success_redirect(auth_request, code, ctx.issuer), status_code=status)
+
+
+async def _consented(rt: Runtime, auth_request: AuthorizationRequest, subject: str) -> bool:
+    """Whether the user allowed this client every scope asked for before (``openid`` needs no consent of its own,
+    but a first consent all the same)."""
+    consent = await rt.ctx.store.get_authorization_consent(auth_request.client.registration.client_id, subject)
+    return consent is not None and set(auth_request.scope) - {"openid"} <= consent.scopes
 
 
 def _needs_login(auth_request: AuthorizationRequest, session: SessionRecord, now: float) -> bool:
