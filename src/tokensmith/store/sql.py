@@ -262,9 +262,8 @@ _purges = tuple(
 )
 
 
-DialectInsert = Callable[[Table], Any]
 # INSERT ... ON CONFLICT is spelled alike by both databases, but SQLAlchemy builds it per dialect.
-_DIALECT_INSERTS: dict[str, DialectInsert] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+_DIALECT_INSERTS: dict[str, Callable[[Table], Any]] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
 def _upserts(table: Table, values: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
@@ -312,18 +311,14 @@ _consent_key = (
 )
 _get_consent = select(authorization_consents).where(*_consent_key)
 _get_consent_for_update = _get_consent.with_for_update()
+_consent_grant = {
+    "scopes": bindparam("scopes", type_=authorization_consents.c.scopes.type),
+    "granted_at": bindparam("granted_at", type_=UTCDateTime()),
+}
 _save_consents = _upserts(
     authorization_consents,
-    {
-        "client_id": bindparam("target_client"),
-        "subject": bindparam("target_subject"),
-        "scopes": bindparam("scopes", type_=authorization_consents.c.scopes.type),
-        "granted_at": bindparam("granted_at", type_=UTCDateTime()),
-    },
-    {
-        "scopes": bindparam("scopes", type_=authorization_consents.c.scopes.type),
-        "granted_at": bindparam("granted_at", type_=UTCDateTime()),
-    },
+    {"client_id": bindparam("target_client"), "subject": bindparam("target_subject"), **_consent_grant},
+    _consent_grant,
 )
 _delete_consent = delete(authorization_consents).where(*_consent_key)
 
