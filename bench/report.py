@@ -43,7 +43,7 @@ def build(
         "memory": memory,
         "validation": validations,
         "end_to_end": flows,
-        "targets": targets(http, validations),
+        "targets": targets(http, validations, runs),
         "runs": runs,
     }
 
@@ -85,15 +85,38 @@ def _find(http: Sequence[dict[str, Any]], scenario: str, system: str, alg: str, 
     return None
 
 
-def targets(http: Sequence[dict[str, Any]], validations: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The issue's targets, each as a measured value against its goal, for every algorithm and process count."""
+def targets(
+    http: Sequence[dict[str, Any]], validations: Sequence[dict[str, Any]], runs: Sequence[dict[str, Any]] = ()
+) -> list[dict[str, Any]]:
+    """The issue's targets, each as a measured value against its goal, for every algorithm and process count.
+
+    A ratio is the ratio of the two systems' medians; with ``runs`` it also carries ``per_round``, the lowest and
+    highest ratio of the two within one round (measured minutes apart at most), which shows how far the
+    machine's noise moved it."""
     found: list[dict[str, Any]] = []
+    rps_by_round = {
+        (run["scenario"], run["system"], run["alg"], run["workers"], run["round"]): run["rps"] for run in runs
+    }
+
+    def per_round(mine: dict[str, Any], peer: dict[str, Any]) -> list[float] | None:
+        ratios = []
+        for (scenario, system, alg, workers, index), rps in rps_by_round.items():
+            if (scenario, system, alg, workers) != (mine["scenario"], mine["system"], mine["alg"], mine["workers"]):
+                continue
+            other = rps_by_round.get((scenario, peer["system"], alg, workers, index))
+            if other:
+                ratios.append(rps / other)
+        return [round(min(ratios), 2), round(max(ratios), 2)] if ratios else None
 
     def ratio(name: str, mine: dict[str, Any] | None, peer: dict[str, Any] | None, goal: float) -> None:
         if mine is None or peer is None or not peer["rps"]:
             return
         value = mine["rps"] / peer["rps"]
-        found.append({"target": name, "value": round(value, 2), "goal": f">= {goal}x", "met": value >= goal})
+        entry: dict[str, Any] = {"target": name, "value": round(value, 2), "goal": f">= {goal}x", "met": value >= goal}
+        spread = per_round(mine, peer)
+        if spread is not None:
+            entry["per_round"] = spread
+        found.append(entry)
 
     for row in http:
         if row["system"] != TOKENSMITH:
@@ -171,11 +194,19 @@ def markdown(results: dict[str, Any]) -> str:
         "",
     ]
     if results["targets"]:
-        lines += ["## Targets", "", "| target | measured | goal | met |", "| --- | ---: | --- | --- |"]
+        lines += [
+            "## Targets",
+            "",
+            "Ratios are of the two systems' medians; *per round* is the lowest and highest ratio within one round.",
+            "",
+            "| target | measured | per round | goal | met |",
+            "| --- | ---: | ---: | --- | --- |",
+        ]
         for target in results["targets"]:
-            lines.append(
-                f"| {target['target']} | {target['value']} | {target['goal']} | {'yes' if target['met'] else 'NO'} |"
-            )
+            spread = target.get("per_round")
+            per_round = f"{spread[0]}-{spread[1]}" if spread else ""
+            met = "yes" if target["met"] else "NO"
+            lines.append(f"| {target['target']} | {target['value']} | {per_round} | {target['goal']} | {met} |")
         lines.append("")
     for scenario, title in SCENARIO_TITLES.items():
         rows = [row for row in results["http"] if row["scenario"] == scenario]

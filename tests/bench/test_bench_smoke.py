@@ -82,6 +82,11 @@ def test_rounds_aggregate_to_medians_and_targets_are_ratios() -> None:
         "goal": ">= 0.9x",
         "met": True,
     }
+    # With the rounds, each ratio also shows its lowest and highest value within one round.
+    with_rounds = {t["target"]: t for t in targets(http, [], runs)}
+    assert with_rounds["exchange vs ceiling (ES256, 1 process)"]["per_round"] == [0.9, 5.0]
+    assert with_rounds["exchange vs oidc-provider (ES256, 1 process)"]["per_round"] == [0.45, 2.5]
+    assert "per_round" not in with_rounds["exchange p99 (ES256, 1 process)"]
     assert found["exchange vs oidc-provider (ES256, 1 process)"]["met"] is False
     assert found["exchange p99 (ES256, 1 process)"]["met"] is False
     assert found["exchange errors (ES256, 1 process)"]["met"] is True
@@ -109,7 +114,8 @@ def test_report_writes_json_markdown_and_chart(tmp_path: Path) -> None:
     assert json.loads(paths[0].read_text())["targets"] == results["targets"]
     table = paths[1].read_text()
     assert "| ES256 | 1 | tokensmith | 1000 | 2.0 | 25.0 | 0 | 1000 | 1.00x | 1.00x |" in table
-    assert "| validation vs bare joserfc (ES256) | 0.9 | >= 0.8x | yes |" in table
+    assert "| validation vs bare joserfc (ES256) | 0.9 |  | >= 0.8x | yes |" in table
+    assert "| exchange vs ceiling (ES256, 1 process) | 1.0 | 1.0-1.0 | >= 0.9x | yes |" in table
     assert paths[2].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
