@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -10,7 +11,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.support.records import issued_token
 from tests.support.server import free_port
+from tests.support.store_batches import opened_store
 from typer.testing import CliRunner
 
 from tokensmith.cli import app
@@ -111,6 +114,23 @@ def test_keys_list_and_rotate(tmp_path: Path) -> None:
     assert sorted(statuses) == [["ES256", "active"], ["ES256", "retired"], ["RS256", "active"]]
     bad = runner.invoke(app, ["keys", "rotate", "--config", str(path), "--alg", "HS256"])
     assert bad.exit_code == 1
+
+
+def test_purge_deletes_expired_rows_now(tmp_path: Path) -> None:
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'purge.db'}"
+    path = write(tmp_path, f"database-url: {database_url}\npurge-interval: 0\n")
+
+    async def seed() -> None:
+        async with opened_store(database_url) as store:
+            await store.record_issued_token(issued_token("expired", expires_in=-60))
+            await store.record_issued_token(issued_token("live", expires_in=3650 * 24 * 3600))
+
+    asyncio.run(seed())
+    first = runner.invoke(app, ["purge", "--config", str(path)])
+    assert first.exit_code == 0, first.output
+    assert first.output.strip() == "purged 1 expired row"
+    again = runner.invoke(app, ["purge", "--config", str(path)])
+    assert again.output.strip() == "purged 0 expired rows"
 
 
 def test_hash_password_from_stdin() -> None:

@@ -241,6 +241,26 @@ async def _keys(settings: ServerConfig, *, rotate: list[str] | None) -> None:
         await store.close()
 
 
+@app.command("purge")
+def purge(config: ConfigOption = None) -> None:
+    """Delete expired codes, tokens, sessions and login counts now (what the server does every purge-interval)."""
+    settings = load_or_exit(config)
+    asyncio.run(_purge(settings))
+
+
+async def _purge(settings: ServerConfig) -> None:
+    from tokensmith.keys import utc_now
+    from tokensmith.store import open_store
+
+    store = open_store(settings.database_url)
+    await store.initialize()
+    try:
+        deleted = await store.purge_expired(utc_now())
+    finally:
+        await store.close()
+    typer.echo(f"purged {deleted} expired row{'' if deleted == 1 else 's'}")
+
+
 @app.command("hash-password")
 def hash_password_command(
     stdin: Annotated[
