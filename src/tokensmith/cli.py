@@ -163,14 +163,10 @@ async def _prepare_database(settings: ServerConfig) -> None:
     """Migrate the schema and create any missing signing key, once, before the server processes start: worker
     processes starting together then all load the same keys instead of each adding one."""
     from tokensmith.keys import KeyManager
-    from tokensmith.store import open_store
+    from tokensmith.store import opened_store
 
-    store = open_store(settings.database_url)
-    try:
-        await store.initialize()
+    async with opened_store(settings.database_url) as store:
         await KeyManager(store, settings.keys).load()
-    finally:
-        await store.close()
 
 
 def _redacted(database_url: str) -> str:
@@ -223,11 +219,9 @@ def keys_rotate(
 
 async def _keys(settings: ServerConfig, *, rotate: list[str] | None) -> None:
     from tokensmith.keys import KeyManager
-    from tokensmith.store import open_store
+    from tokensmith.store import opened_store
 
-    store = open_store(settings.database_url)
-    await store.initialize()
-    try:
+    async with opened_store(settings.database_url) as store:
         manager = KeyManager(store, settings.keys)
         await manager.load()
         if rotate is not None:
@@ -237,8 +231,6 @@ async def _keys(settings: ServerConfig, *, rotate: list[str] | None) -> None:
             retired = f" retired {record.retired_at:%Y-%m-%d %H:%M:%S}Z" if record.retired_at else ""
             created = f"{record.created_at:%Y-%m-%d %H:%M:%S}Z"
             typer.echo(f"{record.kid}  {record.alg}  {record.status:<7}  created {created}{retired}")
-    finally:
-        await store.close()
 
 
 @app.command("purge")
@@ -250,14 +242,10 @@ def purge(config: ConfigOption = None) -> None:
 
 async def _purge(settings: ServerConfig) -> None:
     from tokensmith.keys import utc_now
-    from tokensmith.store import open_store
+    from tokensmith.store import opened_store
 
-    store = open_store(settings.database_url)
-    await store.initialize()
-    try:
+    async with opened_store(settings.database_url) as store:
         deleted = await store.purge_expired(utc_now())
-    finally:
-        await store.close()
     typer.echo(f"purged {deleted} expired row{'' if deleted == 1 else 's'}")
 
 

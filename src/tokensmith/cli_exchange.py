@@ -36,14 +36,10 @@ def _fail(message: str) -> typer.Exit:
 
 async def _read_events(database_url: str, limit: int) -> Sequence[AuditEvent]:
     # Imported here: the store pulls in SQLAlchemy, which only the server extra installs.
-    from tokensmith.store import open_store
+    from tokensmith.store import opened_store
 
-    store = open_store(database_url)
-    try:
-        await store.initialize()
+    async with opened_store(database_url) as store:
         return await store.list_audit_events(limit=limit)
-    finally:
-        await store.close()
 
 
 def _event_dict(event: AuditEvent) -> dict[str, Any]:

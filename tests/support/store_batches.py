@@ -9,19 +9,18 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy.exc import IntegrityError
 
+from tokensmith import store as store_package
 from tokensmith.store.records import AuditEvent, IssuedTokenRecord
 from tokensmith.store.sql import SqlStore
 
 
 @asynccontextmanager
 async def opened_store(database_url: str) -> AsyncIterator[SqlStore]:
-    """A store on ``database_url``, initialized (migrated), closed when the block ends."""
-    store = SqlStore(database_url)
-    await store.initialize()
-    try:
+    """A store on ``database_url``, initialized (migrated), closed when the block ends; as the SQL store, whose
+    internals the store tests look at."""
+    async with store_package.opened_store(database_url) as store:
+        assert isinstance(store, SqlStore)
         yield store
-    finally:
-        await store.close()
 
 
 async def batch_with_one_duplicate(

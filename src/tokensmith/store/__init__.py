@@ -1,5 +1,8 @@
 """Storage: one interface (:class:`Store`), one SQLAlchemy implementation for SQLite and PostgreSQL."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from tokensmith.store.base import Consumed, Store
 
 
@@ -14,4 +17,16 @@ def open_store(database_url: str) -> Store:
     return SqlStore(database_url)
 
 
-__all__ = ["Consumed", "Store", "open_store"]
+@asynccontextmanager
+async def opened_store(database_url: str) -> AsyncIterator[Store]:
+    """:func:`open_store`, initialized (migrated) for the block and closed after it, also when initializing failed:
+    for commands that use the database once."""
+    store = open_store(database_url)
+    try:
+        await store.initialize()
+        yield store
+    finally:
+        await store.close()
+
+
+__all__ = ["Consumed", "Store", "open_store", "opened_store"]
