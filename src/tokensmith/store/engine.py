@@ -68,15 +68,7 @@ def create_engine_for(url: URL) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_connection_settings)
         return engine
     if dialect == "postgresql":
-        return create_async_engine(
-            url,
-            isolation_level="AUTOCOMMIT",
-            hide_parameters=True,
-            pool_pre_ping=True,
-            pool_size=10,
-            max_overflow=10,
-            pool_recycle=1800,
-        )
+        return _postgresql_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
     raise ValueError(
         f"unsupported database {dialect!r} in {url.render_as_string(hide_password=True)!r}; supported: "
         "sqlite+aiosqlite:///path/to/file.db, postgresql+asyncpg://user:password@host/database"
@@ -96,12 +88,18 @@ def create_append_engine_for(url: URL) -> AsyncEngine | None:
     flushes go through the store's own writer or the main engine."""
     if url.get_backend_name() != "postgresql":
         return None
+    return _postgresql_engine(url, pool_pre_ping=False, pool_size=APPEND_POOL_SIZE, max_overflow=0)
+
+
+def _postgresql_engine(url: URL, *, pool_pre_ping: bool, pool_size: int, max_overflow: int) -> AsyncEngine:
+    """A PostgreSQL engine in autocommit (see the module's docstring), its pool sized by the caller."""
     return create_async_engine(
         url,
         isolation_level="AUTOCOMMIT",
         hide_parameters=True,
-        pool_size=APPEND_POOL_SIZE,
-        max_overflow=0,
+        pool_pre_ping=pool_pre_ping,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
         pool_recycle=1800,
     )
 

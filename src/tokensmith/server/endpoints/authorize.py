@@ -5,6 +5,7 @@ does, until ``prompt=consent`` asks again or the user denies), then redirect bac
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
@@ -23,6 +24,7 @@ from tokensmith.server.authorization import (
 from tokensmith.server.endpoints.forms import read_form
 from tokensmith.server.endpoints.runtime import Runtime, runtime
 from tokensmith.server.sessions import SESSION_COOKIE, csrf_matches, current_session
+from tokensmith.store.base import Store
 from tokensmith.store.records import SessionRecord
 
 # Fields of our own consent form, not part of the authorization request.
@@ -77,7 +79,9 @@ async def authorize_endpoint(request: Request) -> Response:
             # As Spring Authorization Server does: a refusal withdraws what was allowed before.
             await ctx.store.revoke_authorization_consent(client_id, session.subject)
             return _redirect_error(rt, target, OAuthError("access_denied", "the user denied access"), status)
-        elif "consent" in auth_request.prompt or not await _consented(rt, auth_request, session.subject):
+        elif "consent" in auth_request.prompt or not await _consented(
+            ctx.store, client_id, session.subject, auth_request.scope
+        ):
             if "none" in auth_request.prompt:
                 refusal = OAuthError("consent_required", "the client requires the user's consent")
                 return _redirect_error(rt, target, refusal, status)
@@ -90,11 +94,11 @@ async def authorize_endpoint(request: Request) -> Response:
     return RedirectResponse(success_redirect(auth_request, code, ctx.issuer), status_code=status)
 
 
-async def _consented(rt: Runtime, auth_request: AuthorizationRequest, subject: str) -> bool:
+async def _consented(store: Store, client_id: str, subject: str, scopes: Sequence[str]) -> bool:
     """Whether the user allowed this client every scope asked for before (``openid`` needs no consent of its own,
     but a first consent all the same)."""
-    consent = await rt.ctx.store.get_authorization_consent(auth_request.client.registration.client_id, subject)
-    return consent is not None and set(auth_request.scope) - {"openid"} <= consent.scopes
+    consent = await store.get_authorization_consent(client_id, subject)
+    return consent is not None and set(scopes) - {"openid"} <= consent.scopes
 
 
 def _needs_login(auth_request: AuthorizationRequest, session: SessionRecord, now: float) -> bool:
