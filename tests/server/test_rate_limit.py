@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import select
+from tests.support.records import NOW, SetClock
 
 from tokensmith.config.server import LoginSettings
 from tokensmith.server.rate_limit import LoginThrottle, counter_hash
@@ -13,19 +14,11 @@ from tokensmith.store.sql import SqlStore
 from tokensmith.store.tables import login_attempts
 
 WINDOW = timedelta(minutes=5)
-# The start of a window (windows are aligned on the Unix epoch): tests step the clock from here.
-START = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+# Where SetClock starts, and the start of a window (windows are aligned on the Unix epoch): tests step from here.
+START = NOW
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def throttle(store: SqlStore, clock: Clock, *, per_user: int = 100, per_address: int = 100) -> LoginThrottle:
+def throttle(store: SqlStore, clock: SetClock, *, per_user: int = 100, per_address: int = 100) -> LoginThrottle:
     settings = LoginSettings(
         max_failures_per_user=per_user, max_failures_per_address=per_address, failure_window=WINDOW
     )
@@ -33,7 +26,7 @@ def throttle(store: SqlStore, clock: Clock, *, per_user: int = 100, per_address:
 
 
 async def test_per_user_case_insensitively_and_per_address(store: SqlStore) -> None:
-    clock = Clock()
+    clock = SetClock()
     limits = throttle(store, clock, per_user=2, per_address=3)
     assert await limits.attempt("Alice", "10.0.0.1")
     assert await limits.attempt("alice", "10.0.0.2")
@@ -45,7 +38,7 @@ async def test_per_user_case_insensitively_and_per_address(store: SqlStore) -> N
 
 
 async def test_a_refused_attempt_counts_for_nothing(store: SqlStore) -> None:
-    clock = Clock()
+    clock = SetClock()
     limits = throttle(store, clock, per_user=1, per_address=2)
     assert await limits.attempt("alice", "10.0.0.1")
     for _ in range(3):  # alice is blocked: these must not use up the address's attempts
@@ -54,7 +47,7 @@ async def test_a_refused_attempt_counts_for_nothing(store: SqlStore) -> None:
 
 
 async def test_success_forgives_the_user_and_takes_back_the_address_attempt(store: SqlStore) -> None:
-    clock = Clock()
+    clock = SetClock()
     limits = throttle(store, clock, per_user=2, per_address=2)
     first = await limits.attempt("alice", "10.0.0.1")
     second = await limits.attempt("alice", "10.0.0.1")
@@ -68,7 +61,7 @@ async def test_success_forgives_the_user_and_takes_back_the_address_attempt(stor
 
 
 async def test_the_window_slides_across_its_boundary(store: SqlStore) -> None:
-    clock = Clock()
+    clock = SetClock()
     limits = throttle(store, clock, per_user=2)
     clock.now = START + WINDOW * 0.9
     assert await limits.attempt("alice", "10.0.0.1")
@@ -86,14 +79,14 @@ async def test_the_window_slides_across_its_boundary(store: SqlStore) -> None:
 
 
 async def test_attempts_made_at_once_are_admitted_no_more_than_the_limit(store: SqlStore) -> None:
-    clock = Clock()
+    clock = SetClock()
     limits = throttle(store, clock, per_user=3)
     admitted = await asyncio.gather(*(limits.attempt("alice", f"10.0.0.{n}") for n in range(20)))
     assert sum(login is not None for login in admitted) == 3
 
 
 async def test_replicas_on_one_database_share_the_counts(store: SqlStore, store_url: str) -> None:
-    clock = Clock()
+    clock = SetClock()
     replica = SqlStore(store_url)
     try:
         here, there = throttle(store, clock, per_user=3), throttle(replica, clock, per_user=3)
@@ -106,7 +99,7 @@ async def test_replicas_on_one_database_share_the_counts(store: SqlStore, store_
 
 
 async def test_only_digests_are_stored_and_purged_two_windows_on(store: SqlStore) -> None:
-    clock = Clock()
+    clock = SetClock()
     limits = throttle(store, clock)
     assert await limits.attempt("hunter2-typed-as-a-username", "10.0.0.1")
     async with store.engine.connect() as connection:

@@ -9,19 +9,11 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
-from tests.support.records import NOW, issued_token
+from tests.support.records import NOW, SetClock, issued_token
 
 from tokensmith.config.server import ServerConfig
 from tokensmith.server.revocations import RevocationCache
 from tokensmith.store.sql import SqlStore
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
@@ -43,7 +35,7 @@ async def test_revocations_made_before_start_are_loaded(stores: tuple[SqlStore, 
     for jti in ("revoked", "live"):
         await ours.record_issued_token(issued_token(jti))
     await ours.revoke_token_lineage("revoked", NOW)
-    cache = RevocationCache(ours, refresh_interval=timedelta(seconds=60), clock=Clock())
+    cache = RevocationCache(ours, refresh_interval=timedelta(seconds=60), clock=SetClock())
     assert await cache.is_revoked("revoked")
     assert not await cache.is_revoked("live")
     assert not await cache.is_revoked("never-issued")
@@ -53,7 +45,7 @@ async def test_this_processes_revocations_count_at_once(stores: tuple[SqlStore, 
     ours, _ = stores
     await ours.record_issued_token(issued_token("parent"))
     await ours.record_issued_token(issued_token("child", parent="parent"))
-    cache = RevocationCache(ours, refresh_interval=timedelta(seconds=60), clock=Clock())
+    cache = RevocationCache(ours, refresh_interval=timedelta(seconds=60), clock=SetClock())
     assert not await cache.is_revoked("child")
     await ours.revoke_token_lineage("parent", NOW)
     assert await cache.is_revoked("parent")
@@ -63,7 +55,7 @@ async def test_this_processes_revocations_count_at_once(stores: tuple[SqlStore, 
 async def test_another_replicas_revocation_counts_within_the_interval(stores: tuple[SqlStore, SqlStore]) -> None:
     ours, theirs = stores
     await ours.record_issued_token(issued_token("t1"))
-    cache = RevocationCache(ours, refresh_interval=timedelta(milliseconds=200), clock=Clock())
+    cache = RevocationCache(ours, refresh_interval=timedelta(milliseconds=200), clock=SetClock())
     assert not await cache.is_revoked("t1")
     # Stamped a little before our last look, as a slow transaction on a replica would be: the overlap covers it.
     await theirs.revoke_token_lineage("t1", NOW - timedelta(seconds=5))
@@ -75,7 +67,7 @@ async def test_another_replicas_revocation_counts_within_the_interval(stores: tu
 async def test_an_interval_of_zero_asks_the_database_every_time(stores: tuple[SqlStore, SqlStore]) -> None:
     ours, theirs = stores
     await ours.record_issued_token(issued_token("t1"))
-    cache = RevocationCache(ours, refresh_interval=timedelta(0), clock=Clock())
+    cache = RevocationCache(ours, refresh_interval=timedelta(0), clock=SetClock())
     assert not cache.enabled
     assert not await cache.is_revoked("t1")
     await theirs.revoke_token_lineage("t1", NOW)
@@ -84,7 +76,7 @@ async def test_an_interval_of_zero_asks_the_database_every_time(stores: tuple[Sq
 
 async def test_expired_tokens_leave_the_set(stores: tuple[SqlStore, SqlStore]) -> None:
     ours, _ = stores
-    clock = Clock()
+    clock = SetClock()
     await ours.record_issued_token(issued_token("short", expires_in=10))
     await ours.revoke_token_lineage("short", NOW)
     cache = RevocationCache(ours, refresh_interval=timedelta(milliseconds=1), clock=clock)
@@ -108,7 +100,7 @@ async def test_concurrent_checks_share_one_poll(
         return await original(revoked_since, now)
 
     monkeypatch.setattr(ours, "list_revoked_tokens", counting)
-    cache = RevocationCache(ours, refresh_interval=timedelta(seconds=60), clock=Clock())
+    cache = RevocationCache(ours, refresh_interval=timedelta(seconds=60), clock=SetClock())
     results = await asyncio.gather(*(cache.is_revoked(f"j{i}") for i in range(20)))
     assert results == [False] * 20
     assert polls == 1
@@ -124,7 +116,7 @@ async def test_a_failed_poll_reaches_the_caller_and_the_next_check_retries(
         raise OSError("database unavailable")
 
     monkeypatch.setattr(ours, "list_revoked_tokens", failing)
-    cache = RevocationCache(ours, refresh_interval=timedelta(seconds=60), clock=Clock())
+    cache = RevocationCache(ours, refresh_interval=timedelta(seconds=60), clock=SetClock())
     with pytest.raises(OSError, match="database unavailable"):
         await cache.is_revoked("t1")
     monkeypatch.setattr(ours, "list_revoked_tokens", original)

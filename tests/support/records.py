@@ -1,4 +1,4 @@
-"""Store records for tests: one fixed instant and an issued access token around it."""
+"""Store records for tests: one fixed instant, a clock standing at it, and an issued access token around it."""
 
 from __future__ import annotations
 
@@ -19,3 +19,13 @@ def issued_token(jti: str, *, parent: str | None = None, expires_in: int = 300) 
         expires_at=NOW + timedelta(seconds=expires_in),
         parent_jti=parent,
     )
+
+
+class SetClock:
+    """A clock at :data:`NOW` that stays where a test sets it (``clock.now = ...``)."""
+
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
