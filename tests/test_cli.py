@@ -11,9 +11,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.support.records import issued_token
 from tests.support.server import free_port
-from tests.support.store_batches import opened_store
+from tests.support.store_batches import seed_expired_and_live_tokens
 from typer.testing import CliRunner
 
 from tokensmith.cli import app
@@ -119,13 +118,7 @@ def test_keys_list_and_rotate(tmp_path: Path) -> None:
 def test_purge_deletes_expired_rows_now(tmp_path: Path) -> None:
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'purge.db'}"
     path = write(tmp_path, f"database-url: {database_url}\npurge-interval: 0\n")
-
-    async def seed() -> None:
-        async with opened_store(database_url) as store:
-            await store.record_issued_token(issued_token("expired", expires_in=-60))
-            await store.record_issued_token(issued_token("live", expires_in=3650 * 24 * 3600))
-
-    asyncio.run(seed())
+    asyncio.run(seed_expired_and_live_tokens(database_url))
     first = runner.invoke(app, ["purge", "--config", str(path)])
     assert first.exit_code == 0, first.output
     assert first.output.strip() == "purged 1 expired row"

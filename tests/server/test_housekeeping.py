@@ -8,23 +8,14 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 from tests.server.configs import server_config
-from tests.support.records import issued_token
-from tests.support.store_batches import opened_store
+from tests.support.store_batches import seed_expired_and_live_tokens
 
 from tokensmith.server.app import create_app
-
-DAY = 24 * 3600
-
-
-async def _seed(database_url: str) -> None:
-    async with opened_store(database_url) as store:
-        await store.record_issued_token(issued_token("expired", expires_in=-60))
-        await store.record_issued_token(issued_token("live", expires_in=3650 * DAY))
 
 
 async def test_the_server_purges_expired_rows_by_itself(tmp_path: Path) -> None:
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'tokensmith.db'}"
-    await _seed(database_url)
+    await seed_expired_and_live_tokens(database_url)
     app = create_app(server_config(database_url, **{"purge-interval": 0.2}))
     async with app.router.lifespan_context(app):
         store = app.state.runtime.ctx.store
@@ -38,7 +29,7 @@ async def test_the_server_purges_expired_rows_by_itself(tmp_path: Path) -> None:
 
 async def test_purge_interval_zero_turns_it_off(tmp_path: Path) -> None:
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'tokensmith.db'}"
-    await _seed(database_url)
+    await seed_expired_and_live_tokens(database_url)
     app = create_app(server_config(database_url, **{"purge-interval": 0}))
     async with app.router.lifespan_context(app):
         assert not [task for task in asyncio.all_tasks() if task.get_name() == "tokensmith-purge"]

@@ -1,5 +1,6 @@
-"""Store test helpers: a store opened for one test, and a group-commit batch in which one row fails (the store
-tests of both SQLite paths, the engine's for an in-memory database and the file writer's, start from it)."""
+"""Store test helpers: a store opened for one test, a database holding one expired and one live token (the purge
+tests), and a group-commit batch in which one row fails (the store tests of both SQLite paths, the engine's for an
+in-memory database and the file writer's, start from it)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from sqlalchemy.exc import IntegrityError
+from tests.support.records import issued_token
 
 from tokensmith import store as store_package
 from tokensmith.store.records import AuditEvent, IssuedTokenRecord
@@ -21,6 +23,13 @@ async def opened_store(database_url: str) -> AsyncIterator[SqlStore]:
     async with store_package.opened_store(database_url) as store:
         assert isinstance(store, SqlStore)
         yield store
+
+
+async def seed_expired_and_live_tokens(database_url: str) -> None:
+    """Record the tokens "expired" (a minute ago) and "live" (for ten years) in the database."""
+    async with opened_store(database_url) as store:
+        await store.record_issued_token(issued_token("expired", expires_in=-60))
+        await store.record_issued_token(issued_token("live", expires_in=3650 * 24 * 3600))
 
 
 async def batch_with_one_duplicate(
