@@ -122,3 +122,40 @@ async def test_spring_authorization_server_exchanges_only_user_tokens_it_still_h
     assert replaced.value.error == "invalid_grant", replaced.value
     renewed = await exchanger.exchange(refreshed.json()["access_token"], registration="my-message-service")
     assert jwt_parts(renewed.access_token)[1]["sub"] == "baeldung"
+
+
+async def test_delegation_through_spring_authorization_server(
+    spring_authorization_server: SpringApp, exchanger: TokenExchanger, http: httpx.AsyncClient
+) -> None:
+    """RFC 8693 delegation: user-service's own token goes along as actor_token. Spring accepts only an actor token
+    it issued; the interop app's token customizer writes the actors into `act` (Spring writes none by itself), and
+    tokensmith.resource reads them as the principal's actor chain, the current actor first. Exchanged again with
+    an actor, the earlier actor is nested inside the new one."""
+    issuer = spring_authorization_server.url
+    tokens = await user_token(http, issuer, SPRING_AS_APP)
+    actor = await exchanger.client_credentials("user-service")
+    delegated = await exchanger.exchange(
+        tokens["access_token"], registration="my-message-service", actor_token=actor.access_token
+    )
+    async with aclosing(TokenValidator(issuer=issuer, audience="message-service")) as for_message_service:
+        principal = await for_message_service.validate(delegated.access_token)
+        assert principal.subject == "baeldung", principal.claims
+        assert [(link.subject, link.issuer) for link in principal.act] == [("user-service", issuer)], principal.claims
+
+        # A second hop: the delegated token is the subject now, and Spring keeps its actor under the new one.
+        again = await exchanger.exchange(
+            delegated.access_token, registration="my-message-service", actor_token=actor.access_token
+        )
+        chained = await for_message_service.validate(again.access_token)
+        assert chained.subject == "baeldung", chained.claims
+        assert [link.subject for link in chained.act] == ["user-service", "user-service"], chained.claims
+        assert chained.claims["act"]["act"] == {"iss": issuer, "sub": "user-service"}, chained.claims
+
+    # Without an actor token the same exchange stays impersonation: no act claim.
+    plain = await exchanger.exchange(tokens["access_token"], registration="my-message-service")
+    assert "act" not in jwt_parts(plain.access_token)[1]
+
+    # An actor token Spring did not issue is refused, and tokensmith.client reports Spring's error.
+    with pytest.raises(TokenRequestError) as refused:
+        await exchanger.exchange(tokens["access_token"], registration="my-message-service", actor_token="not-a-token")
+    assert (refused.value.status, refused.value.error) == (400, "invalid_grant"), refused.value
