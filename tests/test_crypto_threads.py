@@ -121,9 +121,9 @@ def test_negative_thread_counts_are_refused() -> None:
 
 
 @pytest.mark.parametrize(
-    ("processes", "cpus", "threads"), [(1, 2, 1), (1, 8, 1), (3, 4, 1), (2, 2, 0), (4, 2, 0), (1, 1, 0)]
+    ("processes", "cpus", "threads"), [(1, 2, 2), (1, 8, 2), (3, 4, 2), (2, 2, 0), (4, 2, 0), (1, 1, 0)]
 )
-def test_auto_gives_a_thread_only_while_processes_leave_a_cpu_free(processes: int, cpus: int, threads: int) -> None:
+def test_auto_gives_threads_only_while_processes_leave_a_cpu_free(processes: int, cpus: int, threads: int) -> None:
     assert auto_thread_count(processes, cpus) == threads
 
 
