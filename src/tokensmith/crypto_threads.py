@@ -136,8 +136,8 @@ def usable_cpus(cgroup_cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
 
 # Two rather than one: a thread whose signature is done needs the GIL back to hand the result over, and the event
 # loop holds it through its callbacks; while one thread waits for it, the other signs. One process on two CPUs,
-# RS256, alternating runs: client credentials 20-50 % more requests/s than with one thread in every round, the
-# exchange within the machine's noise of it; three threads did no better than two.
+# RS256, alternating runs: client credentials 6-66 % (31 % in the median) more requests/s than with one thread in
+# each of ten rounds, the exchange within the machine's noise of it; three threads did no better than two.
 AUTO_THREADS: Final = 2
 
 
