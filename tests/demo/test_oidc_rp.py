@@ -13,7 +13,14 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from tokensmith.demo.oidc_rp import LoginError, ProviderUnavailable, RelyingParty, RelyingPartyConfig, new_pending_login
+from tokensmith.demo.oidc_rp import (
+    LoginError,
+    ProviderUnavailable,
+    RefreshRefused,
+    RelyingParty,
+    RelyingPartyConfig,
+    new_pending_login,
+)
 
 ISSUER = "http://localhost:9001"
 CONFIG = RelyingPartyConfig(
@@ -28,7 +35,9 @@ KEY = RSAKey.generate_key(2048, parameters={"kid": "k1", "alg": "RS256"}, privat
 OTHER_KEY = RSAKey.generate_key(2048, parameters={"kid": "k1", "alg": "RS256"}, private=True)
 
 
-def _provider(token_response: dict[str, Any] | None = None) -> httpx.MockTransport:
+def _provider(
+    token_response: dict[str, Any] | None = None, refresh_answer: tuple[int, dict[str, Any]] = (400, {})
+) -> httpx.MockTransport:
     def handle(request: httpx.Request) -> httpx.Response:
         path = request.url.path
         if path == "/.well-known/openid-configuration":
@@ -46,6 +55,9 @@ def _provider(token_response: dict[str, Any] | None = None) -> httpx.MockTranspo
             return httpx.Response(200, json={"keys": [KEY.as_dict(private=False)]})
         if path == "/oauth2/token":
             form = parse_qs(request.content.decode())
+            if form.get("grant_type") == ["refresh_token"]:
+                status, body = refresh_answer
+                return httpx.Response(status, json=body)
             if form.get("code_verifier") is None:
                 return httpx.Response(400, json={"error": "invalid_grant"})
             return httpx.Response(200, json=token_response or {})
@@ -132,3 +144,42 @@ async def test_logout_url_names_the_hint_and_the_registered_return_address() -> 
     assert url.startswith(f"{ISSUER}/connect/logout?")
     assert query["id_token_hint"] == "the-id-token"
     assert query["post_logout_redirect_uri"] == CONFIG.post_logout_redirect_uri
+
+
+async def test_a_refresh_yields_the_rotated_token_and_a_checked_id_token() -> None:
+    # A refreshed ID token carries the login's nonce, or none (OpenID Connect Core 12.2): not checked against one.
+    answer = {"access_token": "at2", "refresh_token": "rt2", "id_token": _id_token("the-login's")}
+    async with httpx.AsyncClient(transport=_provider(refresh_answer=(200, answer))) as http:
+        tokens = await RelyingParty(CONFIG, http).refresh("rt1", subject="baeldung")
+    assert (tokens.access_token, tokens.refresh_token) == ("at2", "rt2")
+    assert tokens.id_claims is not None
+    assert tokens.id_claims["sub"] == "baeldung"
+
+
+async def test_a_refresh_without_rotation_or_id_token_keeps_what_the_session_has() -> None:
+    async with httpx.AsyncClient(transport=_provider(refresh_answer=(200, {"access_token": "at2"}))) as http:
+        tokens = await RelyingParty(CONFIG, http).refresh("rt1", subject="baeldung")
+    assert (tokens.access_token, tokens.refresh_token, tokens.id_token, tokens.id_claims) == ("at2", None, None, None)
+
+
+@pytest.mark.parametrize(
+    ("answer", "refused"),
+    [
+        ((200, {"access_token": "at2", "id_token": _id_token("n", sub="mallory")}), "for another user"),
+        ((200, {"access_token": "at2", "id_token": _id_token("n", iss="http://evil")}), "iss is not our issuer"),
+        ((200, {"refresh_token": "rt2"}), "lacks an access token"),
+    ],
+)
+async def test_unacceptable_refresh_answers_are_refused(answer: tuple[int, dict[str, Any]], refused: str) -> None:
+    async with httpx.AsyncClient(transport=_provider(refresh_answer=answer)) as http:
+        with pytest.raises(LoginError, match=refused):
+            await RelyingParty(CONFIG, http).refresh("rt1", subject="baeldung")
+
+
+async def test_a_refused_refresh_token_and_a_failing_server_are_told_apart() -> None:
+    async with httpx.AsyncClient(transport=_provider(refresh_answer=(400, {"error": "invalid_grant"}))) as http:
+        with pytest.raises(RefreshRefused, match="invalid_grant"):
+            await RelyingParty(CONFIG, http).refresh("rt1", subject="baeldung")
+    async with httpx.AsyncClient(transport=_provider(refresh_answer=(503, {}))) as http:
+        with pytest.raises(ProviderUnavailable):
+            await RelyingParty(CONFIG, http).refresh("rt1", subject="baeldung")

@@ -10,8 +10,8 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
 
 import httpx
 from starlette.applications import Starlette
@@ -33,6 +33,9 @@ from tokensmith.demo.token_view import NotAJWT, TokenView, view_token
 
 MODES = ("impersonation", "delegation")
 HTTP_TIMEOUT_SECONDS = 10.0
+# An access token this close to its expiry is refreshed before use, so that it does not expire on its way through
+# user-service (Spring's OAuth2AuthorizedClientManager uses the same one-minute clock skew).
+REFRESH_AHEAD: Final = timedelta(seconds=60)
 
 
 class ClientApp:
@@ -97,6 +100,7 @@ class ClientApp:
         self.sessions.delete(session.sid)
         fresh = self.sessions.create()
         fresh.access_token, fresh.id_token, fresh.id_claims = result.access_token, result.id_token, result.id_claims
+        fresh.refresh_token = result.refresh_token
         return self._with_cookie(RedirectResponse(pending.return_to, status_code=302), fresh)
 
     async def user_message(self, request: Request) -> Response:
@@ -107,9 +111,11 @@ class ClientApp:
         session = self._session(request)
         if session is None or session.access_token is None:
             return await self._start_login(request, here)
-        if _expired(session.access_token):
-            # Log in again: the authorization server's session usually makes this a silent round trip.
-            session.sign_out_locally()
+        if _expires_within(session.access_token, REFRESH_AHEAD):
+            refusal = await self._refresh(request, session, here)
+            if refusal is not None:
+                return refusal
+        if session.access_token is None:
             return await self._start_login(request, here)
         try:
             response = await self.http.get(
@@ -127,6 +133,31 @@ class ClientApp:
         if response.status_code == 401:
             session.sign_out_locally()  # the token is no good: the next visit logs in afresh
         return _map_failure(response, body)
+
+    async def _refresh(self, request: Request, session: Session, here: str) -> Response | None:
+        """Replace the session's access token, about to expire, by a refresh grant, as Spring's client does; None once
+        it is replaced. Without a refresh token, or when the authorization server refuses it, the user logs in
+        again, which the authorization server's session usually makes a silent round trip."""
+        stale = session.access_token
+        async with session.refreshing:
+            if session.access_token != stale:
+                return None  # another request of this session refreshed it meanwhile
+            if session.refresh_token is not None:
+                try:
+                    tokens = await self.rp.refresh(session.refresh_token, str(session.id_claims.get("sub", "")))
+                except ProviderUnavailable as exc:
+                    return _error(503, "Authorization server unavailable", str(exc), logged_in=True)
+                except LoginError:
+                    pass  # refused (expired, revoked, used before) or unusable: log in afresh
+                else:
+                    session.access_token = tokens.access_token
+                    if tokens.refresh_token is not None:
+                        session.refresh_token = tokens.refresh_token
+                    if tokens.id_token is not None and tokens.id_claims is not None:
+                        session.id_token, session.id_claims = tokens.id_token, tokens.id_claims
+                    return None
+            session.sign_out_locally()
+        return await self._start_login(request, here)
 
     def _render_message(self, session: Session, body: dict[str, Any], mode: str) -> Response:
         message = body.get("message")
@@ -156,12 +187,12 @@ class ClientApp:
         return HTMLResponse(pages.logged_out_page())
 
 
-def _expired(access_token: str) -> bool:
+def _expires_within(access_token: str, margin: timedelta) -> bool:
     try:
         expires_at = view_token(access_token).expires_at
     except NotAJWT:
         return False  # an opaque token: user-service will say whether it is still good
-    return expires_at is not None and expires_at <= datetime.now(UTC)
+    return expires_at is not None and expires_at <= datetime.now(UTC) + margin
 
 
 def _json_object(response: httpx.Response) -> dict[str, Any]:

@@ -32,6 +32,10 @@ class ProviderUnavailable(LoginError):
     """The authorization server did not answer."""
 
 
+class RefreshRefused(LoginError):
+    """The authorization server no longer honours the refresh token (expired, revoked, used before): log in again."""
+
+
 @dataclass(frozen=True, slots=True)
 class PendingLogin:
     """What the client remembers between the redirect to the authorization server and the callback."""
@@ -47,6 +51,18 @@ class LoginResult:
     access_token: str
     id_token: str
     id_claims: dict[str, Any]
+    refresh_token: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshedTokens:
+    """A refresh grant's answer. ``refresh_token`` is the replacement when the server rotates them (tokensmith
+    does), else None: keep the old one. The ID token and its claims come along when the server sends one."""
+
+    access_token: str
+    refresh_token: str | None = None
+    id_token: str | None = None
+    id_claims: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,21 +163,52 @@ class RelyingParty:
             "redirect_uri": self.config.redirect_uri,
             "code_verifier": pending.code_verifier,
         }
-        token_endpoint = await self._endpoint("token_endpoint")
-        try:
-            response = await self._http.post(
-                token_endpoint, data=form, auth=(self.config.client_id, self.config.client_secret)
-            )
-        except httpx.HTTPError as exc:
-            raise ProviderUnavailable(f"the authorization server is unreachable ({type(exc).__name__})") from None
-        body = _json(response) or {}
+        response, body = await self._token_request(form)
         if response.status_code != 200:
             raise LoginError(f"the token endpoint refused the code: {body.get('error', response.status_code)}")
         access_token, id_token = body.get("access_token"), body.get("id_token")
         if not isinstance(access_token, str) or not isinstance(id_token, str):
             raise LoginError("the token response lacks an access token or an ID token")
         claims = await self.validate_id_token(id_token, pending.nonce)
-        return LoginResult(access_token, id_token, claims)
+        refresh_token = body.get("refresh_token")
+        return LoginResult(access_token, id_token, claims, refresh_token if isinstance(refresh_token, str) else None)
+
+    async def refresh(self, refresh_token: str, subject: str) -> RefreshedTokens:
+        """RFC 6749 section 6: a new access token for the same login. An ID token sent along must be for the same
+        user (OpenID Connect Core 12.2); a refusal (4xx) raises :class:`RefreshRefused`."""
+        response, body = await self._token_request({"grant_type": "refresh_token", "refresh_token": refresh_token})
+        if response.status_code >= 500:
+            raise ProviderUnavailable(f"the authorization server failed to refresh ({response.status_code})")
+        if response.status_code != 200:
+            raise RefreshRefused(
+                f"the token endpoint refused the refresh token: {body.get('error', response.status_code)}"
+            )
+        access_token, new_refresh, id_token = body.get("access_token"), body.get("refresh_token"), body.get("id_token")
+        if not isinstance(access_token, str):
+            raise LoginError("the token response lacks an access token")
+        claims = None
+        if isinstance(id_token, str):
+            # No nonce on a refreshed ID token (12.2): there was no authorization request to bind it to.
+            claims = await self.validate_id_token(id_token, nonce=None)
+            if claims.get("sub") != subject:
+                raise LoginError("the refreshed ID token is for another user")
+        return RefreshedTokens(
+            access_token=access_token,
+            refresh_token=new_refresh if isinstance(new_refresh, str) else None,
+            id_token=id_token if claims is not None else None,
+            id_claims=claims,
+        )
+
+    async def _token_request(self, form: Mapping[str, str]) -> tuple[httpx.Response, dict[str, Any]]:
+        """POST ``form`` to the token endpoint with the client's credentials: the response and its JSON object."""
+        token_endpoint = await self._endpoint("token_endpoint")
+        try:
+            response = await self._http.post(
+                token_endpoint, data=dict(form), auth=(self.config.client_id, self.config.client_secret)
+            )
+        except httpx.HTTPError as exc:
+            raise ProviderUnavailable(f"the authorization server is unreachable ({type(exc).__name__})") from None
+        return response, _json(response) or {}
 
     async def _key_set(self, refresh: bool = False) -> KeySet:
         if self._keys is None or refresh:
@@ -172,8 +219,9 @@ class RelyingParty:
                 raise LoginError(f"the authorization server's JWKS is unusable: {exc}") from None
         return self._keys
 
-    async def validate_id_token(self, id_token: str, nonce: str) -> dict[str, Any]:
-        """OpenID Connect Core 3.1.3.7: signature, iss, aud, azp, exp, iat and nonce."""
+    async def validate_id_token(self, id_token: str, nonce: str | None) -> dict[str, Any]:
+        """OpenID Connect Core 3.1.3.7: signature, iss, aud, azp, exp, iat and nonce (``None``: a refreshed ID token,
+        whose nonce, if any, is the login's, 12.2)."""
         keys = await self._key_set()
         try:
             try:
@@ -193,7 +241,10 @@ class RelyingParty:
             (claims.get("azp", self.config.client_id) != self.config.client_id, "azp is another client"),
             (not isinstance(claims.get("exp"), int) or claims["exp"] + CLOCK_LEEWAY_SECONDS < now, "it has expired"),
             (not isinstance(claims.get("iat"), int), "it has no iat"),
-            (not secrets.compare_digest(str(claims.get("nonce", "")), nonce), "the nonce does not match this login"),
+            (
+                nonce is not None and not secrets.compare_digest(str(claims.get("nonce", "")), nonce),
+                "the nonce does not match this login",
+            ),
         ]
         for failed, why in problems:
             if failed:

@@ -5,6 +5,7 @@ Tokens never reach the browser. In memory and bounded: the demo is one process, 
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from collections import OrderedDict
@@ -27,8 +28,12 @@ class Session:
     csrf_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     pending: dict[str, PendingLogin] = field(default_factory=dict)  # state -> login in flight
     access_token: str | None = None
+    refresh_token: str | None = None
     id_token: str | None = None
     id_claims: dict[str, Any] = field(default_factory=dict)
+    # One refresh at a time per session: tokensmith rotates refresh tokens and treats a second use of one as theft
+    # (the whole login is revoked), so two tabs refreshing at once must not both spend the same token.
+    refreshing: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def logged_in(self) -> bool:
@@ -37,6 +42,7 @@ class Session:
     def sign_out_locally(self) -> None:
         """Forget the tokens (not the session): the next protected page starts a login."""
         self.access_token = None
+        self.refresh_token = None
         self.id_token = None
         self.id_claims = {}
 
