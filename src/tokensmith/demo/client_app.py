@@ -23,6 +23,7 @@ from tokensmith.demo import pages
 from tokensmith.demo.oidc_rp import (
     LoginError,
     ProviderUnavailable,
+    RefreshedTokens,
     RelyingParty,
     RelyingPartyConfig,
     new_pending_login,
@@ -115,8 +116,6 @@ class ClientApp:
             refusal = await self._refresh(request, session, here)
             if refusal is not None:
                 return refusal
-        if session.access_token is None:
-            return await self._start_login(request, here)
         try:
             response = await self.http.get(
                 self.settings.target_resource_server_url,
@@ -141,15 +140,18 @@ class ClientApp:
         stale = session.access_token
         async with session.refreshing:
             if session.access_token != stale:
-                return None  # another request of this session refreshed it meanwhile
-            if session.refresh_token is not None:
+                # Another request of this session got there first: it refreshed the token, or had to sign out.
+                if session.access_token is not None:
+                    return None
+            elif session.refresh_token is not None:
+                tokens: RefreshedTokens | None
                 try:
                     tokens = await self.rp.refresh(session.refresh_token, str(session.id_claims.get("sub", "")))
                 except ProviderUnavailable as exc:
                     return _error(503, "Authorization server unavailable", str(exc), logged_in=True)
                 except LoginError:
-                    pass  # refused (expired, revoked, used before) or unusable: log in afresh
-                else:
+                    tokens = None  # refused (expired, revoked, used before) or unusable: log in afresh
+                if tokens is not None:
                     session.access_token = tokens.access_token
                     if tokens.refresh_token is not None:
                         session.refresh_token = tokens.refresh_token

@@ -199,12 +199,12 @@ class RelyingParty:
             id_claims=claims,
         )
 
-    async def _token_request(self, form: Mapping[str, str]) -> tuple[httpx.Response, dict[str, Any]]:
+    async def _token_request(self, form: dict[str, str]) -> tuple[httpx.Response, dict[str, Any]]:
         """POST ``form`` to the token endpoint with the client's credentials: the response and its JSON object."""
         token_endpoint = await self._endpoint("token_endpoint")
         try:
             response = await self._http.post(
-                token_endpoint, data=dict(form), auth=(self.config.client_id, self.config.client_secret)
+                token_endpoint, data=form, auth=(self.config.client_id, self.config.client_secret)
             )
         except httpx.HTTPError as exc:
             raise ProviderUnavailable(f"the authorization server is unreachable ({type(exc).__name__})") from None
