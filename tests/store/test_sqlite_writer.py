@@ -16,7 +16,7 @@ from tests.support.records import issued_token
 from tests.support.store_batches import batch_with_one_duplicate, opened_store
 
 from tokensmith.store import sqlite_writer
-from tokensmith.store.engine import SQLITE_BUSY_TIMEOUT_SECONDS
+from tokensmith.store.engine import SQLITE_BUSY_TIMEOUT_SECONDS, SQLITE_WAL_SIZE_LIMIT_BYTES
 from tokensmith.store.records import AuditEvent
 from tokensmith.store.sqlite_writer import SqliteWriter, multi_row_sql
 from tokensmith.store.tables import issued_tokens
@@ -51,7 +51,7 @@ async def test_flushes_bypass_the_pool_and_commit_for_every_connection(tmp_path:
 
 
 def _pragmas(connection: sqlite3.Connection) -> dict[str, Any]:
-    names = ("busy_timeout", "synchronous", "foreign_keys", "journal_mode", "wal_autocheckpoint")
+    names = ("busy_timeout", "synchronous", "foreign_keys", "journal_mode", "wal_autocheckpoint", "journal_size_limit")
     return {name: connection.execute(f"PRAGMA {name}").fetchone()[0] for name in names}
 
 
@@ -83,6 +83,7 @@ async def test_the_writer_connections_have_the_engine_settings(tmp_path: Path) -
             "foreign_keys": 1,
             "journal_mode": "wal",
             "wal_autocheckpoint": 0,
+            "journal_size_limit": SQLITE_WAL_SIZE_LIMIT_BYTES,
         }
         assert not inline.in_transaction  # no read snapshot held between flushes
         with write_lock_held(tmp_path / "settings.db") as blocker:
@@ -98,6 +99,7 @@ async def test_the_writer_connections_have_the_engine_settings(tmp_path: Path) -
             "foreign_keys": 1,
             "journal_mode": "wal",
             "wal_autocheckpoint": 1000,  # SQLite's default: checkpoints happen in the thread
+            "journal_size_limit": SQLITE_WAL_SIZE_LIMIT_BYTES,
         }
         assert not thread_connection.in_transaction
     assert store._sqlite_writer is None
@@ -163,6 +165,49 @@ async def test_inline_commits_are_checkpointed_in_the_thread(tmp_path: Path, mon
         # Every frame the inline commits appended is copied into the database file, off the loop.
         assert (busy, checkpointed) == (0, frames)
         assert frames > 0
+
+
+async def test_the_wal_starts_over_although_every_checkpoint_has_commits_beside_it(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    # Sustained load, made deterministic. A checkpoint copies the frames there were when it began; under load
+    # inline commits land beside it, and SQLite starts the WAL over only in a transaction that begins once
+    # everything is copied. Here a reader holding a snapshot limits each checkpoint the way its start does, while
+    # the commits after the snapshot go on. Without the writer's catch-up the file grew by a cycle's frames every
+    # cycle, for good.
+    monkeypatch.setattr(sqlite_writer, "CHECKPOINT_EVERY", 5)
+    checkpointed = threading.Event()
+    run_checkpoint = SqliteWriter._run_checkpoint
+
+    def signalled(self: SqliteWriter) -> tuple[int, int, int] | None:
+        try:
+            return run_checkpoint(self)
+        finally:
+            checkpointed.set()
+
+    monkeypatch.setattr(SqliteWriter, "_run_checkpoint", signalled)
+    path = tmp_path / "sustained.db"
+    wal_sizes: list[int] = []
+    async with opened_store(f"sqlite+aiosqlite:///{path}") as store:
+        tokens = (issued_token(f"s-{number}") for number in range(10_000))
+        for _ in range(15):
+            await store.record_issued_token(next(tokens))  # after a finished checkpoint: the thread catches up
+            checkpointed.clear()
+            snapshot = sqlite3.connect(path, isolation_level=None)
+            try:
+                snapshot.execute("BEGIN")
+                snapshot.execute("SELECT count(*) FROM issued_tokens").fetchone()
+                for _ in range(20):  # inline commits until one of them has started a checkpoint and it is done
+                    await store.record_issued_token(next(tokens))
+                    if await asyncio.to_thread(checkpointed.wait, 0.01):
+                        break
+                assert checkpointed.is_set()
+            finally:
+                snapshot.close()
+            wal_sizes.append((tmp_path / "sustained.db-wal").stat().st_size)
+        assert await store.get_issued_token("s-0") == issued_token("s-0")
+    # Each cycle's frames overwrite the last cycle's: the file stays at about one cycle's size.
+    assert wal_sizes[-1] <= 2 * wal_sizes[2], wal_sizes
 
 
 async def test_a_failed_flush_rolls_back_and_each_caller_gets_its_own_outcome(tmp_path: Path) -> None:

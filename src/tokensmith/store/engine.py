@@ -25,6 +25,9 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool
 SUPPORTED_DIALECTS: Final = ("sqlite", "postgresql")
 # How long a SQLite writer waits for another process's write lock before giving up.
 SQLITE_BUSY_TIMEOUT_SECONDS: Final = 30
+# The size a WAL is cut back to when SQLite starts it over: a burst of writes (a large purge, a spike of traffic)
+# grows the file, which SQLite otherwise keeps at its largest size for good. Steady load stays well below it.
+SQLITE_WAL_SIZE_LIMIT_BYTES: Final = 64 * 1024 * 1024
 
 
 def _sqlite_connection_settings(dbapi_connection: Any, _record: Any) -> None:
@@ -34,6 +37,7 @@ def _sqlite_connection_settings(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute(f"PRAGMA journal_size_limit = {SQLITE_WAL_SIZE_LIMIT_BYTES}")
     finally:
         cursor.close()
 
