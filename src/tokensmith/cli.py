@@ -235,7 +235,8 @@ async def _keys(settings: ServerConfig, *, rotate: list[str] | None) -> None:
 
 @app.command("purge")
 def purge(config: ConfigOption = None) -> None:
-    """Delete expired codes, tokens, sessions and login counts now (what the server does every purge-interval)."""
+    """Delete expired codes, tokens, sessions, login counts and audit events past audit-retention now (what the
+    server does every purge-interval)."""
     settings = load_or_exit(config)
     asyncio.run(_purge(settings))
 
@@ -245,7 +246,8 @@ async def _purge(settings: ServerConfig) -> None:
     from tokensmith.store import opened_store
 
     async with opened_store(settings.database_url) as store:
-        deleted = await store.purge_expired(utc_now())
+        now = utc_now()
+        deleted = await store.purge_expired(now, audit_events_before=settings.audit_events_expire_before(now))
     typer.echo(f"purged {deleted} expired row{'' if deleted == 1 else 's'}")
 
 

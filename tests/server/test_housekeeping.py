@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,8 @@ async def test_the_server_purges_expired_rows_by_itself(tmp_path: Path) -> None:
             await asyncio.sleep(0.05)
         assert await store.get_issued_token("expired") is None
         assert await store.get_issued_token("live") is not None
+        # Audit events past `audit-retention` (90 days by default) go in the same round.
+        assert [event.reason for event in await store.list_audit_events()] == ["recent"]
 
 
 async def test_purge_interval_zero_turns_it_off(tmp_path: Path) -> None:
@@ -40,3 +43,12 @@ async def test_purge_interval_zero_turns_it_off(tmp_path: Path) -> None:
 def test_a_negative_purge_interval_is_refused() -> None:
     with pytest.raises(ValidationError, match="must not be negative"):
         server_config(**{"purge-interval": -1})
+
+
+def test_audit_retention_defaults_to_90_days_and_zero_keeps_events_for_good() -> None:
+    now = datetime(2026, 11, 26, tzinfo=UTC)
+    assert server_config().audit_events_expire_before(now) == now - timedelta(days=90)
+    assert server_config(**{"audit-retention": "7d"}).audit_events_expire_before(now) == now - timedelta(days=7)
+    assert server_config(**{"audit-retention": 0}).audit_events_expire_before(now) is None
+    with pytest.raises(ValidationError, match="must not be negative"):
+        server_config(**{"audit-retention": -1})

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from tests.support.records import issued_token
@@ -26,10 +27,33 @@ async def opened_store(database_url: str) -> AsyncIterator[SqlStore]:
 
 
 async def seed_expired_and_live_tokens(database_url: str) -> None:
-    """Record the tokens "expired" (a minute ago) and "live" (for ten years) in the database."""
+    """Record the tokens "expired" (a minute ago) and "live" (for ten years) in the database, and the audit events
+    "old" (a year ago, past the default retention of 90 days) and "recent" (now)."""
     async with opened_store(database_url) as store:
         await store.record_issued_token(issued_token("expired", expires_in=-60))
         await store.record_issued_token(issued_token("live", expires_in=3650 * 24 * 3600))
+        now = datetime.now(UTC)
+        for reason, occurred_at in (("old", now - timedelta(days=365)), ("recent", now)):
+            await store.add_audit_event(
+                AuditEvent(
+                    occurred_at=occurred_at,
+                    event="token_exchange",
+                    outcome="refused",
+                    client_id="client-1",
+                    subject="alice",
+                    actor=None,
+                    audience=(),
+                    scope=(),
+                    reason=reason,
+                    details={},
+                )
+            )
+
+
+async def audit_reasons(database_url: str) -> list[str | None]:
+    """The reasons of the audit events in the database, oldest first."""
+    async with opened_store(database_url) as store:
+        return [event.reason for event in reversed(await store.list_audit_events())]
 
 
 async def batch_with_one_duplicate(

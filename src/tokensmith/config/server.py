@@ -15,7 +15,7 @@ so the article's YAML translates line by line::
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 
 from joserfc.errors import JoseError
@@ -237,6 +237,8 @@ class ServerConfig(BaseModel):
     max_request_bytes: int = Field(default=64 * 1024, ge=1024)
     # How often each server process deletes expired rows (codes, tokens, sessions, login counts); 0 never.
     purge_interval: NonNegativeDuration = timedelta(minutes=1)
+    # How long audit events are kept (the purge deletes older ones); 0 keeps them for good.
+    audit_retention: NonNegativeDuration = timedelta(days=90)
 
     @field_validator("issuer")
     @classmethod
@@ -306,3 +308,7 @@ class ServerConfig(BaseModel):
 
     def user_by_name(self, username: str) -> UserConfig | None:
         return self._users_by_name.get(username)
+
+    def audit_events_expire_before(self, now: datetime) -> datetime | None:
+        """The time before which audit events are purged at ``now``; None when they are kept for good."""
+        return now - self.audit_retention if self.audit_retention else None

@@ -146,14 +146,15 @@ async def _refresh_keys_periodically(keys: KeyManager) -> None:
             logger.warning("could not re-read the signing keys", exc_info=True)
 
 
-async def _purge_periodically(store: Store, clock: Clock, interval: float) -> None:
+async def _purge_periodically(store: Store, config: ServerConfig, clock: Clock, interval: float) -> None:
     """Delete expired rows every ``interval`` seconds. Every process of every replica does it: the deletes do not
     conflict (a row two of them delete goes once), and no process depends on another being up. The first round
     comes after a random part of the interval, so that processes started together spread their rounds out."""
     await asyncio.sleep(interval * random.uniform(0.5, 1.0))  # noqa: S311 - spreading, not a secret
     while True:
         try:
-            deleted = await store.purge_expired(clock())
+            now = clock()
+            deleted = await store.purge_expired(now, audit_events_before=config.audit_events_expire_before(now))
         except Exception:  # a database hiccup must not stop the loop; the next round retries
             logger.warning("could not purge expired rows", exc_info=True)
         else:
@@ -203,7 +204,7 @@ def create_app(
             purge_every = config.purge_interval.total_seconds()
             if purge_every > 0:
                 background.append(
-                    asyncio.create_task(_purge_periodically(store, clock, purge_every), name="tokensmith-purge")
+                    asyncio.create_task(_purge_periodically(store, config, clock, purge_every), name="tokensmith-purge")
                 )
             if settle_heap:
                 settle_heap_for_serving()

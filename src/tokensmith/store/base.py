@@ -147,6 +147,7 @@ class Store(Protocol):
         """The latest ``limit`` events, newest first."""
 
     # housekeeping
-    async def purge_expired(self, now: datetime) -> int:
+    async def purge_expired(self, now: datetime, *, audit_events_before: datetime | None = None) -> int:
         """Delete expired codes, refresh tokens, issued tokens, sessions, client assertion jtis and login attempt
-        counts; return how many were deleted."""
+        counts, and the audit events that occurred before ``audit_events_before`` (None keeps them all); return
+        how many rows were deleted."""

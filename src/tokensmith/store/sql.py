@@ -262,6 +262,27 @@ _purges = tuple(
 )
 
 
+def _purge_audit_batch() -> Executable:
+    """Delete, of the ``limit`` oldest audit events by id, those that occurred before ``before``.
+
+    Ids follow the order events were written in, which is their time order but for a few milliseconds between
+    processes and replicas, so the old events are the first ids: reading the first ``limit`` of the primary key
+    finds them without an index on ``occurred_at``, which every insert would have to maintain, and when none is
+    old enough the statement reads ``limit`` rows, not the table. A newer event among them (from a replica whose
+    clock runs ahead) stays, and the next batch reads past it."""
+    oldest = (
+        select(audit_events.c.id, audit_events.c.occurred_at)
+        .order_by(audit_events.c.id)
+        .limit(bindparam("limit", type_=Integer()))
+        .subquery("oldest")
+    )
+    old = select(oldest.c.id).where(oldest.c.occurred_at < bindparam("before", type_=UTCDateTime()))
+    return delete(audit_events).where(audit_events.c.id.in_(old))
+
+
+_purge_audit = _purge_audit_batch()
+
+
 # INSERT ... ON CONFLICT is spelled alike by both databases, but SQLAlchemy builds it per dialect.
 _DIALECT_INSERTS: dict[str, Callable[[Table], Any]] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
@@ -730,15 +751,25 @@ class SqlStore:
 
     # housekeeping
 
-    async def purge_expired(self, now: datetime, *, batch: int = PURGE_BATCH) -> int:
+    async def purge_expired(
+        self, now: datetime, *, audit_events_before: datetime | None = None, batch: int = PURGE_BATCH
+    ) -> int:
         """Delete expired codes, refresh tokens, issued tokens, sessions, assertion jtis and login attempt counts,
-        ``batch`` rows per transaction; return how many rows went."""
+        and audit events older than ``audit_events_before`` (if given), ``batch`` rows per transaction; return how
+        many rows went."""
+        # (statement, parameters, fewest deletions that call for another batch)
+        work: list[tuple[Executable, dict[str, Any], int]] = [
+            (statement, {"now": now, "limit": batch}, batch) for statement in _purges
+        ]
+        if audit_events_before is not None:
+            # A short batch does not mean the end here: newer events among the oldest ids are kept, not counted.
+            work.append((_purge_audit, {"before": audit_events_before, "limit": batch}, 1))
         deleted = 0
-        for statement in _purges:
+        for statement, params, another_batch_from in work:
             while True:
                 async with self._engine.begin() as connection:
-                    count = (await connection.execute(statement, {"now": now, "limit": batch})).rowcount
+                    count = (await connection.execute(statement, params)).rowcount
                 deleted += count
-                if count < batch:
+                if count < another_batch_from:
                     break
         return deleted
