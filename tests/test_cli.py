@@ -115,26 +115,23 @@ def test_keys_list_and_rotate(tmp_path: Path) -> None:
     assert bad.exit_code == 1
 
 
-def test_purge_deletes_expired_rows_now(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("retention", "purged", "events_left"),
+    [
+        ("", "purged 2 expired rows", ["recent"]),  # the expired token and the year-old audit event
+        ("audit-retention: 0\n", "purged 1 expired row", ["old", "recent"]),  # audit events kept for good
+    ],
+)
+def test_purge_deletes_expired_rows_now(tmp_path: Path, retention: str, purged: str, events_left: list[str]) -> None:
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'purge.db'}"
-    path = write(tmp_path, f"database-url: {database_url}\npurge-interval: 0\n")
+    path = write(tmp_path, f"database-url: {database_url}\npurge-interval: 0\n{retention}")
     asyncio.run(seed_expired_and_live_tokens(database_url))
     first = runner.invoke(app, ["purge", "--config", str(path)])
     assert first.exit_code == 0, first.output
-    assert first.output.strip() == "purged 2 expired rows"  # the expired token and the year-old audit event
-    assert asyncio.run(audit_reasons(database_url)) == ["recent"]
+    assert first.output.strip() == purged
+    assert asyncio.run(audit_reasons(database_url)) == events_left
     again = runner.invoke(app, ["purge", "--config", str(path)])
     assert again.output.strip() == "purged 0 expired rows"
-
-
-def test_purge_keeps_every_audit_event_with_audit_retention_zero(tmp_path: Path) -> None:
-    database_url = f"sqlite+aiosqlite:///{tmp_path / 'purge.db'}"
-    path = write(tmp_path, f"database-url: {database_url}\npurge-interval: 0\naudit-retention: 0\n")
-    asyncio.run(seed_expired_and_live_tokens(database_url))
-    result = runner.invoke(app, ["purge", "--config", str(path)])
-    assert result.exit_code == 0, result.output
-    assert result.output.strip() == "purged 1 expired row"
-    assert asyncio.run(audit_reasons(database_url)) == ["old", "recent"]
 
 
 def test_hash_password_from_stdin() -> None:

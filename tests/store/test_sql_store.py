@@ -16,6 +16,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.exc import StatementError
+from tests.support.records import audit_event
 
 from tokensmith.store import Store, open_store
 from tokensmith.store.migrations import MIGRATIONS_DIR
@@ -490,29 +491,14 @@ async def test_purge_expired_deletes_only_expired_rows(store: SqlStore) -> None:
     assert await store.purge_expired(NOW + timedelta(days=2)) == 4
 
 
-def audit_event_at(occurred_at: datetime, number: int) -> AuditEvent:
-    return AuditEvent(
-        occurred_at=occurred_at,
-        event="token_exchange",
-        outcome="granted",
-        client_id="client-1",
-        subject="alice",
-        actor=None,
-        audience=("message-service",),
-        scope=("message.read",),
-        reason=None,
-        details={"number": number},
-    )
-
-
 async def test_purge_deletes_audit_events_older_than_the_retention_only_when_asked(store: SqlStore) -> None:
     # Written in time order but for event 3, written by another process a moment after event 4, and event 1,
     # written by a replica whose clock runs a day ahead: the batches read the oldest ids and keep what is new.
     times = [NOW - timedelta(days=100 - day) for day in range(8)]
     times[1], times[3] = NOW + timedelta(days=1), times[4] - timedelta(seconds=1)
     for number, occurred_at in enumerate(times):
-        await store.add_audit_event(audit_event_at(occurred_at, number))
-    await store.add_audit_event(audit_event_at(NOW, 8))
+        await store.add_audit_event(audit_event(number, occurred_at=occurred_at))
+    await store.add_audit_event(audit_event(8))
     cutoff = NOW - timedelta(days=95.5)  # events 0, 2, 3 and 4 are older (3 by a second more than 4)
 
     assert await store.purge_expired(NOW) == 0  # no retention given: every event stays

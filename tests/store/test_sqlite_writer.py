@@ -12,29 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from tests.support.records import issued_token
+from tests.support.records import audit_event, issued_token
 from tests.support.store_batches import batch_with_one_duplicate, opened_store
 
 from tokensmith.store import sqlite_writer
 from tokensmith.store.engine import SQLITE_BUSY_TIMEOUT_SECONDS, SQLITE_WAL_SIZE_LIMIT_BYTES
-from tokensmith.store.records import AuditEvent
 from tokensmith.store.sqlite_writer import SqliteWriter, multi_row_sql
 from tokensmith.store.tables import issued_tokens
-
-
-def audit(number: int) -> AuditEvent:
-    return AuditEvent(
-        occurred_at=issued_token("x").issued_at,
-        event="token_exchange",
-        outcome="granted",
-        client_id="client-1",
-        subject="alice",
-        actor=None,
-        audience=(),
-        scope=(),
-        reason=None,
-        details={"number": number},
-    )
 
 
 async def test_flushes_bypass_the_pool_and_commit_for_every_connection(tmp_path: Path) -> None:
@@ -43,7 +27,7 @@ async def test_flushes_bypass_the_pool_and_commit_for_every_connection(tmp_path:
         event.listen(store.engine.sync_engine.pool, "checkout", lambda *args: checkouts.append(args))
         await asyncio.gather(
             *(store.record_issued_token(issued_token(f"t-{i}")) for i in range(8)),
-            *(store.add_audit_event(audit(i)) for i in range(3)),
+            *(store.add_audit_event(audit_event(i)) for i in range(3)),
         )
         assert checkouts == []  # no pooled connection: the writer's own
         assert await store.get_issued_token("t-7") == issued_token("t-7")
@@ -112,7 +96,7 @@ async def test_a_taken_write_lock_sends_the_flush_to_the_thread_without_blocking
         assert writer is not None
         with write_lock_held(tmp_path / "busy.db") as blocker:
             writing = asyncio.ensure_future(
-                asyncio.gather(store.record_issued_token(issued_token("waited")), store.add_audit_event(audit(1)))
+                asyncio.gather(store.record_issued_token(issued_token("waited")), store.add_audit_event(audit_event(1)))
             )
             # The loop runs on while the flush waits for the lock in the thread.
             ticks = 0
@@ -212,7 +196,7 @@ async def test_the_wal_starts_over_although_every_checkpoint_has_commits_beside_
 
 async def test_a_failed_flush_rolls_back_and_each_caller_gets_its_own_outcome(tmp_path: Path) -> None:
     async with opened_store(f"sqlite+aiosqlite:///{tmp_path}/failed.db") as store:
-        await batch_with_one_duplicate(store, issued_token("fresh"), issued_token("taken"), audit(1))
+        await batch_with_one_duplicate(store, issued_token("fresh"), issued_token("taken"), audit_event(1))
         writer = store._sqlite_writer
         assert writer is not None
         inline = writer._inline
@@ -238,7 +222,7 @@ async def test_a_large_batch_goes_in_multi_row_statements_in_order(tmp_path: Pat
         tokens = [issued_token(f"big-{i}", parent="big-0" if i % 3 else None) for i in range(70)]
         _, outcomes = await asyncio.gather(
             asyncio.gather(*(store.record_issued_token(token) for token in tokens)),
-            store.add_audit_events([audit(i) for i in range(70)]),
+            store.add_audit_events([audit_event(i) for i in range(70)]),
         )
         assert outcomes == [None] * 70
         for token in tokens:

@@ -1,10 +1,11 @@
-"""Store records for tests: one fixed instant, a clock standing at it, and an issued access token around it."""
+"""Store records for tests: one fixed instant, a clock standing at it, an issued access token around it and a
+token-exchange audit event."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from tokensmith.store.records import IssuedTokenRecord
+from tokensmith.store.records import AuditEvent, IssuedTokenRecord
 
 NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
 
@@ -18,6 +19,21 @@ def issued_token(jti: str, *, parent: str | None = None, expires_in: int = 300) 
         issued_at=NOW,
         expires_at=NOW + timedelta(seconds=expires_in),
         parent_jti=parent,
+    )
+
+
+def audit_event(number: int = 0, *, occurred_at: datetime = NOW, reason: str | None = None) -> AuditEvent:
+    """A granted exchange's event (refused when it has a ``reason``), told apart by ``details["number"]``."""
+    return AuditEvent(
+        occurred_at=occurred_at,
+        event="token_exchange",
+        outcome="granted" if reason is None else "refused",
+        client_id="client-1",
+        subject="alice",
+        audience=("message-service",),
+        scope=("message.read",),
+        reason=reason,
+        details={"number": number},
     )
 
 

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
-from tests.support.records import issued_token
+from tests.support.records import audit_event, issued_token
 
 from tokensmith import store as store_package
 from tokensmith.store.records import AuditEvent, IssuedTokenRecord
@@ -33,21 +33,8 @@ async def seed_expired_and_live_tokens(database_url: str) -> None:
         await store.record_issued_token(issued_token("expired", expires_in=-60))
         await store.record_issued_token(issued_token("live", expires_in=3650 * 24 * 3600))
         now = datetime.now(UTC)
-        for reason, occurred_at in (("old", now - timedelta(days=365)), ("recent", now)):
-            await store.add_audit_event(
-                AuditEvent(
-                    occurred_at=occurred_at,
-                    event="token_exchange",
-                    outcome="refused",
-                    client_id="client-1",
-                    subject="alice",
-                    actor=None,
-                    audience=(),
-                    scope=(),
-                    reason=reason,
-                    details={},
-                )
-            )
+        await store.add_audit_event(audit_event(occurred_at=now - timedelta(days=365), reason="old"))
+        await store.add_audit_event(audit_event(occurred_at=now, reason="recent"))
 
 
 async def audit_reasons(database_url: str) -> list[str | None]:
