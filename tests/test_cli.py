@@ -192,11 +192,16 @@ def test_serve_with_two_workers_answers(tmp_path: Path) -> None:
             except httpx.TransportError:
                 assert time.monotonic() < deadline, "the server did not start"
                 time.sleep(0.2)
-        for _ in range(4):  # several requests, so both workers are likely to answer
+        for _ in range(8):  # a connection each: the kernel spreads them over both processes
             response = httpx.post(
                 url + "/oauth2/token", data={"grant_type": "client_credentials"}, auth=("message-service", "token")
             )
             assert response.json()["error"] == "unauthorized_client"
+        # Whichever process a scrape reaches answers for both: without the shared metrics directory each scrape
+        # showed one process's part of the 8 (all 8 in one process has a chance of 1 in 128).
+        counted = 'tokensmith_token_requests_total{grant_type="client_credentials",outcome="unauthorized_client"} 8.0'
+        for _ in range(4):
+            assert counted in httpx.get(url + "/metrics").text.splitlines()
     finally:
         process.terminate()
         process.wait(timeout=30)

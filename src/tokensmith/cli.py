@@ -107,6 +107,7 @@ def serve(
 
         from tokensmith.server.app import WORKERS_ENV, create_app
         from tokensmith.server.http_protocol import HTTP_PROTOCOL
+        from tokensmith.server.metrics import shared_metrics_directory
         from tokensmith.server.worker_processes import StartupFailed, WorkerSpec, serve_processes
     except ImportError as exc:
         raise fail(f"the server is not installed ({exc.name} missing): pip install 'tokensmith[server]'") from None
@@ -134,7 +135,9 @@ def serve(
         )
         _log_supervisor(log_level)
         try:
-            serve_processes(spec, workers)
+            # /metrics of any process then counts for all of them (server/metrics.py).
+            with shared_metrics_directory():
+                serve_processes(spec, workers)
         except OSError as exc:
             raise fail(f"cannot listen on {bind_host}:{bind_port}: {exc.strerror or exc}") from None
         except StartupFailed as exc:
