@@ -220,4 +220,4 @@ def test_serve_passes_the_access_log_choice_to_uvicorn(
     result = runner.invoke(app, ["serve", "--config", str(path), *flags])
     assert result.exit_code == 0, result.output
     assert seen["access_log"] is expected
-    assert seen["http"].__name__ == "H2cTolerantHttpToolsProtocol"  # type: ignore[union-attr]
+    assert seen["http"].__name__ == "TokensmithHttpProtocol"  # type: ignore[union-attr]
