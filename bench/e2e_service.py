@@ -2,7 +2,8 @@
 
 ``python -m bench.e2e_service user-service --as-port A --user-port U --message-port M`` builds the service from
 the demo's shipped configuration re-pointed at those ports (exactly as ``tokensmith demo`` does) and serves it
-with uvicorn on 127.0.0.1, in its own process, as a deployed service would run.
+with uvicorn and tokensmith's HTTP protocol, as ``tokensmith demo`` serves it, on 127.0.0.1, in its own process,
+as a deployed service would run.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from tokensmith.demo.message_service import create_message_service
 from tokensmith.demo.settings import load_message_service_settings, load_user_service_settings
 from tokensmith.demo.topology import Topology
 from tokensmith.demo.user_service import create_user_service
+from tokensmith.server.http_protocol import HTTP_PROTOCOL
 
 SERVICES = ("user-service", "message-service")
 
@@ -39,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     else:
         app = create_message_service(load_message_service_settings(where))
         port = args.message_port
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", http=HTTP_PROTOCOL)
 
 
 if __name__ == "__main__":
