@@ -66,6 +66,20 @@ def json_app(body: bytes = BODY) -> App:
     return app
 
 
+def gated_app(gate: asyncio.Event, *, before: list[Message], after: list[Message]) -> App:
+    """An app that reads the request, sends ``before``, waits for ``gate``, then sends ``after``."""
+
+    async def app(scope: Message, receive: Callable[[], Awaitable[Message]], send: Any) -> None:
+        await receive()
+        for message in before:
+            await send(message)
+        await gate.wait()
+        for message in after:
+            await send(message)
+
+    return app
+
+
 async def connect(app: App) -> tuple[Any, RecordingTransport]:
     config = Config(app=app, http=HTTP_PROTOCOL, lifespan="off", log_level="critical", access_log=False)
     config.load()
@@ -123,12 +137,8 @@ async def test_a_head_request_gets_its_head_by_the_end_of_the_turn() -> None:
 
 async def test_a_head_whose_body_is_still_being_computed_is_not_held_back() -> None:
     body_ready = asyncio.Event()
-
-    async def slow_body(scope: Message, receive: Callable[[], Awaitable[Message]], send: Any) -> None:
-        await receive()
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
-        await body_ready.wait()
-        await send({"type": "http.response.body", "body": b"{}"})
+    start = {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]}
+    slow_body = gated_app(body_ready, before=[start], after=[{"type": "http.response.body", "body": b"{}"}])
 
     protocol, transport = await connect(slow_body)
     protocol.data_received(request())
@@ -143,13 +153,14 @@ async def test_a_head_whose_body_is_still_being_computed_is_not_held_back() -> N
 
 async def test_a_streamed_body_goes_out_part_by_part() -> None:
     second_part = asyncio.Event()
-
-    async def streaming(scope: Message, receive: Callable[[], Awaitable[Message]], send: Any) -> None:
-        await receive()
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b"first", "more_body": True})
-        await second_part.wait()
-        await send({"type": "http.response.body", "body": b"second"})
+    streaming = gated_app(
+        second_part,
+        before=[
+            {"type": "http.response.start", "status": 200, "headers": []},
+            {"type": "http.response.body", "body": b"first", "more_body": True},
+        ],
+        after=[{"type": "http.response.body", "body": b"second"}],
+    )
 
     protocol, transport = await connect(streaming)
     protocol.data_received(request())
