@@ -141,3 +141,52 @@ async def test_a_flusher_cancelled_before_it_ran_neither_strands_its_callers_nor
     assert caller.cancelled()
     await asyncio.wait_for(commit.submit(row("b")), 1)
     assert writer.batches == [["b"]]
+
+
+async def test_submit_many_reports_each_rows_outcome_in_order_with_the_rows_of_other_callers() -> None:
+    writer = RecordingWriter()
+    commit = GroupCommit(writer)
+    many, alone = await asyncio.gather(
+        commit.submit_many([row("m-1"), row("bad"), row("m-2")]), commit.submit(row("s")), return_exceptions=True
+    )
+    assert alone is None
+    assert isinstance(many, list)
+    assert many[0] is None
+    assert isinstance(many[1], ValueError)
+    assert many[2] is None
+    # One batch with the other caller's row, then each row alone to find whose failed.
+    assert writer.batches == [["m-1", "bad", "m-2", "s"], ["m-1"], ["bad"], ["m-2"], ["s"]]
+
+
+async def test_submit_many_of_nothing_writes_nothing() -> None:
+    writer = RecordingWriter()
+    assert await GroupCommit(writer).submit_many([]) == []
+    assert writer.batches == []
+
+
+async def test_submit_many_whose_caller_gave_up_still_writes_its_rows() -> None:
+    writer = RecordingWriter()
+    writer.gate.clear()
+    commit = GroupCommit(writer)
+    caller = asyncio.ensure_future(commit.submit_many([row("a"), row("b")]))
+    await asyncio.sleep(0)
+    caller.cancel()
+    await asyncio.gather(caller, return_exceptions=True)
+    assert caller.cancelled()
+    writer.gate.set()
+    await asyncio.wait_for(commit.drain(), 1)
+    assert writer.batches == [["a", "b"]]
+
+
+async def test_submit_many_reports_rows_its_cancelled_flusher_never_wrote_as_cancelled() -> None:
+    writer = RecordingWriter()
+    commit = GroupCommit(writer)
+    caller = asyncio.ensure_future(commit.submit_many([row("a"), row("b")]))
+    await asyncio.sleep(0)  # queued, the flusher created but not started
+    flusher = commit._flusher
+    assert flusher is not None
+    flusher.cancel()
+    await asyncio.gather(flusher, return_exceptions=True)
+    outcomes = await asyncio.wait_for(caller, 1)
+    assert [type(outcome) for outcome in outcomes] == [asyncio.CancelledError, asyncio.CancelledError]
+    assert writer.batches == []

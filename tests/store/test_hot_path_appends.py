@@ -19,7 +19,14 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError, StatementError
 from tests.support.store_batches import batch_with_one_duplicate
 
-from tokensmith.store.appends import Append, _fast_json_dumps, _sqlite_datetime, _utc_text
+from tokensmith.store.appends import (
+    _REMEMBERED_TUPLES,
+    Append,
+    _fast_json_dumps,
+    _json_encoder,
+    _sqlite_datetime,
+    _utc_text,
+)
 from tokensmith.store.engine import transactional
 from tokensmith.store.records import AuditEvent, IssuedTokenRecord
 from tokensmith.store.sql import SqlStore, _insert_audit_events, _insert_issued_tokens
@@ -466,3 +473,42 @@ async def test_a_connection_the_database_dropped_costs_one_retried_flush_and_no_
         assert sorted(e.details["number"] for e in await store.list_audit_events()) == [1, 2, 3]
     finally:
         await store.close()
+
+
+def test_clock_times_with_microseconds_are_formatted_without_filling_the_cache() -> None:
+    _utc_text.cache_clear()
+    for micro in (1, 250_000, 999_999):
+        value = NOW + timedelta(microseconds=micro)
+        assert _sqlite_datetime(value) == value.replace(tzinfo=None).isoformat(" ", "microseconds")
+    assert _utc_text.cache_info().currsize == 0
+
+
+class Tag(str):
+    """A str subclass: JSON writes it as the string it holds."""
+
+
+def test_json_of_string_tuples_is_remembered_and_always_what_json_dumps_writes() -> None:
+    encode = _json_encoder(aiosqlite_dialect())
+    values: list[object] = [
+        ("message-service",),
+        ("message-service",),  # remembered now
+        (Tag("message-service"),),  # equal to the remembered tuple, written alike
+        ("a", "b"),
+        (1,),  # not strings: never remembered, so True (equal to 1) cannot be served its text
+        (True,),
+        (1.0,),
+        (["unhashable"],),
+        {"mode": "impersonation"},
+        [],
+        (),
+    ]
+    for value in values:
+        assert encode(value) == json.dumps(value)
+    assert encode(None) is None
+
+
+def test_the_remembered_json_of_tuples_is_bounded() -> None:
+    encode = _json_encoder(aiosqlite_dialect())
+    for number in range(3 * _REMEMBERED_TUPLES):
+        value = (f"audience-{number}",)
+        assert encode(value) == json.dumps(value)

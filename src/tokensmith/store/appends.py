@@ -48,12 +48,19 @@ def _sqlite_datetime(value: datetime | None) -> str | None:
     if value is None:
         return None
     if value.tzinfo is UTC and type(value) is datetime:
+        if value.microsecond:
+            # A time read from the clock (an audit event's): never seen twice, so not worth a cache entry (a miss
+            # costs twice the formatting). Its UTC offset is "+00:00", cut off rather than removed by replace().
+            return value.isoformat(" ", _SQLITE_TIMESPEC)[:-_UTC_OFFSET_LENGTH]
         return _utc_text(value)
     return aware_utc(value).replace(tzinfo=None).isoformat(" ", _SQLITE_TIMESPEC)
 
 
-# Tokens' issued_at/expires_at are whole seconds and repeat across the rows of a flush (and the audit events of
-# the same requests), so their text is remembered. Only exact `datetime`s whose tzinfo is the UTC singleton come
+_UTC_OFFSET_LENGTH: Final = len("+00:00")
+
+
+# Tokens' issued_at/expires_at are whole seconds and repeat across the rows of a flush, so their text is
+# remembered. Only exact `datetime`s whose tzinfo is the UTC singleton come
 # here: datetimes compare equal (and hash alike) by instant across time zones but by wall time within one zone,
 # ignoring `fold`, so a DST-ambiguous local time and its other reading would share a key; within UTC, equal
 # means the same instant, and the text depends on nothing else. Bounded: a few seconds' worth of distinct values.
@@ -78,10 +85,30 @@ def _json_encoder(dialect: Dialect) -> Encoder:
     configured: Callable[[Any], str] | None = getattr(dialect, "_json_serializer", None)
     serialize = _fast_json_dumps if configured in (None, json.dumps) else configured
 
+    # An audit event's audience and scope are tuples of strings, the same few over and over: their text is
+    # remembered. Only all-string tuples go in, so a hit is always right: a tuple equal to one of them holds
+    # strings (or str subclasses, which JSON writes alike) equal to its strings. Bounded; full, it stops growing.
+    remembered: dict[tuple[str, ...], str] = {}
+
     def encode(value: Any) -> str | None:
-        return None if value is None else serialize(value)
+        if value is None:
+            return None
+        if type(value) is not tuple:
+            return serialize(value)
+        try:
+            text = remembered.get(value)
+        except TypeError:  # an unhashable member
+            return serialize(value)
+        if text is None:
+            text = serialize(value)
+            if len(remembered) < _REMEMBERED_TUPLES and all(type(item) is str for item in value):
+                remembered[value] = text
+        return text
 
     return encode
+
+
+_REMEMBERED_TUPLES: Final = 256
 
 
 def _encoder(type_: TypeEngine[Any], dialect: Dialect) -> Encoder | None:

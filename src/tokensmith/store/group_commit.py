@@ -19,9 +19,67 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Final, Generic, Protocol, TypeVar
 
 Row = TypeVar("Row")
+
+
+class _Waiter(Protocol):
+    """Who waits for one queued row: an ``asyncio.Future`` (:meth:`GroupCommit.submit`) or a :class:`_Slot`."""
+
+    def done(self) -> bool: ...
+    def set_result(self, result: None, /) -> None: ...
+    def set_exception(self, exception: BaseException, /) -> None: ...
+    def cancel(self) -> bool: ...
+
+
+_PENDING: Final = object()
+
+
+class _Batch:
+    """The rows of one :meth:`GroupCommit.submit_many`: their outcomes, in order, and one future set once every
+    row's outcome is known. One future and one wake-up for the whole batch: a future per row gathered together
+    cost its caller (the audit log's write-behind buffer) a Python callback per row."""
+
+    __slots__ = ("future", "outcomes", "remaining")
+
+    def __init__(self, future: asyncio.Future[list[BaseException | None]], size: int) -> None:
+        self.future = future
+        self.outcomes: list[object] = [_PENDING] * size
+        self.remaining = size
+
+    def settle(self, index: int, outcome: BaseException | None) -> None:
+        if self.outcomes[index] is not _PENDING:
+            return
+        self.outcomes[index] = outcome
+        self.remaining -= 1
+        if self.remaining == 0 and not self.future.done():
+            self.future.set_result(self.outcomes)  # type: ignore[arg-type]  # no _PENDING is left
+
+
+class _Slot:
+    """The waiter of one row of a :class:`_Batch`: what a future would be told goes into the batch's list (a
+    cancelled row's outcome is a ``CancelledError``, as ``asyncio.gather(..., return_exceptions=True)`` reports)."""
+
+    __slots__ = ("_batch", "_index")
+
+    def __init__(self, batch: _Batch, index: int) -> None:
+        self._batch = batch
+        self._index = index
+
+    def done(self) -> bool:
+        # A caller cancelled meanwhile waits no more, like a cancelled future.
+        return self._batch.outcomes[self._index] is not _PENDING or self._batch.future.done()
+
+    def set_result(self, result: None, /) -> None:
+        self._batch.settle(self._index, None)
+
+    def set_exception(self, exception: BaseException, /) -> None:
+        self._batch.settle(self._index, exception)
+
+    def cancel(self) -> bool:
+        self._batch.settle(self._index, asyncio.CancelledError())
+        return True
 
 
 class GroupCommit(Generic[Row]):
@@ -37,28 +95,33 @@ class GroupCommit(Generic[Row]):
         self._write = write
         self._write_alone = write_alone
         self._max_batch = max_batch
-        self._queue: list[tuple[Row, asyncio.Future[None]]] = []
+        self._queue: list[tuple[Row, _Waiter]] = []
         self._flusher: asyncio.Task[None] | None = None
 
     async def submit(self, row: Row) -> None:
         """Insert ``row`` together with whatever else is queued; return once it is committed."""
-        await self._enqueue(row, asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._enqueue(row, done, loop)
+        await done
 
     async def submit_many(self, rows: Sequence[Row]) -> list[BaseException | None]:
         """Insert ``rows`` like as many :meth:`submit` calls at once; return once all are settled, each row's
-        error (or None) in order. Cheaper than gathering ``submit`` coroutines: no task per row."""
+        error (or None) in order. One future for all of them, no task per row."""
+        if not rows:
+            return []
         loop = asyncio.get_running_loop()
-        waiting = [self._enqueue(row, loop) for row in rows]
-        outcomes = await asyncio.gather(*waiting, return_exceptions=True)
-        return [outcome if isinstance(outcome, BaseException) else None for outcome in outcomes]
+        batch = _Batch(loop.create_future(), len(rows))
+        for index, row in enumerate(rows):
+            self._enqueue(row, _Slot(batch, index), loop)
+        # Cancelled, the caller stops waiting; its rows are written (or not) all the same, as with submit.
+        return await batch.future
 
-    def _enqueue(self, row: Row, loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
-        done: asyncio.Future[None] = loop.create_future()
+    def _enqueue(self, row: Row, done: _Waiter, loop: asyncio.AbstractEventLoop) -> None:
         self._queue.append((row, done))
         if self._flusher is None:
             self._flusher = loop.create_task(self._flush_all())
             self._flusher.add_done_callback(self._flusher_done)
-        return done
 
     async def drain(self) -> None:
         """Wait until every queued row is written (the store calls this before it closes)."""
@@ -91,7 +154,7 @@ class GroupCommit(Generic[Row]):
         finally:
             self._flusher = None
 
-    async def _flush(self, batch: list[tuple[Row, asyncio.Future[None]]]) -> None:
+    async def _flush(self, batch: list[tuple[Row, _Waiter]]) -> None:
         try:
             await self._write([row for row, _ in batch])
         except Exception as exc:
@@ -114,7 +177,7 @@ class GroupCommit(Generic[Row]):
                 _settle(done, None)
 
 
-def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
+def _settle(done: _Waiter, error: BaseException | None) -> None:
     # A caller that was cancelled meanwhile no longer waits; its row is written (or not) all the same.
     if done.done():
         return
