@@ -59,9 +59,9 @@ class Settings:
             workers=tuple(args.workers or ([1] if quick else [1, 2])),
             kinds=tuple(args.systems or DEFAULT_SYSTEMS),
             connections=args.connections,
-            duration_s=args.duration or (1.0 if quick else 3.0),
+            duration_s=args.duration or (1.0 if quick else 2.0),
             warmup_s=0.0 if quick else 1.0,
-            rounds=args.rounds or (1 if quick else 3),
+            rounds=args.rounds or (1 if quick else 5),
             validation_s=0.2 if quick else 1.0,
             end_to_end=not args.no_e2e,
         )
@@ -79,8 +79,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="repeatable; default all but tokensmith-postgres",
     )
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--duration", type=float, help="seconds per load run (default 3, quick 1)")
-    parser.add_argument("--rounds", type=int, help="alternating rounds (default 3, quick 1)")
+    parser.add_argument("--duration", type=float, help="seconds per load run (default 2, quick 1)")
+    parser.add_argument("--rounds", type=int, help="alternating rounds (default 5, quick 1)")
     parser.add_argument("--no-e2e", action="store_true", help="skip the article's flow end to end")
     parser.add_argument("--out", type=Path, default=RESULTS, help="directory for latest.{md,json,png}")
     return parser.parse_args(argv)

@@ -92,6 +92,17 @@ def test_rounds_aggregate_to_medians_and_targets_are_ratios() -> None:
     assert found["exchange errors (ES256, 1 process)"]["met"] is True
 
 
+def test_a_ratio_just_short_of_its_goal_is_never_shown_as_the_goal() -> None:
+    runs = [_run("tokensmith", 996.0, 0), _run("python-ceiling", 1000.0, 0), _run("oidc-provider", 1000.0, 0)]
+    found = {t["target"]: t for t in targets(aggregate(runs), [])}
+    short = found["exchange vs oidc-provider (ES256, 1 process)"]
+    assert short["met"] is False
+    assert short["value"] == 0.996  # two decimals would say 1.0 beside "not met"
+    assert found["exchange vs ceiling (ES256, 1 process)"]["value"] == 1.0  # met: two decimals
+    just_short = {t["target"]: t for t in targets(aggregate([*runs[1:], _run("tokensmith", 999.6, 0)]), [])}
+    assert just_short["exchange vs oidc-provider (ES256, 1 process)"]["value"] == 0.999  # cut, not rounded up
+
+
 def test_report_writes_json_markdown_and_chart(tmp_path: Path) -> None:
     runs = [
         _run(system, 1000.0, 0, scenario) for system in SYSTEMS for scenario in ("token-exchange", "client-credentials")
