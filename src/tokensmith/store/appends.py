@@ -60,10 +60,10 @@ _UTC_OFFSET_LENGTH: Final = len("+00:00")
 
 
 # Tokens' issued_at/expires_at are whole seconds and repeat across the rows of a flush, so their text is
-# remembered. Only exact `datetime`s whose tzinfo is the UTC singleton come
-# here: datetimes compare equal (and hash alike) by instant across time zones but by wall time within one zone,
-# ignoring `fold`, so a DST-ambiguous local time and its other reading would share a key; within UTC, equal
-# means the same instant, and the text depends on nothing else. Bounded: a few seconds' worth of distinct values.
+# remembered. Only exact `datetime`s whose tzinfo is the UTC singleton come here: datetimes compare equal (and hash
+# alike) by instant across time zones but by wall time within one zone, ignoring `fold`, so a DST-ambiguous local
+# time and its other reading would share a key; within UTC, equal means the same instant, and the text depends on
+# nothing else. Bounded: a few seconds' worth of distinct values.
 @functools.lru_cache(maxsize=256)
 def _utc_text(value: datetime) -> str:
     return value.replace(tzinfo=None).isoformat(" ", _SQLITE_TIMESPEC)
