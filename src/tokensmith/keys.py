@@ -11,7 +11,6 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +20,7 @@ from joserfc.jwk import ECKey, KeyParameters, KeySet, RSAKey
 from tokensmith import jose_fast
 from tokensmith.config.server import KeySettings
 from tokensmith.crypto_threads import CryptoThreads
+from tokensmith.frozen import frozen
 from tokensmith.store.base import Store
 from tokensmith.store.records import SigningKeyRecord
 
@@ -50,7 +50,7 @@ class SignatureError(Exception):
     """A token's signature, header or key does not verify."""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class VerifiedJWT:
     header: dict[str, Any]
     claims: dict[str, Any]

@@ -6,12 +6,14 @@ SHA-256 hex digest (``*_hash``) and callers look records up by digest.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 from typing import Any
 
+from tokensmith.frozen import frozen
 
-@dataclass(frozen=True, slots=True)
+
+@frozen
 class SigningKeyRecord:
     kid: str
     alg: str  # "ES256" or "RS256"
@@ -22,7 +24,7 @@ class SigningKeyRecord:
     retired_at: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class AuthorizationCodeRecord:
     code_hash: str
     grant_id: str  # every token issued from this code carries this id, so a replay can revoke them all
@@ -39,7 +41,7 @@ class AuthorizationCodeRecord:
     consumed_at: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class RefreshTokenRecord:
     token_hash: str
     family_id: str  # one family per authorization grant; reuse of a rotated token revokes the family
@@ -59,7 +61,7 @@ class RefreshTokenRecord:
     actor_jti: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class IssuedTokenRecord:
     """An access or ID token the server issued, kept for revocation, introspection and exchange lineage."""
 
@@ -76,7 +78,7 @@ class IssuedTokenRecord:
     revoked_at: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class RevokedTokenRecord:
     """A revoked access or ID token, as the revocation cache needs it: which, since when, and until when it
     matters (after ``expires_at`` the token is refused for its expiry anyway)."""
@@ -86,7 +88,7 @@ class RevokedTokenRecord:
     expires_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class ClientAssertionRecord:
     """The ``jti`` of a client authentication JWT (RFC 7523 3), kept until ``expires_at`` to refuse replays."""
 
@@ -95,7 +97,7 @@ class ClientAssertionRecord:
     expires_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class SessionRecord:
     """A browser login session at the authorization server."""
 
@@ -106,7 +108,7 @@ class SessionRecord:
     csrf_secret: str
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class AuditEvent:
     occurred_at: datetime
     event: str  # e.g. "token_exchange"
@@ -121,7 +123,7 @@ class AuditEvent:
     id: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class LoginCounter:
     """One failed-login counter (a username's, a client address's) and how many attempts it allows."""
 
@@ -129,7 +131,7 @@ class LoginCounter:
     limit: int
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class LoginAttempt:
     """A login attempt to count, in fixed windows: the attempts of the current window plus those of the previous
     one, weighted by how much of it still lies within one window length of now, must stay within each limit."""
@@ -141,7 +143,7 @@ class LoginAttempt:
     expires_at: datetime  # when this window's counts stop mattering
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class AuthorizationConsentRecord:
     """The scopes ``subject`` has allowed ``client_id`` (the consent page asks again only for others)."""
 
