@@ -72,28 +72,26 @@ def resolve_targets(
     return requested
 
 
-def _registered_scopes(client: ClientConfig) -> tuple[str, ...]:
-    # `openid` asks for an ID token at the authorization endpoint; it means nothing to a resource server.
-    return tuple(s for s in client.registration.scopes if s != OPENID)
-
-
 def _target_policy(policy: ExchangePolicy, client: ClientConfig, target: str) -> AudiencePolicy:
     configured = policy.audiences.get(target)
     if configured is not None:
         return configured
     # The default audience without its own entry: the client's registered scopes (the article's behaviour).
-    return _scopes_policy(_registered_scopes(client))
+    return _registered_scopes_policy(client.registration.scopes)
 
 
 @lru_cache(maxsize=1024)
-def _scopes_policy(scopes: tuple[str, ...]) -> AudiencePolicy:
+def _registered_scopes_policy(registered: tuple[str, ...]) -> AudiencePolicy:
     # Built once per distinct scope set rather than per exchange: a pydantic model costs microseconds to validate.
-    return AudiencePolicy(scopes=scopes)
+    # `openid` asks for an ID token at the authorization endpoint; it means nothing to a resource server.
+    return AudiencePolicy(scopes=tuple(s for s in registered if s != OPENID))
 
 
 def _intersect(groups: Sequence[Sequence[str]]) -> tuple[str, ...]:
     # A token for several audiences carries one scope: it may only hold what every one of them allows.
     first, *rest = groups
+    if not rest:  # one target, the usual case
+        return tuple(first)
     return tuple(s for s in first if all(s in group for group in rest))
 
 
@@ -157,7 +155,7 @@ def token_lifetime(
     ttl = policy.token_time_to_live or client.token.access_token_time_to_live
     if policy.may_outlive_subject_token:
         return ttl, None
-    return ttl, min(token.expires_at for token in bounds)
+    return ttl, bounds[0].expires_at if len(bounds) == 1 else min(token.expires_at for token in bounds)
 
 
 def chain_depth(act: Mapping[str, Any] | None) -> int:

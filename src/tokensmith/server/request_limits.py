@@ -23,7 +23,9 @@ def header_problem(
     """Why ``headers`` are refused, or None when they are within the bounds."""
     if len(headers) > max_headers:
         return f"the request has {len(headers)} header fields; at most {max_headers} are accepted"
-    size = sum(len(name) + len(value) for name, value in headers)
+    size = 0
+    for name, value in headers:
+        size += len(name) + len(value)
     if size > max_header_bytes:
         return f"the request header fields exceed {max_header_bytes} bytes"
     return None

@@ -147,7 +147,10 @@ class DirectEndpoint:
 
 async def send_json(send: Send, reply: JsonReply) -> None:
     headers = list(_NO_STORE_HEADERS)
-    headers.extend((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in reply.headers.items())
+    if reply.headers:
+        headers.extend(
+            (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in reply.headers.items()
+        )
     if reply.body is None:
         body = b""
     else:
