@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -35,6 +37,14 @@ def test_slotted_with_defaults_and_replace() -> None:
     moved = dataclasses.replace(point, y=5)
     assert (moved.x, moved.y, point.y) == (1, 5, 0)
     assert [f.name for f in dataclasses.fields(Point)] == ["x", "y", "tags"]
+
+
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+def test_pickled_and_copied_like_a_frozen_dataclass(protocol: int) -> None:
+    point = Point(3, 4, ("a", "b"))
+    assert pickle.loads(pickle.dumps(point, protocol)) == point
+    assert copy.copy(point) == point
+    assert copy.deepcopy(point) == point
 
 
 def test_a_field_holding_an_unhashable_value_makes_the_instance_unhashable_as_when_frozen() -> None:

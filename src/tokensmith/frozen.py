@@ -8,14 +8,14 @@ them at run time cost 5 % of an exchange (docs/performance.md, step 23).
 
 A ``@frozen`` class is a slotted dataclass that type checkers treat as frozen (PEP 681 ``frozen_default``): mypy
 --strict, which ``make test`` runs on all of ``src/``, rejects any assignment to a field, and that is where the
-guarantee is worth having. Equality and hashing are a frozen dataclass's: by field values. The types handed to users
-of the libraries (``tokensmith.resource``, ``tokensmith.client``) stay frozen at run time too.
+guarantee is worth having. Equality, hashing (by field values) and pickling are a frozen dataclass's. The types
+handed to users of the libraries (``tokensmith.resource``, ``tokensmith.client``) stay frozen at run time too.
 """
 
 from __future__ import annotations
 
-from dataclasses import Field, dataclass, field
-from typing import TypeVar, dataclass_transform
+from dataclasses import Field, dataclass, field, fields
+from typing import Any, TypeVar, dataclass_transform
 
 _T = TypeVar("_T")
 
@@ -24,4 +24,19 @@ _T = TypeVar("_T")
 def frozen(cls: type[_T]) -> type[_T]:
     # unsafe_hash: the __hash__ a frozen dataclass gets (by fields); "unsafe" only because nothing stops a
     # mutation at run time, and the type checker does.
-    return dataclass(slots=True, unsafe_hash=True)(cls)
+    made = dataclass(slots=True, unsafe_hash=True)(cls)
+    # What dataclasses gives a frozen slotted class, so that pickle's protocols 0 and 1 take it as well (2 and up
+    # need nothing: worker_processes.py hands its spec to spawned processes that way).
+    for name, method in (("__getstate__", _getstate), ("__setstate__", _setstate)):
+        if name not in vars(made):
+            setattr(made, name, method)
+    return made
+
+
+def _getstate(self: Any) -> list[Any]:
+    return [getattr(self, each.name) for each in fields(self)]
+
+
+def _setstate(self: Any, state: list[Any]) -> None:
+    for each, value in zip(fields(self), state, strict=True):
+        object.__setattr__(self, each.name, value)
