@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import datetime
 import gc
 import itertools
 import json
@@ -146,6 +147,19 @@ def test_sign_writes_the_token_joserfc_writes() -> None:
     assert ours == jwt.encode(header, claims, rsa, algorithms=["RS256"])
     with pytest.raises(UnacceptableJWT):
         jose_fast.encode_header({"alg": "RS256", "crit": ["kid"], "kid": "r"})
+
+
+def test_datetime_times_are_signed_as_numeric_dates_as_joserfc_signs_them() -> None:
+    rsa = RSAKey.generate_key(2048, private=True)
+    moment = datetime.datetime(2026, 11, 26, 20, 0, 5, tzinfo=datetime.UTC)
+    claims = {"sub": "alice", "iat": moment, "exp": moment + datetime.timedelta(minutes=5), "nbf": 7}
+    header = {"typ": "JWT", "alg": "RS256"}
+    ours = jose_fast.sign(jose_fast.encode_header(header), claims, "RS256", rsa)
+    assert claims["iat"] is moment  # the caller's claims are left as they were
+    payload = json.loads(urlsafe_b64decode(ours.split(".")[1].encode()))
+    assert (payload["iat"], payload["exp"], payload["nbf"]) == (1795723205, 1795723505, 7)
+    # A copy: joserfc converts the times in the mapping it is given.
+    assert ours == jwt.encode(header, dict(claims), rsa, algorithms=["RS256"])
 
 
 @pytest.mark.parametrize("alg", ["ES256", "RS256"])

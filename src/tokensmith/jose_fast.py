@@ -356,22 +356,16 @@ def prepare_signature(
     ``compact(signing_input, signer(signing_input))`` finishes it; the signer may run on another thread."""
     algo = algorithm(alg)
     _check_key(algo, key, "sign")
-    if _has_datetime_claim(claims):
-        claims = dict(claims)
-        for name in _TIME_CLAIMS:
-            value = claims.get(name)
-            if isinstance(value, datetime.datetime):
-                claims[name] = calendar.timegm(value.utctimetuple())
-    payload = _CLAIMS_JSON(claims).encode("utf-8")
+    # Datetime times become NumericDate; the caller's mapping is copied (once) only when there is one to convert.
+    converted: dict[str, Any] | None = None
+    for name in _TIME_CLAIMS:
+        value = claims.get(name)
+        if isinstance(value, datetime.datetime):
+            if converted is None:
+                converted = dict(claims)
+            converted[name] = calendar.timegm(value.utctimetuple())
+    payload = _CLAIMS_JSON(claims if converted is None else converted).encode("utf-8")
     return _signer(algo, key), header_segment + b"." + urlsafe_b64encode(payload)
-
-
-def _has_datetime_claim(claims: Mapping[str, Any]) -> bool:
-    # A loop rather than any(<generator>): no generator object built for every token signed.
-    for name in _TIME_CLAIMS:  # noqa: SIM110
-        if isinstance(claims.get(name), datetime.datetime):
-            return True
-    return False
 
 
 def _signer(algo: JWSAlgModel, key: AsymmetricKey) -> Signer:
