@@ -1,10 +1,11 @@
-"""CryptoThreads: results and errors reach the awaiting coroutine, batches, cancellation, closing, the auto rule; and
-KeyManager hands RSA signatures (only) to them."""
+"""CryptoThreads: results and errors reach the awaiting coroutine, batches, helpers woken by a backlog, cancellation,
+closing, the auto rule; and KeyManager hands RSA signatures (only) to them."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -13,7 +14,7 @@ import pytest
 from joserfc import jwt
 
 from tokensmith.config.server import KeySettings
-from tokensmith.crypto_threads import CryptoThreads, auto_thread_count, usable_cpus
+from tokensmith.crypto_threads import _HELP_BACKLOG, CryptoThreads, auto_thread_count, usable_cpus
 from tokensmith.keys import KeyManager, public_keyset
 from tokensmith.store.sql import SqlStore
 
@@ -110,6 +111,45 @@ async def test_close_finishes_queued_jobs_stops_the_threads_and_later_calls_run_
     assert not any(t.is_alive() for t in workers)
     assert await crypto.call(threading.get_ident) == threading.get_ident()
     crypto.close()  # closing twice is harmless
+
+
+def _sleep_then_name(seconds: float) -> str:
+    time.sleep(seconds)  # releases the GIL, as a signature does
+    return threading.current_thread().name
+
+
+async def test_helpers_sleep_while_the_queue_is_short() -> None:
+    crypto = CryptoThreads(2)
+    try:
+        names = [await crypto.call(_sleep_then_name, 0.001) for _ in range(20)]
+        names += await asyncio.gather(*(crypto.call(_sleep_then_name, 0.001) for _ in range(_HELP_BACKLOG)))
+    finally:
+        await asyncio.to_thread(crypto.close)
+    # One job at a time, then fewer waiting than the backlog that wakes a helper: the first thread runs them all.
+    assert set(names) == {"tokensmith-crypto-0"}
+
+
+async def test_a_backlog_wakes_a_helper_and_close_stops_sleeping_helpers() -> None:
+    crypto = CryptoThreads(3)
+    try:
+        assert await crypto.call(abs, -1) == 1  # threads started; helpers asleep
+        workers = _threads_of(crypto)
+        blocked = BlockedJob()
+        first = asyncio.ensure_future(crypto.call(blocked))
+        assert await asyncio.to_thread(blocked.started.wait, 5)
+        backlog = [crypto.call(_sleep_then_name, 0.005) for _ in range(3 * _HELP_BACKLOG)]
+        queued = asyncio.gather(*backlog)
+        await asyncio.sleep(0.01)  # every job is queued behind the blocked one
+        blocked.release.set()
+        names = await queued
+        assert await first == "late"
+    finally:
+        await asyncio.to_thread(crypto.close)
+    # The first thread, taking the next job, found the backlog and woke a helper, which took a share.
+    assert "tokensmith-crypto-0" in names
+    assert {"tokensmith-crypto-1", "tokensmith-crypto-2"} & set(names)
+    assert len(workers) == 3
+    assert not any(t.is_alive() for t in workers)
 
 
 def test_negative_thread_counts_are_refused() -> None:
