@@ -1,11 +1,10 @@
-"""CryptoThreads: results and errors reach the awaiting coroutine, batches, helpers woken by a backlog, cancellation,
-closing, the auto rule; and KeyManager hands RSA signatures (only) to them."""
+"""CryptoThreads: results and errors reach the awaiting coroutine, batches, the event loop signing for itself when
+the thread falls behind, cancellation, closing, the auto rule; and KeyManager hands RSA signatures (only) to them."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -14,7 +13,7 @@ import pytest
 from joserfc import jwt
 
 from tokensmith.config.server import KeySettings
-from tokensmith.crypto_threads import _HELP_BACKLOG, CryptoThreads, auto_thread_count, usable_cpus
+from tokensmith.crypto_threads import _INLINE_BACKLOG, CryptoThreads, auto_thread_count, usable_cpus
 from tokensmith.keys import KeyManager, public_keyset
 from tokensmith.store.sql import SqlStore
 
@@ -113,43 +112,39 @@ async def test_close_finishes_queued_jobs_stops_the_threads_and_later_calls_run_
     crypto.close()  # closing twice is harmless
 
 
-def _sleep_then_name(seconds: float) -> str:
-    time.sleep(seconds)  # releases the GIL, as a signature does
-    return threading.current_thread().name
+async def _queue_behind(crypto: CryptoThreads, blocked: BlockedJob, jobs: int) -> list[asyncio.Future[Any]]:
+    """``jobs`` calls left waiting in the queue while the thread runs ``blocked``."""
+    first = asyncio.ensure_future(crypto.call(blocked))
+    assert await asyncio.to_thread(blocked.started.wait, 5)
+    waiting = [asyncio.ensure_future(crypto.call(threading.get_ident)) for _ in range(jobs)]
+    await asyncio.sleep(0)  # each call has run up to its queue put
+    return [first, *waiting]
 
 
-async def test_helpers_sleep_while_the_queue_is_short() -> None:
-    crypto = CryptoThreads(2)
+async def test_the_event_loop_signs_for_itself_when_the_thread_falls_behind(crypto: CryptoThreads) -> None:
+    loop_thread = threading.get_ident()
+    blocked = BlockedJob()
+    queued = await _queue_behind(crypto, blocked, _INLINE_BACKLOG)
     try:
-        names = [await crypto.call(_sleep_then_name, 0.001) for _ in range(20)]
-        names += await asyncio.gather(*(crypto.call(_sleep_then_name, 0.001) for _ in range(_HELP_BACKLOG)))
+        # A backlog: this call does not wait behind it, the calling thread runs it at once.
+        assert await asyncio.wait_for(crypto.call(threading.get_ident), 2) == loop_thread
     finally:
-        await asyncio.to_thread(crypto.close)
-    # One job at a time, then fewer waiting than the backlog that wakes a helper: the first thread runs them all.
-    assert set(names) == {"tokensmith-crypto-0"}
-
-
-async def test_a_backlog_wakes_a_helper_and_close_stops_sleeping_helpers() -> None:
-    crypto = CryptoThreads(3)
-    try:
-        assert await crypto.call(abs, -1) == 1  # threads started; helpers asleep
-        workers = _threads_of(crypto)
-        blocked = BlockedJob()
-        first = asyncio.ensure_future(crypto.call(blocked))
-        assert await asyncio.to_thread(blocked.started.wait, 5)
-        backlog = [crypto.call(_sleep_then_name, 0.005) for _ in range(3 * _HELP_BACKLOG)]
-        queued = asyncio.gather(*backlog)
-        await asyncio.sleep(0.01)  # every job is queued behind the blocked one
         blocked.release.set()
-        names = await queued
-        assert await first == "late"
-    finally:
-        await asyncio.to_thread(crypto.close)
-    # The first thread, taking the next job, found the backlog and woke a helper, which took a share.
-    assert "tokensmith-crypto-0" in names
-    assert {"tokensmith-crypto-1", "tokensmith-crypto-2"} & set(names)
-    assert len(workers) == 3
-    assert not any(t.is_alive() for t in workers)
+    first, *waiting = await asyncio.gather(*queued)
+    assert first == "late"
+    assert loop_thread not in waiting  # the jobs queued before it still ran on the crypto thread
+
+
+async def test_a_call_below_the_backlog_is_queued_for_the_thread(crypto: CryptoThreads) -> None:
+    loop_thread = threading.get_ident()
+    blocked = BlockedJob()
+    queued = await _queue_behind(crypto, blocked, _INLINE_BACKLOG - 1)
+    last = asyncio.ensure_future(crypto.call(threading.get_ident))
+    await asyncio.sleep(0.05)
+    assert not last.done()  # waiting behind the blocked job, not run inline
+    blocked.release.set()
+    await asyncio.gather(*queued)
+    assert await last != loop_thread
 
 
 def test_negative_thread_counts_are_refused() -> None:
@@ -161,7 +156,7 @@ def test_negative_thread_counts_are_refused() -> None:
 
 
 @pytest.mark.parametrize(
-    ("processes", "cpus", "threads"), [(1, 2, 2), (1, 8, 2), (3, 4, 2), (2, 2, 0), (4, 2, 0), (1, 1, 0)]
+    ("processes", "cpus", "threads"), [(1, 2, 1), (1, 8, 1), (3, 4, 1), (2, 2, 0), (4, 2, 0), (1, 1, 0)]
 )
 def test_auto_gives_threads_only_while_processes_leave_a_cpu_free(processes: int, cpus: int, threads: int) -> None:
     assert auto_thread_count(processes, cpus) == threads

@@ -1,9 +1,9 @@
-"""Signature operations on dedicated threads, so that one server process can keep a second core busy.
+"""Signature operations on a dedicated thread, so that one server process can keep a second core busy.
 
 OpenSSL's ECDSA and RSA operations run without the GIL (``cryptography`` releases it around them), so a
 signature made or checked on another thread runs in parallel with the event loop's Python work. A token
 exchange spends ~100 µs of its ~400 µs of CPU in ECDSA (one verify, one sign); an RS256 signature alone costs
-~270 µs. Only that call moves to the thread: parsing, header and key checks, claims and JSON stay on the loop,
+~250 µs. Only that call moves to the thread: parsing, header and key checks, claims and JSON stay on the loop,
 so the thread holds the GIL as briefly as possible.
 
 The handover is lean on purpose. The loop side costs one future and one queue put. Each thread takes jobs from a
@@ -11,14 +11,15 @@ shared queue and, while more are waiting, keeps going, then hands a whole batch 
 one ``call_soon_threadsafe``: under load that is one wake-up for several results rather than one per result.
 A batch is bounded, so no result waits behind more than a few signatures.
 
-Only the first thread waits on the queue itself. The others are helpers: they sleep until a thread taking a job
-finds a backlog (:data:`_HELP_BACKLOG` more waiting), then serve until the queue is empty, and sleep again. With
-every thread waiting on the queue, each put woke one, and the threads took turns at jobs that one of them would have
-run anyway: more wake-ups and GIL hand-overs, each costing the event loop's thread CPU. Measured served (RS256, one
-process, three A/B runs of 19 alternating rounds in all): exchanges 2 817 -> 3 046 a second in the median (ahead in
-15 rounds), client credentials 3 428 -> 3 718 (ahead in 15), the exchange's p99 20.2 -> 18.8 ms (lower in 14).
+When the thread falls behind (:data:`_INLINE_BACKLOG` jobs already waiting), the event loop makes the signature
+itself instead of queueing it. The loop is the best helper there is: it holds the GIL already, it releases the GIL
+for the length of the signature, and in that time the crypto thread takes the GIL uncontended to hand its results
+back. A second thread as the helper (woken by a backlog) cost more: each of its returns from OpenSSL needs the GIL
+while the loop holds it, and every such hand-over wakes a thread on the other core. Measured served (RS256, one
+process, two A/B runs of 7 and 8 alternating rounds, against two threads with a sleeping helper): exchanges 9 %
+more a second in the median of each, p99 19.1 -> 17.5 and 21.0 -> 18.4 ms, client credentials 7-8 % more.
 
-With ``threads=0`` the call runs inline on the loop (what tests and embedded use get by default).
+With ``threads=0`` every call runs inline on the loop (what tests and embedded use get by default).
 
 A thread only pays when a core is free for it: with as many busy server processes as cores, the handover is pure
 overhead (measured ~15 % fewer RS256 exchanges per second with two processes on two cores). Hence
@@ -42,10 +43,11 @@ T = TypeVar("T")
 # Results handed back per wake-up of the loop, at most: bounds the wait of the first result of a batch.
 _MAX_BATCH = 8
 
-# Jobs left waiting when a thread takes one, from which it wakes a sleeping helper: about 3 ms of RSA-2048
-# signatures. Measured served (RS256, one process, two threads, alternating rounds): 12, 18 and 24 did alike; at 4
-# the helper woke almost as often as a thread that never sleeps, and gained nothing over it.
-_HELP_BACKLOG = 12
+# Jobs already waiting from which the event loop signs for itself (about 1.5 ms of RSA-2048 signatures). Measured
+# served (RS256, one process, one thread, alternating rounds): 6 and 8 did best, 6 slightly ahead on the exchange;
+# 4 (the loop signing more often, its own work waiting) and 12 (the queue's wait back) gave fewer exchanges a second
+# and a higher p99.
+_INLINE_BACKLOG = 6
 
 _Job = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]", Callable[..., Any], tuple[Any, ...]]
 _Outcome = tuple["asyncio.Future[Any]", Any, BaseException | None]
@@ -66,13 +68,11 @@ class CryptoThreads:
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._closed = False
-        # Helpers (every thread but the first) sleep here while the queue is short (see _serve).
-        self._help_wanted = threading.Semaphore(0)
-        self._helpers_asleep = 0
 
     async def call(self, function: Callable[..., T], *args: Any) -> T:
-        """``function(*args)``, on a crypto thread when there is one. Exceptions propagate to the caller."""
-        if self._count == 0 or self._closed:
+        """``function(*args)``, on a crypto thread when there is one and it is keeping up, else inline.
+        Exceptions propagate to the caller."""
+        if self._count == 0 or self._closed or self._jobs.qsize() >= _INLINE_BACKLOG:
             return function(*args)
         if not self._threads:
             self._start()
@@ -90,8 +90,6 @@ class CryptoThreads:
             threads, self._threads = self._threads, []
         for _ in threads:
             self._jobs.put(None)
-        for _ in threads:
-            self._help_wanted.release()
         for thread in threads:
             thread.join()
 
@@ -100,24 +98,20 @@ class CryptoThreads:
             if self._threads or self._closed:
                 return
             for index in range(self._count):
-                thread = threading.Thread(
-                    target=self._serve, args=(index > 0,), name=f"tokensmith-crypto-{index}", daemon=True
-                )
+                thread = threading.Thread(target=self._serve, name=f"tokensmith-crypto-{index}", daemon=True)
                 thread.start()
                 self._threads.append(thread)
 
-    def _serve(self, helper: bool) -> None:
+    def _serve(self) -> None:
         jobs = self._jobs
         while True:
-            job = self._next_helper_job() if helper else jobs.get()
+            job = jobs.get()
             if job is None:
                 return
             batches: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
             stop = False
             taken = 0
             while True:
-                if self._helpers_asleep and jobs.qsize() >= _HELP_BACKLOG:
-                    self._wake_helper()
                 loop, future, function, args = job
                 try:
                     outcome: _Outcome = (future, function(*args), None)
@@ -142,26 +136,6 @@ class CryptoThreads:
             if stop:
                 return
 
-    def _next_helper_job(self) -> _Job | None:
-        """A helper's next job: one already waiting, else whatever is waiting once a thread that found a backlog
-        wakes it. None: stop."""
-        while True:
-            try:
-                return self._jobs.get_nowait()
-            except queue.Empty:
-                pass
-            if self._closed:
-                return None
-            with self._lock:
-                self._helpers_asleep += 1
-            self._help_wanted.acquire()
-
-    def _wake_helper(self) -> None:
-        with self._lock:
-            if self._helpers_asleep:
-                self._helpers_asleep -= 1
-                self._help_wanted.release()
-
 
 def usable_cpus(cgroup_cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
     """CPUs this process may run on: its CPU affinity, capped by a cgroup v2 CPU quota (containers) if set."""
@@ -175,11 +149,10 @@ def usable_cpus(cgroup_cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
     return max(1, count)
 
 
-# Two rather than one: a thread whose signature is done needs the GIL back to hand the result over, and the event
-# loop holds it through its callbacks; while one thread waits for it, the other signs. One process on two CPUs,
-# RS256, alternating runs: client credentials 6-66 % (31 % in the median) more requests/s than with one thread in
-# each of ten rounds, the exchange within the machine's noise of it; three threads did no better than two.
-AUTO_THREADS: Final = 2
+# One: with the event loop signing for itself when the thread falls behind (see _INLINE_BACKLOG), a second thread
+# only adds hand-overs of the GIL. Without that overflow, two threads had given client credentials 31 % more
+# requests/s than one (RS256, one process on two CPUs); with it, one thread gives them about 7 % more than two did.
+AUTO_THREADS: Final = 1
 
 
 def auto_thread_count(processes: int, cpus: int | None = None) -> int:
