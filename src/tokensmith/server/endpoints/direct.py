@@ -47,7 +47,7 @@ _JSON_TYPE = (b"content-type", b"application/json")
 _RESPONSE_JSON = json_dumper(ensure_ascii=False, compact=True, allow_nan=False)
 _SERVER_ERROR = {"error": "server_error", "error_description": "the server could not process the request"}
 
-__all__ = ["DirectEndpoint", "FormPost", "JsonReply", "read_form_post"]
+__all__ = ["DirectEndpoint", "FormPost", "JsonReply", "buffered_form_post", "encode_reply", "read_form_post"]
 
 
 @frozen
@@ -78,11 +78,26 @@ async def read_form_post(scope: Scope, receive: Receive, limit: int) -> FormPost
     """The request's form (RFC 6749 3.2: form-encoded body, nothing in the query string), bounded by ``limit``."""
     if scope.get("query_string"):
         raise invalid_request("parameters must be sent in the request body, not the query string")
+    authorization = _checked_form_headers(scope["headers"], limit)
+    body = await _read_body(receive, limit)
+    return FormPost(TokenRequest(params=parse_form(body)), authorization)
+
+
+def buffered_form_post(headers: list[tuple[bytes, bytes]], body: bytes, limit: int) -> FormPost:
+    """:func:`read_form_post` for a request whose path had no query string and whose body is already read."""
+    authorization = _checked_form_headers(headers, limit)
+    if len(body) > limit:
+        raise request_too_large(limit)
+    return FormPost(TokenRequest(params=parse_form(body)), authorization)
+
+
+def _checked_form_headers(headers: list[tuple[bytes, bytes]], limit: int) -> str | None:
+    """The Authorization header, once Content-Type and Content-Length are checked."""
     authorization: str | None = None
     content_type: str | None = None
     declared: str | None = None
     # First occurrence wins, as with Starlette's Headers.get (which decodes values as latin-1 too).
-    for name, value in scope["headers"]:
+    for name, value in headers:
         if name == b"authorization":
             if authorization is None:
                 authorization = value.decode("latin-1")
@@ -93,8 +108,7 @@ async def read_form_post(scope: Scope, receive: Receive, limit: int) -> FormPost
             declared = value.decode("latin-1")
     check_form_content_type(content_type or "")
     check_declared_length(declared, limit)
-    body = await _read_body(receive, limit)
-    return FormPost(TokenRequest(params=parse_form(body)), authorization)
+    return authorization
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes:
@@ -144,8 +158,25 @@ class DirectEndpoint:
             logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
             return JsonReply(_SERVER_ERROR, 500)
 
+    async def answer_buffered(self, path: str, headers: list[tuple[bytes, bytes]], body: bytes) -> JsonReply:
+        """What :meth:`__call__` answers to a POST to ``path`` (no query string) whose body is already read: for
+        the HTTP protocol's direct path (``http_protocol.py``)."""
+        problem = header_problem(headers)
+        if problem is not None:
+            return JsonReply.error(header_limit_error(problem))
+        try:
+            rt = self._runtime()
+            post = buffered_form_post(headers, body, rt.ctx.config.max_request_bytes)
+            return await self._handler(rt, post)
+        except OAuthError as error:
+            return JsonReply.error(error)
+        except Exception:
+            logger.exception("unhandled error on POST %s", path)
+            return JsonReply(_SERVER_ERROR, 500)
 
-async def send_json(send: Send, reply: JsonReply) -> None:
+
+def encode_reply(reply: JsonReply) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """The response header fields (lower-case names) and body of ``reply``."""
     headers = list(_NO_STORE_HEADERS)
     if reply.headers:
         headers.extend(
@@ -157,5 +188,10 @@ async def send_json(send: Send, reply: JsonReply) -> None:
         body = _RESPONSE_JSON(reply.body).encode("utf-8")
         headers.append(_JSON_TYPE)
     headers.append((b"content-length", str(len(body)).encode("latin-1")))
+    return headers, body
+
+
+async def send_json(send: Send, reply: JsonReply) -> None:
+    headers, body = encode_reply(reply)
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
