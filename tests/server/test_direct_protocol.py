@@ -168,8 +168,8 @@ async def test_a_reply_header_with_a_line_break_is_a_500_not_a_split_response() 
     assert transport.closed
 
 
-async def test_a_client_gone_before_the_answer_gets_nothing_written() -> None:
-    gate = asyncio.Event()
+async def answering_behind(gate: asyncio.Event) -> tuple[Any, RecordingTransport]:
+    """A connection whose token request is being answered by an endpoint that waits for ``gate``."""
 
     async def slow(runtime: Any, post: FormPost) -> JsonReply:
         await gate.wait()
@@ -178,6 +178,12 @@ async def test_a_client_gone_before_the_answer_gets_nothing_written() -> None:
     protocol, transport = await connect(EndpointApp(slow))
     protocol.data_received(token_request())
     await settle()
+    return protocol, transport
+
+
+async def test_a_client_gone_before_the_answer_gets_nothing_written() -> None:
+    gate = asyncio.Event()
+    protocol, transport = await answering_behind(gate)
     protocol.connection_lost(None)
     gate.set()
     await settle()
@@ -187,14 +193,7 @@ async def test_a_client_gone_before_the_answer_gets_nothing_written() -> None:
 
 async def test_a_graceful_shutdown_lets_the_answer_out_then_closes() -> None:
     gate = asyncio.Event()
-
-    async def slow(runtime: Any, post: FormPost) -> JsonReply:
-        await gate.wait()
-        return JsonReply({"access_token": "late"})
-
-    protocol, transport = await connect(EndpointApp(slow))
-    protocol.data_received(token_request())
-    await settle()
+    protocol, transport = await answering_behind(gate)
     protocol.shutdown()
     assert not transport.closed
     gate.set()
