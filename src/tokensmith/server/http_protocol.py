@@ -41,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import re
+import weakref
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -184,7 +185,14 @@ class DirectCycle:
 
 def direct_routes(app: Any, config: Config) -> Mapping[bytes, DirectEndpoint]:
     """The direct endpoints of ``app`` by raw path, when their requests may skip ASGI (see the module's doc);
-    else none."""
+    else none. Worked out once per server (``config``), not per connection."""
+    routes = _ROUTES_BY_CONFIG.get(config)
+    if routes is None:
+        routes = _ROUTES_BY_CONFIG[config] = _direct_routes(app, config)
+    return routes
+
+
+def _direct_routes(app: Any, config: Config) -> Mapping[bytes, DirectEndpoint]:
     if isinstance(app, ProxyHeadersMiddleware):
         app = app.app
     routes = getattr(app, "direct_routes", None)
@@ -193,6 +201,7 @@ def direct_routes(app: Any, config: Config) -> Mapping[bytes, DirectEndpoint]:
     return {path.encode("ascii"): endpoint for path, endpoint in routes.items() if isinstance(endpoint, DirectEndpoint)}
 
 
+_ROUTES_BY_CONFIG: weakref.WeakKeyDictionary[Config, Mapping[bytes, DirectEndpoint]] = weakref.WeakKeyDictionary()
 _SERVER_ERROR_BODY = b"Internal Server Error"
 
 
@@ -284,9 +293,7 @@ class TokensmithHttpProtocol(HttpToolsProtocol):
             if HEADER_VALUE_RE.search(field_value.encode("latin-1")):
                 raise RuntimeError("Invalid HTTP header value.")
         headers, body = encode_reply(reply)
-        content = [STATUS_LINE[reply.status]]
-        for name, value in self.server_state.default_headers:
-            content.extend((name, b": ", value, b"\r\n"))
+        content = self._status_and_default_headers(reply.status)
         for name, value in headers:
             if name == b"connection" and b"close" in [token.strip().lower() for token in value.split(b",")]:
                 cycle.keep_alive = False
@@ -303,11 +310,16 @@ class TokensmithHttpProtocol(HttpToolsProtocol):
             )
         return b"".join(content)
 
-    def _server_error(self, cycle: DirectCycle) -> bytes:
-        cycle.keep_alive = False
-        content = [STATUS_LINE[500]]
+    def _status_and_default_headers(self, status: int) -> list[bytes]:
+        """The status line and uvicorn's default header fields (``date``, ``server``), as uvicorn writes them."""
+        content = [STATUS_LINE[status]]
         for name, value in self.server_state.default_headers:
             content.extend((name, b": ", value, b"\r\n"))
+        return content
+
+    def _server_error(self, cycle: DirectCycle) -> bytes:
+        cycle.keep_alive = False
+        content = self._status_and_default_headers(500)
         content.append(b"content-type: text/plain; charset=utf-8\r\ncontent-length: 21\r\nconnection: close\r\n\r\n")
         content.append(_SERVER_ERROR_BODY)
         return b"".join(content)

@@ -152,11 +152,8 @@ class DirectEndpoint:
             rt = self._runtime()
             post = await read_form_post(scope, receive, rt.ctx.config.max_request_bytes)
             return await self._handler(rt, post)
-        except OAuthError as error:
-            return JsonReply.error(error)
-        except Exception:
-            logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
-            return JsonReply(_SERVER_ERROR, 500)
+        except Exception as exc:
+            return _failure(exc, scope["method"], scope["path"])
 
     async def answer_buffered(self, path: str, headers: list[tuple[bytes, bytes]], body: bytes) -> JsonReply:
         """What :meth:`__call__` answers to a POST to ``path`` (no query string) whose body is already read: for
@@ -168,11 +165,17 @@ class DirectEndpoint:
             rt = self._runtime()
             post = buffered_form_post(headers, body, rt.ctx.config.max_request_bytes)
             return await self._handler(rt, post)
-        except OAuthError as error:
-            return JsonReply.error(error)
-        except Exception:
-            logger.exception("unhandled error on POST %s", path)
-            return JsonReply(_SERVER_ERROR, 500)
+        except Exception as exc:
+            return _failure(exc, "POST", path)
+
+
+def _failure(exc: Exception, method: str, path: str) -> JsonReply:
+    """The reply to an exception from reading or handling a request (called in its ``except`` block): its RFC 6749
+    error, or a logged 500 for anything unexpected."""
+    if isinstance(exc, OAuthError):
+        return JsonReply.error(exc)
+    logger.exception("unhandled error on %s %s", method, path)
+    return JsonReply(_SERVER_ERROR, 500)
 
 
 def encode_reply(reply: JsonReply) -> tuple[list[tuple[bytes, bytes]], bytes]:
