@@ -104,15 +104,11 @@ class CoalescingTransport:
             self._loop.call_soon(self._release_at_end_of_turn)
 
     def write_now(self, data: bytes) -> None:
-        """Write ``data`` now, after anything held (in the same write when small)."""
-        held = self._held
-        if held:
-            self._held = b""
-            if len(data) <= _JOIN_LIMIT:
-                data = held + data
-            else:
-                self._transport.write(held)
-        self._transport.write(data)
+        """Write ``data`` now: with what is held, as :meth:`write` joins them, or on its own."""
+        if self._held:
+            self.write(data)
+        else:
+            self._transport.write(data)
 
     def release(self) -> None:
         """Write what is held now."""
@@ -294,11 +290,13 @@ class TokensmithHttpProtocol(HttpToolsProtocol):
                 raise RuntimeError("Invalid HTTP header value.")
         headers, body = encode_reply(reply)
         content = self._status_and_default_headers(reply.status)
+        has_connection_close = False
         for name, value in headers:
             if name == b"connection" and b"close" in [token.strip().lower() for token in value.split(b",")]:
                 cycle.keep_alive = False
+                has_connection_close = True
             content.extend((name, b": ", value, b"\r\n"))
-        if not cycle.keep_alive and reply.headers.get("Connection", "").lower() != "close":
+        if not cycle.keep_alive and not has_connection_close:
             content.append(b"connection: close\r\n")
         content.append(b"\r\n")
         content.append(body)
