@@ -4,6 +4,7 @@ the thread falls behind, cancellation, closing, the auto rule; and KeyManager ha
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -13,7 +14,13 @@ import pytest
 from joserfc import jwt
 
 from tokensmith.config.server import KeySettings
-from tokensmith.crypto_threads import _INLINE_BACKLOG, CryptoThreads, auto_thread_count, usable_cpus
+from tokensmith.crypto_threads import (
+    _INLINE_BACKLOG,
+    _SWITCH_INTERVAL,
+    CryptoThreads,
+    auto_thread_count,
+    usable_cpus,
+)
 from tokensmith.keys import KeyManager, public_keyset
 from tokensmith.store.sql import SqlStore
 
@@ -145,6 +152,53 @@ async def test_a_call_below_the_backlog_is_queued_for_the_thread(crypto: CryptoT
     blocked.release.set()
     await asyncio.gather(*queued)
     assert await last != loop_thread
+
+
+@pytest.fixture
+def default_switch_interval() -> Any:
+    """The interpreter's default GIL switch interval for the test, whatever the test leaves behind."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(0.005)
+    yield
+    sys.setswitchinterval(before)
+
+
+@pytest.mark.usefixtures("default_switch_interval")
+async def test_the_threads_shorten_the_gil_switch_interval_while_they_run() -> None:
+    crypto = CryptoThreads(1)
+    assert sys.getswitchinterval() == 0.005  # nothing started yet
+    await crypto.call(abs, -1)
+    assert sys.getswitchinterval() == pytest.approx(_SWITCH_INTERVAL)
+    assert _SWITCH_INTERVAL <= 10e-6  # longer, and the waiting thread is again starved by the loop's callbacks
+    await asyncio.to_thread(crypto.close)
+    assert sys.getswitchinterval() == 0.005
+
+
+@pytest.mark.usefixtures("default_switch_interval")
+async def test_inline_crypto_leaves_the_switch_interval_alone() -> None:
+    inline = CryptoThreads(0)
+    await inline.call(abs, -1)
+    inline.close()
+    assert sys.getswitchinterval() == 0.005
+
+
+@pytest.mark.usefixtures("default_switch_interval")
+async def test_an_interval_changed_while_the_threads_ran_is_kept_at_close() -> None:
+    crypto = CryptoThreads(1)
+    await crypto.call(abs, -1)
+    sys.setswitchinterval(0.001)  # the application's own choice, made meanwhile
+    await asyncio.to_thread(crypto.close)
+    assert sys.getswitchinterval() == 0.001
+
+
+@pytest.mark.usefixtures("default_switch_interval")
+async def test_an_interval_already_shorter_is_left_as_the_application_set_it() -> None:
+    sys.setswitchinterval(1e-6)
+    crypto = CryptoThreads(1)
+    await crypto.call(abs, -1)
+    assert sys.getswitchinterval() == pytest.approx(1e-6)
+    await asyncio.to_thread(crypto.close)
+    assert sys.getswitchinterval() == pytest.approx(1e-6)
 
 
 def test_negative_thread_counts_are_refused() -> None:
