@@ -54,14 +54,16 @@ _MAX_BATCH = 8
 _INLINE_BACKLOG = 6
 
 # sys.setswitchinterval while the crypto threads run. A thread back from OpenSSL needs the GIL to hand its result
-# over and take its next job. CPython (3.11) asks the holder to let go only once a waiter's wait of one interval ran
-# out with no other thread having taken the GIL; but the event loop (uvloop) releases the GIL and takes it back
-# between its callbacks, waking the waiter, which then starts a new wait of a whole interval. With the default
-# 5 ms the thread therefore waits until the loop blocks or signs for itself. At 2 µs its wait runs out during the
-# loop's next callback, and the loop hands the GIL over at its next check. Measured served (RS256, one process,
-# paired alternating rounds of 1.5 s in a noisy spell, against 5 ms): the exchange's p99 0.83-0.89x in the median
-# of each of four A/Bs (lower in 11-15 of 12-16 rounds), requests/s 1.00-1.06x, CPU per exchange 1.00-1.08x;
-# 1 to 10 µs alike, 20 µs half the effect (and 20 µs to 100 ms, measured before, none).
+# over and take its next job. CPython (3.11) asks the holder to let go only when a waiter's timed wait of one
+# interval runs out; but the event loop (uvloop) releases the GIL and takes it back between its callbacks, and each
+# release wakes the waiter early, which then starts a new wait of a whole interval. With the default 5 ms the
+# thread therefore waits until the loop blocks or signs for itself. At 2 µs its wait runs out during the loop's
+# next callback, and the loop hands the GIL over at its next check. Measured served (RS256, one process, paired
+# alternating rounds of 1.5 s, against 5 ms): the exchange's p99 0.90x and 0.92x in the median of two A/Bs of this
+# code (lower in 11 of 16 and 12 of 14 rounds), requests/s 1.01-1.03x; 1 to 10 µs set at start-up, in three more,
+# 0.83-0.89x; 20 µs half that (and 20 µs to 100 ms, measured before, nothing). Process-wide, but only while the
+# threads run: without them (ES256, or as many processes as CPUs) the event loop has no thread worth handing the
+# GIL to, and 2 µs for the whole ES256 server cost it 7 % more CPU per exchange.
 _SWITCH_INTERVAL: Final = 2e-6
 
 _Job = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]", Callable[..., Any], tuple[Any, ...]]
