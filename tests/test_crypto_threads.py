@@ -154,15 +154,6 @@ async def test_a_call_below_the_backlog_is_queued_for_the_thread(crypto: CryptoT
     assert await last != loop_thread
 
 
-@pytest.fixture
-def default_switch_interval() -> Any:
-    """The interpreter's default GIL switch interval for the test, whatever the test leaves behind."""
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(0.005)
-    yield
-    sys.setswitchinterval(before)
-
-
 @pytest.mark.usefixtures("default_switch_interval")
 async def test_the_threads_shorten_the_gil_switch_interval_while_they_run() -> None:
     crypto = CryptoThreads(1)

@@ -6,10 +6,8 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
-from collections.abc import Iterator
 
 import httpx
-import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 from tests.server.configs import SERVICE_CLIENT, SERVICE_SECRET, server_config
@@ -18,16 +16,6 @@ from tests.support.server import running_server
 
 def crypto_threads() -> set[threading.Thread]:
     return {t for t in threading.enumerate() if t.name.startswith("tokensmith-crypto") and t.is_alive()}
-
-
-@pytest.fixture
-def default_switch_interval() -> Iterator[float]:
-    """The interpreter's default GIL switch interval for the test (an in-process server of an earlier test, still
-    running with its crypto threads, may have shortened it), and whatever was set before back afterwards."""
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(0.005)
-    yield 0.005
-    sys.setswitchinterval(before)
 
 
 async def test_concurrent_rs256_grants_are_signed_on_crypto_threads_that_stop_with_the_server(
