@@ -165,6 +165,9 @@ async def test_a_reply_header_with_a_line_break_is_a_500_not_a_split_response() 
     (response,) = transport.writes
     assert response.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
     assert b"Set-Cookie" not in response
+    head, _, body = response.partition(b"\r\n\r\n")
+    assert body == b"Internal Server Error"
+    assert f"\r\ncontent-length: {len(body)}\r\n".encode() in head  # framed by its own length
     assert transport.closed
 
 

@@ -199,6 +199,11 @@ def _direct_routes(app: Any, config: Config) -> Mapping[bytes, DirectEndpoint]:
 
 _ROUTES_BY_CONFIG: weakref.WeakKeyDictionary[Config, Mapping[bytes, DirectEndpoint]] = weakref.WeakKeyDictionary()
 _SERVER_ERROR_BODY = b"Internal Server Error"
+# uvicorn's plain-text 500, its fields after the default ones and its body; the length is the body's.
+_SERVER_ERROR_REST = (
+    b"content-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\nconnection: close\r\n\r\n%s"
+    % (len(_SERVER_ERROR_BODY), _SERVER_ERROR_BODY)
+)
 
 
 class TokensmithHttpProtocol(HttpToolsProtocol):
@@ -318,8 +323,7 @@ class TokensmithHttpProtocol(HttpToolsProtocol):
     def _server_error(self, cycle: DirectCycle) -> bytes:
         cycle.keep_alive = False
         content = self._status_and_default_headers(500)
-        content.append(b"content-type: text/plain; charset=utf-8\r\ncontent-length: 21\r\nconnection: close\r\n\r\n")
-        content.append(_SERVER_ERROR_BODY)
+        content.append(_SERVER_ERROR_REST)
         return b"".join(content)
 
 
