@@ -200,9 +200,9 @@ def _direct_routes(app: Any, config: Config) -> Mapping[bytes, DirectEndpoint]:
 _ROUTES_BY_CONFIG: weakref.WeakKeyDictionary[Config, Mapping[bytes, DirectEndpoint]] = weakref.WeakKeyDictionary()
 _SERVER_ERROR_BODY = b"Internal Server Error"
 # uvicorn's plain-text 500, its fields after the default ones and its body; the length is the body's.
-_SERVER_ERROR_REST = (
-    b"content-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\nconnection: close\r\n\r\n%s"
-    % (len(_SERVER_ERROR_BODY), _SERVER_ERROR_BODY)
+_SERVER_ERROR_REST = b"content-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\nconnection: close\r\n\r\n%s" % (
+    len(_SERVER_ERROR_BODY),
+    _SERVER_ERROR_BODY,
 )
 
 
