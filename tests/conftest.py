@@ -1,10 +1,8 @@
-"""Fixtures shared by the whole suite: databases (SQLite and PostgreSQL), an initialized store, and Python's default
-GIL switch interval."""
+"""Fixtures shared by the whole suite: databases (SQLite and PostgreSQL) and an initialized store."""
 
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING
 
@@ -78,13 +76,3 @@ async def store(store_url: str) -> AsyncIterator[SqlStore]:
         yield sql_store
     finally:
         await sql_store.close()
-
-
-@pytest.fixture
-def default_switch_interval() -> Iterator[float]:
-    """Python's default GIL switch interval (5 ms) for the test, and whatever was set before back afterwards. An
-    in-process server of an earlier test, still running with its crypto threads, may have shortened it."""
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(0.005)
-    yield 0.005
-    sys.setswitchinterval(before)

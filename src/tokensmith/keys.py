@@ -12,15 +12,16 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
+from cryptography.hazmat.primitives.asymmetric import rsa
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeyParameters, KeySet, RSAKey
 
 from tokensmith import jose_fast
 from tokensmith.config.server import KeySettings
-from tokensmith.crypto_threads import CryptoThreads
 from tokensmith.frozen import frozen
+from tokensmith.signer_process import SignerProcess
 from tokensmith.store.base import Store
 from tokensmith.store.records import SigningKeyRecord
 
@@ -32,12 +33,12 @@ SUPPORTED_ALGORITHMS: tuple[str, ...] = tuple(KEY_TYPE_FOR_ALG)
 Clock = Callable[[], datetime]
 
 _UNKNOWN_KEY = "signed with an unknown key"
-# Signatures worth handing to a crypto thread. Each handover costs the process ~100 µs of CPU and GIL switches;
-# an RSA-2048 signature costs ~270 µs, so moving it frees the event loop, while ECDSA (sign ~30 µs, verify ~70 µs)
-# and RSA verification (~15 µs) were measured slower handed over than inline (docs/performance.md).
+# Signatures worth handing to the signer process (signer_process.py): an RSA-2048 signature costs ~250 µs, so
+# moving it frees the event loop, while ECDSA (sign ~40 µs, verify ~70 µs) and RSA verification (~15 µs) cost
+# about what the hand-over would.
 OFFLOADED_SIGNATURES = frozenset({"RS256"})
-# Signing inline on the caller's thread: the default (tests, the CLI, embedded use).
-_INLINE = CryptoThreads(0)
+# Signing on the caller's thread: the default (tests, the CLI, embedded use).
+_INLINE = SignerProcess(enabled=False)
 # Least time between two key re-reads triggered by an unknown `kid` (see KeyManager.verify_or_refresh).
 _MIN_REFRESH_INTERVAL = 5.0
 
@@ -79,12 +80,12 @@ class KeyManager:
     """The server's signing keys, loaded from the store and kept in memory (parsed once, not per token)."""
 
     def __init__(
-        self, store: Store, settings: KeySettings, clock: Clock = utc_now, crypto: CryptoThreads = _INLINE
+        self, store: Store, settings: KeySettings, clock: Clock = utc_now, signer: SignerProcess = _INLINE
     ) -> None:
-        """``crypto`` computes the RSA signatures of :meth:`sign_async` (see ``OFFLOADED_SIGNATURES``): the server
-        passes its crypto threads (crypto_threads.py), so they run in parallel with the event loop."""
+        """``signer`` computes the RSA signatures of :meth:`sign_async` (see ``OFFLOADED_SIGNATURES``): the server
+        passes its signer process (signer_process.py), which runs in parallel with the event loop."""
         self._store = store
-        self._crypto = crypto
+        self._signer = signer
         self._settings = settings
         self._clock = clock
         self._records: list[SigningKeyRecord] = []
@@ -197,12 +198,14 @@ class KeyManager:
         return jose_fast.sign(header_segment, claims, alg, key)
 
     async def sign_async(self, claims: Mapping[str, Any], *, alg: str, typ: str = "JWT") -> str:
-        """:meth:`sign`; an RSA signature is computed on the crypto threads, in parallel with the event loop."""
+        """:meth:`sign`; an RSA signature is computed by the signer process, in parallel with the event loop."""
         key, header_segment = self._signing_key(alg, typ)
-        if alg not in OFFLOADED_SIGNATURES:
+        if alg not in OFFLOADED_SIGNATURES or not isinstance(key, RSAKey):
             return jose_fast.sign(header_segment, claims, alg, key)
-        signer, signing_input = jose_fast.prepare_signature(header_segment, claims, alg, key)
-        return jose_fast.compact(signing_input, await self._crypto.call(signer, signing_input))
+        # prepare_signature checks the key (private, of the algorithm's type) before anything is handed over.
+        _, signing_input = jose_fast.prepare_signature(header_segment, claims, alg, key)
+        private_key = cast(rsa.RSAPrivateKey, key.raw_value)
+        return jose_fast.compact(signing_input, await self._signer.sign_rs256(private_key, signing_input))
 
     def _signing_key(self, alg: str, typ: str) -> tuple[SigningKey, bytes]:
         """The active key for ``alg`` and the encoded header segment it signs under."""

@@ -24,7 +24,6 @@ from starlette.types import Receive, Scope, Send
 
 from tokensmith.config.loader import load_config
 from tokensmith.config.server import ServerConfig
-from tokensmith.crypto_threads import CryptoThreads, auto_thread_count
 from tokensmith.keys import Clock, KeyManager, utc_now
 from tokensmith.server.client_assertion import close_client_assertion_verifier
 from tokensmith.server.context import ServerContext
@@ -47,6 +46,7 @@ from tokensmith.server.passwords import SecretVerifier, UserPasswordChecker
 from tokensmith.server.rate_limit import LoginThrottle
 from tokensmith.server.request_limits import RequestLimits
 from tokensmith.server.tokens import TokenIssuer
+from tokensmith.signer_process import SignerProcess, auto_signer_process
 from tokensmith.store import open_store
 from tokensmith.store.base import Store
 
@@ -179,18 +179,18 @@ def create_app(
 
     ``settle_heap`` (``tokensmith serve``) freezes the start-up heap for the garbage collector (heap.py): a process
     setting, so not for apps created inside a test run. ``processes``: how many server processes run on this host
-    (``--workers``), which decides ``keys.crypto-threads`` when the configuration leaves it unset.
+    (``--workers``), which decides ``keys.signer-process`` when the configuration leaves it unset.
     """
-    configured_threads = config.keys.crypto_threads
-    crypto_threads = auto_thread_count(processes) if configured_threads is None else configured_threads
+    configured_signer = config.keys.signer_process
+    signer_process = auto_signer_process(processes) if configured_signer is None else configured_signer
 
     @asynccontextmanager
     async def lifespan(app: TokensmithApp) -> AsyncIterator[None]:
         store = open_store(config.database_url)
         await store.initialize()
-        crypto = CryptoThreads(crypto_threads)
+        signer = SignerProcess(enabled=signer_process)
         try:
-            keys = KeyManager(store, config.keys, clock, crypto)
+            keys = KeyManager(store, config.keys, clock, signer)
             await keys.load()
             ctx = ServerContext(
                 config=config,
@@ -229,7 +229,7 @@ def create_app(
                 await close_exchange_runtime(ctx)
                 await close_client_assertion_verifier(ctx)
         finally:
-            crypto.close()  # after the last request: nothing is left waiting on it
+            signer.close()  # after the last request: nothing is left waiting on it
             await store.close()
 
     return TokensmithApp(
