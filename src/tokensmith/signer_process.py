@@ -178,8 +178,8 @@ class SignerProcess:
             return None
         try:
             process, to_child, from_child = _spawn()
-        except OSError as exc:
-            logger.error("could not start the signer process (%s); signing on the event loop", exc)
+        except Exception as exc:  # OSError, or no usable sys.executable (an embedding interpreter): never fatal
+            logger.error("could not start the signer process (%r); signing on the event loop", exc)
             self._respawn_at = time.monotonic() + _RESPAWN_AFTER
             return None
         signer = self._signer = _Signer(loop, process, to_child, from_child)
