@@ -6,15 +6,15 @@ then passes the GIL between the thread and the event loop twice, and on a busy h
 sometimes preempted while the loop waits for it. Up to the twelfth round of docs/performance.md tokensmith used
 such a thread; this module replaced it. A child process has its own interpreter and GIL: the event loop writes a
 frame to a pipe and reads the signature back when it is ready, as it reads a socket. Measured served (RS256, one
-process, paired alternating rounds against the thread): exchanges 1.15-1.19x a second and p99 0.81-0.89x in three
-A/Bs of 12-14 rounds, CPU per exchange 0.85-0.93x.
+process, paired alternating rounds of 1.5 s against the thread): exchanges 1.13x a second, p99 0.88x and CPU per
+exchange 0.925x over 14 rounds (1.15-1.19x, 0.81-0.89x and 0.85-0.93x for a prototype in two more A/Bs).
 
 The signer process (:mod:`tokensmith.signer_child`) is spawned by the first signature and serves one event loop.
 It gets each private key once, over the pipe (never on its command line), and signs in order, so replies are
 matched to callers first in, first out. The server keeps each job's key and input until its reply is in: if the
 signer dies or misbehaves, the server makes those signatures itself, logs it, and spawns a new signer after
-:data:`_RESPAWN_AFTER`; meanwhile it signs on the event loop. Nothing waits forever and nothing is signed twice
-over.
+:data:`_RESPAWN_AFTER`; meanwhile it signs on the event loop. No caller waits forever and none gets an error the
+signer caused.
 
 When :data:`_MAX_WAITING` signatures already wait for the signer (more connections than one core signs for), the
 event loop signs the next one itself.
@@ -55,9 +55,10 @@ from tokensmith.signer_child import (
 logger = logging.getLogger(__name__)
 
 # Signatures waiting for the signer from which the event loop signs the next one itself (about 16 ms of RSA-2048
-# work). Measured served (RS256, one process, 32 connections): with the loop signing once 12 waited, exchanges and
-# p99 were no better than with the thread; once 40 waited (never, at 32 connections), 1.10-1.18x and 0.81-0.90x.
-# The overflow is for more connections than that, where the loop has cycles to spare and the queue only grows.
+# work). Measured served (RS256, one process, 32 connections, against the thread): the loop signing once 7-12
+# waited gave 0.97-1.12x the exchanges a second and 0.89-1.16x the p99, never signing (at 32 connections) 1.10-1.18x
+# and 0.81-0.90x; against 64, 16 cost 11 % of the exchanges, and 24 raised p99 by 5-12 % (client credentials, where
+# the signer is the bottleneck, gained 10 % and 25 %). The overflow is for many more connections.
 _MAX_WAITING: Final = 64
 # After the signer died, signatures are made on the event loop for this long before a new signer is spawned.
 _RESPAWN_AFTER: Final = 10.0
