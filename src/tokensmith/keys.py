@@ -200,7 +200,7 @@ class KeyManager:
     async def sign_async(self, claims: Mapping[str, Any], *, alg: str, typ: str = "JWT") -> str:
         """:meth:`sign`; an RSA signature is computed by the signer process, in parallel with the event loop."""
         key, header_segment = self._signing_key(alg, typ)
-        if alg not in OFFLOADED_SIGNATURES or not isinstance(key, RSAKey):
+        if alg not in OFFLOADED_SIGNATURES:
             return jose_fast.sign(header_segment, claims, alg, key)
         # prepare_signature checks the key (private, of the algorithm's type) before anything is handed over.
         _, signing_input = jose_fast.prepare_signature(header_segment, claims, alg, key)
