@@ -29,6 +29,7 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, cast
 
@@ -42,7 +43,6 @@ from joserfc.jwk import ECKey, OKPKey, RSAKey
 from joserfc.jws import JWSRegistry
 from joserfc.util import urlsafe_b64encode
 
-from tokensmith.frozen import frozen
 from tokensmith.json_text import json_dumper
 
 AsymmetricKey = ECKey | RSAKey | OKPKey
@@ -119,7 +119,7 @@ class UnacceptableJWT(ValueError):
     """A well-formed JWS whose header or algorithm is refused."""
 
 
-@frozen
+@dataclass(frozen=True, slots=True)
 class CompactJWT:
     """A compact JWS, parsed once: its header and (unless deferred) its claims, plus what the signature covers.
 

@@ -11,6 +11,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -20,7 +21,6 @@ from joserfc.jwk import ECKey, KeyParameters, KeySet, RSAKey
 
 from tokensmith import jose_fast
 from tokensmith.config.server import KeySettings
-from tokensmith.frozen import frozen
 from tokensmith.signer_process import SignerProcess
 from tokensmith.store.base import Store
 from tokensmith.store.records import SigningKeyRecord
@@ -51,7 +51,7 @@ class SignatureError(Exception):
     """A token's signature, header or key does not verify."""
 
 
-@frozen
+@dataclass(frozen=True, slots=True)
 class VerifiedJWT:
     header: dict[str, Any]
     claims: dict[str, Any]

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from tokensmith.config.server import AUTHORIZATION_CODE, PROMPT_VALUES, ClientConfig, ServerConfig
 from tokensmith.errors import OAuthError, invalid_request, invalid_scope, unauthorized_client
-from tokensmith.frozen import frozen
 from tokensmith.server.digest import digest, new_secret
 from tokensmith.server.grants.issuance import new_grant_id
 from tokensmith.server.pkce import is_valid_challenge
@@ -34,7 +34,7 @@ MAX_REQUEST_CHARS = 6144
 MAX_RETURN_URL_CHARS = 3 * MAX_REQUEST_CHARS + 1024
 
 
-@frozen
+@dataclass(frozen=True, slots=True)
 class ClientRedirect:
     """A client and a redirect URI that exactly matches one it registered: errors may now be redirected."""
 
@@ -43,7 +43,7 @@ class ClientRedirect:
     state: str | None
 
 
-@frozen
+@dataclass(frozen=True, slots=True)
 class AuthorizationRequest:
     client: ClientConfig
     redirect_uri: str

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
 from tokensmith.config.server import ServerConfig
 from tokensmith.errors import OAuthError, invalid_client, invalid_request
-from tokensmith.frozen import frozen
 from tokensmith.server.client_assertion import (
     JWT_BEARER,
     PRIVATE_KEY_JWT,
@@ -25,7 +25,7 @@ from tokensmith.server.grants.base import AuthenticatedClient, TokenRequest
 from tokensmith.server.passwords import SecretVerifier
 
 
-@frozen
+@dataclass(frozen=True, slots=True)
 class PresentedCredentials:
     client_id: str
     secret: str | None

@@ -16,10 +16,10 @@ What is counted is stored as a SHA-256 digest, never as text: people type their 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from tokensmith.config.server import LoginSettings
-from tokensmith.frozen import frozen
 from tokensmith.keys import Clock, utc_now
 from tokensmith.store.base import Store
 from tokensmith.store.records import LoginAttempt, LoginCounter
@@ -33,7 +33,7 @@ def counter_hash(kind: str, value: str) -> str:
     return hashlib.sha256(f"{kind}\0{value}".encode()).hexdigest()
 
 
-@frozen
+@dataclass(frozen=True, slots=True)
 class AdmittedLogin:
     """A login attempt the throttle let through (and counted): hand it back to :meth:`LoginThrottle.succeeded`."""
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -36,7 +36,6 @@ from tokensmith.config.exchange import (
     TrustedIssuer,
 )
 from tokensmith.errors import invalid_request, unsupported_token_type
-from tokensmith.frozen import frozen
 from tokensmith.jose_fast import CompactJWT, MalformedJWT, UnacceptableJWT
 from tokensmith.keys import Clock, KeyManager, SignatureError
 from tokensmith.server.revocations import RevocationCache
@@ -78,7 +77,7 @@ TOKEN_CLAIMS = frozenset(
 PublicKey = RSAKey | ECKey | OKPKey
 
 
-@frozen
+@dataclass(frozen=True, slots=True)
 class ValidatedToken:
     """A subject or actor token that passed every check."""
 
@@ -263,7 +262,7 @@ class TrustedIssuerKeys:
         return by_kid
 
 
-@frozen
+@dataclass(frozen=True, slots=True)
 class TokenRules:
     """What the requesting client's policy accepts for one role (subject or actor)."""
 

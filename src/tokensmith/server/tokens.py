@@ -11,11 +11,11 @@ import hashlib
 import secrets
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from tokensmith.config.server import ServerConfig
-from tokensmith.frozen import frozen
 from tokensmith.keys import Clock, KeyManager
 from tokensmith.store.base import Store
 from tokensmith.store.records import IssuedTokenRecord
@@ -31,7 +31,7 @@ def new_jti() -> str:
     return f"{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"
 
 
-@frozen
+@dataclass(frozen=True, slots=True)
 class IssuedToken:
     token: str
     jti: str

@@ -25,12 +25,11 @@ import signal
 import socket
 import sys
 import time
+from dataclasses import dataclass
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from types import FrameType
 from typing import Any
-
-from tokensmith.frozen import frozen
 
 logger = logging.getLogger("tokensmith.server")
 
@@ -41,7 +40,7 @@ STOP_TIMEOUT_S = 30.0
 _POLL_S = 0.2
 
 
-@frozen
+@dataclass(frozen=True, slots=True)
 class WorkerSpec:
     """What each process serves: an ASGI app by import string (``module:attribute``), as uvicorn takes it."""
 

@@ -7,10 +7,10 @@ must be single-use across replicas (``consume_authorization_code``, ``use_refres
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
-from tokensmith.frozen import frozen
 from tokensmith.store.records import (
     AuditEvent,
     AuthorizationCodeRecord,
@@ -27,7 +27,7 @@ from tokensmith.store.records import (
 T = TypeVar("T")
 
 
-@frozen
+@dataclass(frozen=True, slots=True)
 class Consumed(Generic[T]):
     """The outcome of an atomic single-use operation.
 

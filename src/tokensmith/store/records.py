@@ -6,14 +6,12 @@ SHA-256 hex digest (``*_hash``) and callers look records up by digest.
 
 from __future__ import annotations
 
-from dataclasses import field
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from tokensmith.frozen import frozen
 
-
-@frozen
+@dataclass(frozen=True, slots=True)
 class SigningKeyRecord:
     kid: str
     alg: str  # "ES256" or "RS256"
@@ -24,7 +22,7 @@ class SigningKeyRecord:
     retired_at: datetime | None = None
 
 
-@frozen
+@dataclass(frozen=True, slots=True)
 class AuthorizationCodeRecord:
     code_hash: str
     grant_id: str  # every token issued from this code carries this id, so a replay can revoke them all
@@ -41,7 +39,7 @@ class AuthorizationCodeRecord:
     consumed_at: datetime | None = None
 
 
-@frozen
+@dataclass(frozen=True, slots=True)
 class RefreshTokenRecord:
     token_hash: str
     family_id: str  # one family per authorization grant; reuse of a rotated token revokes the family
@@ -61,7 +59,7 @@ class RefreshTokenRecord:
     actor_jti: str | None = None
 
 
-@frozen
+@dataclass(frozen=True, slots=True)
 class IssuedTokenRecord:
     """An access or ID token the server issued, kept for revocation, introspection and exchange lineage."""
 
@@ -78,7 +76,7 @@ class IssuedTokenRecord:
     revoked_at: datetime | None = None
 
 
-@frozen
+@dataclass(frozen=True, slots=True)
 class RevokedTokenRecord:
     """A revoked access or ID token, as the revocation cache needs it: which, since when, and until when it
     matters (after ``expires_at`` the token is refused for its expiry anyway)."""
@@ -88,7 +86,7 @@ class RevokedTokenRecord:
     expires_at: datetime
 
 
-@frozen
+@dataclass(frozen=True, slots=True)
 class ClientAssertionRecord:
     """The ``jti`` of a client authentication JWT (RFC 7523 3), kept until ``expires_at`` to refuse replays."""
 
@@ -97,7 +95,7 @@ class ClientAssertionRecord:
     expires_at: datetime
 
 
-@frozen
+@dataclass(frozen=True, slots=True)
 class SessionRecord:
     """A browser login session at the authorization server."""
 
@@ -108,7 +106,7 @@ class SessionRecord:
     csrf_secret: str
 
 
-@frozen
+@dataclass(frozen=True, slots=True)
 class AuditEvent:
     occurred_at: datetime
     event: str  # e.g. "token_exchange"
@@ -123,7 +121,7 @@ class AuditEvent:
     id: int | None = None
 
 
-@frozen
+@dataclass(frozen=True, slots=True)
 class LoginCounter:
     """One failed-login counter (a username's, a client address's) and how many attempts it allows."""
 
@@ -131,7 +129,7 @@ class LoginCounter:
     limit: int
 
 
-@frozen
+@dataclass(frozen=True, slots=True)
 class LoginAttempt:
     """A login attempt to count, in fixed windows: the attempts of the current window plus those of the previous
     one, weighted by how much of it still lies within one window length of now, must stay within each limit."""
@@ -143,7 +141,7 @@ class LoginAttempt:
     expires_at: datetime  # when this window's counts stop mattering
 
 
-@frozen
+@dataclass(frozen=True, slots=True)
 class AuthorizationConsentRecord:
     """The scopes ``subject`` has allowed ``client_id`` (the consent page asks again only for others)."""
 

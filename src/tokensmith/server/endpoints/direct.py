@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import Any
 
 from tokensmith.errors import OAuthError, invalid_request
-from tokensmith.frozen import frozen
 from tokensmith.json_text import json_dumper
 from tokensmith.server.endpoints.forms import (
     check_declared_length,
@@ -50,7 +49,7 @@ _SERVER_ERROR = {"error": "server_error", "error_description": "the server could
 __all__ = ["DirectEndpoint", "FormPost", "JsonReply", "buffered_form_post", "encode_reply", "read_form_post"]
 
 
-@frozen
+@dataclass(frozen=True, slots=True)
 class FormPost:
     """A POSTed form and the one header a client-authenticated endpoint reads (RFC 6749 2.3.1)."""
 
@@ -58,7 +57,7 @@ class FormPost:
     authorization: str | None
 
 
-@frozen
+@dataclass(frozen=True, slots=True)
 class JsonReply:
     """What an endpoint answers: a JSON body (None for an empty 200), its status and extra headers."""
 

@@ -7,12 +7,13 @@ exactly match one the client registered, and gets ``state`` back.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from tokensmith.config.server import ClientConfig
 from tokensmith.errors import OAuthError, invalid_request
-from tokensmith.frozen import frozen
 from tokensmith.server.access_tokens import is_access_token, verified_claims
 from tokensmith.server.authorization import redirect_with
 from tokensmith.server.context import ServerContext
@@ -24,7 +25,7 @@ from tokensmith.server.sessions import SESSION_COOKIE, csrf_matches, current_ses
 _PARAMS = ("id_token_hint", "client_id", "post_logout_redirect_uri", "state", "ui_locales", "logout_hint")
 
 
-@frozen
+@dataclass(frozen=True, slots=True)
 class LogoutRequest:
     hinted_subject: str | None
     redirect_uri: str | None

@@ -8,14 +8,13 @@ from typing import Any, Protocol
 
 from tokensmith.config.server import ClientConfig
 from tokensmith.errors import invalid_request
-from tokensmith.frozen import frozen
 from tokensmith.server.context import ServerContext
 
 # RFC 8693 2.1 and RFC 8707 2: the only token-request parameters that may repeat.
 REPEATABLE = frozenset({"audience", "resource"})
 
 
-@frozen
+@dataclass(frozen=True, slots=True)
 class TokenRequest:
     """The form parameters of a token request, each with every value it was sent with."""
 
@@ -47,7 +46,7 @@ class TokenRequest:
         return tuple(dict.fromkeys(raw.split()))
 
 
-@frozen
+@dataclass(frozen=True, slots=True)
 class AuthenticatedClient:
     config: ClientConfig
     method: str  # "client_secret_basic" | "client_secret_post" | "private_key_jwt" | "none"

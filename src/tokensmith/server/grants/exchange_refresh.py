@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tokensmith.config.server import ClientConfig
 from tokensmith.errors import invalid_grant
-from tokensmith.frozen import frozen
 from tokensmith.server.context import ServerContext
 from tokensmith.server.digest import digest, new_secret
 from tokensmith.server.grants.base import TokenResponse
@@ -27,7 +27,7 @@ from tokensmith.store.records import RefreshTokenRecord
 EXCHANGE_CONTEXT = "token_exchange"
 
 
-@frozen
+@dataclass(frozen=True, slots=True)
 class ExchangedContext:
     """What every access token refreshed from an exchange carries, besides subject and scope."""
 
@@ -53,7 +53,7 @@ class ExchangedContext:
         )
 
 
-@frozen
+@dataclass(frozen=True, slots=True)
 class ExchangeLineage:
     grant_id: str  # shared by the refresh token family and every access token issued under it
     family_id: str

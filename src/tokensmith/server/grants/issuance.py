@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from tokensmith.config.server import REFRESH_TOKEN, ClientConfig
-from tokensmith.frozen import frozen
 from tokensmith.server.context import ServerContext
 from tokensmith.server.digest import digest, new_secret
 from tokensmith.server.grants.base import TokenResponse
@@ -25,7 +25,7 @@ def new_grant_id() -> str:
     return uuid.uuid4().hex
 
 
-@frozen
+@dataclass(frozen=True, slots=True)
 class UserGrant:
     """A user's authorization of a client: what every token issued under it carries."""
 

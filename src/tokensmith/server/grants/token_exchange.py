@@ -16,7 +16,6 @@ from urllib.parse import urlsplit
 from tokensmith.config.exchange import ID_TOKEN_TYPE, INPUT_TOKEN_TYPES, ISSUABLE_TOKEN_TYPES, REFRESH_TOKEN_TYPE
 from tokensmith.config.server import TOKEN_EXCHANGE, ServerConfig
 from tokensmith.errors import OAuthError, invalid_request, invalid_scope, invalid_target, unauthorized_client
-from tokensmith.frozen import frozen
 from tokensmith.server.audit import FAILED, GRANTED, REFUSED, AuditLog, ExchangeAttempt
 from tokensmith.server.context import ServerContext
 from tokensmith.server.grants.base import AuthenticatedClient, TokenRequest, TokenResponse
@@ -106,7 +105,7 @@ async def close_exchange_runtime(ctx: ServerContext) -> None:
         ctx.exchange = None
 
 
-@frozen
+@dataclass(frozen=True, slots=True)
 class ExchangeRequest:
     """The RFC 8693 2.1 parameters, parsed and checked for shape (not yet for meaning)."""
 
