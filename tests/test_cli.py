@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import typer
 from tests.support.server import free_port
 from tests.support.store_batches import audit_reasons, seed_expired_and_live_tokens
 from typer.testing import CliRunner
@@ -158,6 +159,32 @@ def test_help_everywhere(command: list[str]) -> None:
     result = runner.invoke(app, [*command, "--help"])
     assert result.exit_code == 0
     assert "Usage" in result.output
+
+
+def test_every_command_is_registered() -> None:
+    group = typer.main.get_command(app)
+    assert isinstance(group, typer.core.TyperGroup)
+    assert sorted(group.commands) == [
+        "audit",
+        "bench",
+        "clients",
+        "config",
+        "demo",
+        "exchange",
+        "hash-password",
+        "keys",
+        "purge",
+        "serve",
+        "users",
+    ]
+
+
+def test_the_command_line_loads_no_extra() -> None:
+    """``pip install tokensmith`` alone has a working command line: a command imports its extra when it runs."""
+    extras = ("sqlalchemy", "alembic", "uvicorn", "starlette", "fastapi", "jinja2", "argon2", "tokensmith.server")
+    script = f"import sys, tokensmith.cli; print(' '.join(m for m in sorted(sys.modules) if m.startswith({extras!r})))"
+    loaded = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    assert loaded.stdout.strip() == ""
 
 
 def test_version() -> None:

@@ -25,7 +25,7 @@ from bench.report import aggregate, build, targets, write
 from tests.support.components import missing_component
 from tests.support.postgres import PostgresUnavailable, find_bin_dir
 
-from tokensmith.bench import find_checkout
+from tokensmith.cli.bench import find_checkout
 
 REPO = Path(__file__).resolve().parents[2]
 SYSTEMS = {"tokensmith", "python-ceiling", "oidc-provider"}

@@ -12,7 +12,6 @@ import asyncio
 import threading
 import time
 from collections.abc import AsyncGenerator, Generator, Sequence
-from typing import TYPE_CHECKING
 
 import httpx
 
@@ -22,16 +21,13 @@ from tokensmith.client.discovery import MetadataCache
 from tokensmith.client.flow import Done, Flow, advance
 from tokensmith.client.grant import ACCESS_TOKEN_TYPE, IssuedToken, client_credentials_form, token_exchange_form
 from tokensmith.client.registration import Registration
-from tokensmith.client.source import TokenSource
-
-if TYPE_CHECKING:
-    from tokensmith.client.exchanger import TokenExchanger
+from tokensmith.client.source import SharedRequests, TokenSource
 
 
 class _GrantAuth(httpx.Auth):
     requires_response_body = True  # token responses are parsed inside the flow
 
-    def __init__(self, source: TokenSource, *, exchanger: TokenExchanger | None = None) -> None:
+    def __init__(self, source: TokenSource, *, exchanger: SharedRequests | None = None) -> None:
         self.source = source
         self._exchanger = exchanger
         self._thread_lock = threading.Lock()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from tokensmith.client.cache import CacheKey, Clock, TokenCache, cache_key
 from tokensmith.client.client_auth import Form
@@ -39,3 +40,12 @@ class TokenSource:
         token = yield from token_flow(self.registration, self.form, self.metadata, self.clock())
         self.cache.put(self.key, token)
         return token
+
+
+class SharedRequests(Protocol):
+    """Obtains a source's token with one request in flight per cache key, however many callers ask at once.
+
+    :class:`~tokensmith.client.exchanger.TokenExchanger` is one; an ``httpx.Auth`` created by it waits on it.
+    """
+
+    async def obtain(self, source: TokenSource, *, refresh: bool = False) -> IssuedToken: ...

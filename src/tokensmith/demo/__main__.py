@@ -1,5 +1,7 @@
 """``python -m tokensmith.demo [--check] ...`` runs ``tokensmith demo``."""
 
-from tokensmith.demo.cli import main
+import typer
 
-main()
+from tokensmith.cli.demo import demo
+
+typer.run(demo)

@@ -1,4 +1,8 @@
-"""``tokensmith demo``: start the article's four services, or with ``--check`` run its flow headless and exit."""
+"""``tokensmith demo``: start the article's four services, or with ``--check`` run its flow headless and exit.
+
+The demo's modules (FastAPI, uvicorn, the authorization server) are imported when the command runs: they come with
+the ``[demo]`` extra, which the rest of the command line does not need.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,16 @@ import asyncio
 import contextlib
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 import typer
 
-from tokensmith.demo.check import FlowCheck, StepResult
-from tokensmith.demo.runner import DemoSystem, StartupError, banner
-from tokensmith.demo.topology import PortInUseError, Topology
+from tokensmith.cli.common import fail
 from tokensmith.errors import ConfigError
+
+if TYPE_CHECKING:
+    from tokensmith.demo.runner import DemoSystem
+    from tokensmith.demo.topology import Topology
 
 
 def demo(
@@ -31,6 +38,11 @@ def demo(
     ),
 ) -> None:
     """Run the article's system: authorization server, client app, user-service and message-service."""
+    try:
+        from tokensmith.demo.runner import StartupError
+        from tokensmith.demo.topology import PortInUseError, Topology
+    except ImportError as exc:
+        raise fail(f"the demo is not installed ({exc.name} missing): pip install 'tokensmith[demo]'") from None
     topology = Topology(host, as_port, client_port, user_port, message_port)
     try:
         code = asyncio.run(_main(topology, database_url, check))
@@ -41,6 +53,8 @@ def demo(
 
 
 async def _main(topology: Topology, database_url: str | None, check: bool) -> int:
+    from tokensmith.demo.runner import DemoSystem, banner
+
     # Handlers first: a Ctrl-C that lands while the services start (or right after the banner) still stops cleanly.
     interrupted = _interrupt_event()
     system = DemoSystem(topology, database_url=database_url)
@@ -57,6 +71,8 @@ async def _main(topology: Topology, database_url: str | None, check: bool) -> in
 
 
 async def _check(system: DemoSystem) -> int:
+    from tokensmith.demo.check import FlowCheck, StepResult
+
     def report(result: StepResult) -> None:
         typer.echo(result.line())
 
@@ -83,8 +99,3 @@ async def _serve_until(system: DemoSystem, interrupted: asyncio.Event) -> None:
     for task in (waiter, serving):
         task.cancel()
     sys.stdout.flush()
-
-
-def main() -> None:
-    """``python -m tokensmith.demo``: the same command without the ``tokensmith`` entry point."""
-    typer.run(demo)

@@ -1,111 +1,22 @@
-"""``tokensmith audit`` (the token-exchange audit trail) and ``tokensmith exchange`` (an RFC 8693 exchange from
-the shell, against any authorization server that publishes its metadata).
-
-Registered in ``tokensmith.cli.PLUGIN_COMMANDS``."""
+"""``tokensmith exchange``: an RFC 8693 token exchange from the shell, against any authorization server that
+publishes its metadata."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import sys
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote_plus
 
 import httpx
 import typer
 
+from tokensmith.cli.common import fail
 from tokensmith.config.exchange import ACCESS_TOKEN_TYPE
-from tokensmith.config.loader import load_config
 from tokensmith.config.server import TOKEN_EXCHANGE
-from tokensmith.errors import ConfigError
-from tokensmith.store.records import AuditEvent
 
 DISCOVERY_PATHS = ("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration")
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code=1)
-
-
-# --- tokensmith audit ---------------------------------------------------------------------------------------
-
-
-async def _read_events(database_url: str, limit: int) -> Sequence[AuditEvent]:
-    # Imported here: the store pulls in SQLAlchemy, which only the server extra installs.
-    from tokensmith.store import opened_store
-
-    async with opened_store(database_url) as store:
-        return await store.list_audit_events(limit=limit)
-
-
-def _event_dict(event: AuditEvent) -> dict[str, Any]:
-    return {
-        "occurred_at": event.occurred_at.isoformat(),
-        "event": event.event,
-        "outcome": event.outcome,
-        "client_id": event.client_id,
-        "subject": event.subject,
-        "actor": event.actor,
-        "audience": list(event.audience),
-        "scope": list(event.scope),
-        "reason": event.reason,
-        "details": event.details,
-    }
-
-
-def _event_line(event: AuditEvent) -> str:
-    parts = [
-        event.occurred_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        f"{event.outcome:<8}",
-        f"client={event.client_id or '-'}",
-        f"subject={event.subject or '-'}",
-    ]
-    if event.actor:
-        parts.append(f"actor={event.actor}")
-    parts.append(f"aud={','.join(event.audience) or '-'}")
-    parts.append(f"scope={' '.join(event.scope) or '-'}")
-    if event.reason:
-        parts.append(f"reason={event.reason!r}")
-    return "  ".join(parts)
-
-
-def audit_command(
-    config: Annotated[
-        Path | None,
-        typer.Option(
-            "--config", "-c", envvar="TOKENSMITH_CONFIG", help="Server configuration file (for its database-url)."
-        ),
-    ] = None,
-    database_url: Annotated[
-        str | None, typer.Option("--database-url", help="Read this database instead of the config's.")
-    ] = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=10000, help="How many events, newest first.")] = 50,
-    outcome: Annotated[
-        str | None, typer.Option("--outcome", help="Only events with this outcome: granted, refused or failed.")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
-) -> None:
-    """List token-exchange audit events: who asked, for whom, acting as whom, audience, scope, outcome, reason."""
-    if database_url is None:
-        try:
-            database_url = load_config(config).database_url
-        except ConfigError as exc:
-            raise _fail(str(exc)) from None
-    try:
-        events = asyncio.run(_read_events(database_url, limit))
-    except (OSError, ValueError) as exc:
-        raise _fail(f"cannot read the audit events: {exc}") from None
-    for event in events:
-        if outcome is not None and event.outcome != outcome:
-            continue
-        typer.echo(json.dumps(_event_dict(event)) if as_json else _event_line(event))
-
-
-# --- tokensmith exchange ------------------------------------------------------------------------------------
 
 
 def _token_argument(value: str) -> str:
@@ -119,7 +30,7 @@ def _token_endpoint(http: httpx.Client, server: str) -> str:
         try:
             response = http.get(base + path)
         except httpx.HTTPError as exc:
-            raise _fail(f"cannot reach {base}: {exc}") from None
+            raise fail(f"cannot reach {base}: {exc}") from None
         if response.status_code != 200:
             continue
         metadata = response.json()
@@ -129,7 +40,7 @@ def _token_endpoint(http: httpx.Client, server: str) -> str:
             if isinstance(grants, list) and TOKEN_EXCHANGE not in grants:
                 typer.echo(f"warning: {base} does not list the token-exchange grant", err=True)
             return endpoint
-    raise _fail(f"{base} publishes no authorization server metadata ({', '.join(DISCOVERY_PATHS)})")
+    raise fail(f"{base} publishes no authorization server metadata ({', '.join(DISCOVERY_PATHS)})")
 
 
 def _decoded_claims(token: str) -> dict[str, Any] | None:
@@ -165,7 +76,7 @@ def exchange_command(
 ) -> None:
     """Perform an RFC 8693 token exchange and print the token response as JSON."""
     if auth_method not in ("client_secret_basic", "client_secret_post"):
-        raise _fail("--auth-method must be client_secret_basic or client_secret_post")
+        raise fail("--auth-method must be client_secret_basic or client_secret_post")
     form: dict[str, str | list[str]] = {
         "grant_type": TOKEN_EXCHANGE,
         "subject_token": _token_argument(subject_token),
@@ -193,15 +104,15 @@ def exchange_command(
         try:
             response = http.post(endpoint, data=form, headers=headers)
         except httpx.HTTPError as exc:
-            raise _fail(f"token request failed: {exc}") from None
+            raise fail(f"token request failed: {exc}") from None
     try:
         body = response.json()
     except ValueError:
-        raise _fail(f"{endpoint} answered {response.status_code} without JSON") from None
+        raise fail(f"{endpoint} answered {response.status_code} without JSON") from None
     if response.status_code != 200 or not isinstance(body, dict) or "access_token" not in body:
         error = body.get("error", "unknown_error") if isinstance(body, dict) else "unknown_error"
         description = body.get("error_description", "") if isinstance(body, dict) else ""
-        raise _fail(f"{error}: {description}" if description else str(error))
+        raise fail(f"{error}: {description}" if description else str(error))
     typer.echo(json.dumps(body, indent=2))
     if decode:
         claims = _decoded_claims(str(body["access_token"]))

@@ -1,0 +1,114 @@
+"""``tokensmith serve``: run the authorization server (uvicorn), in one process or several."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Annotated
+
+import typer
+
+from tokensmith.cli.common import CONFIG_ENV, ConfigOption, fail, load_or_exit
+from tokensmith.config.server import ServerConfig
+
+
+def serve(
+    config: ConfigOption = None,
+    host: Annotated[str | None, typer.Option(help="Address to bind (default: the config's `host`, 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind (default: the config's `port`, 9001).")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes (they share the database).")] = 1,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level: critical, error, warning, info, debug.")] = "info",
+    access_log: Annotated[
+        bool,
+        typer.Option(
+            help="Log one line per request (at log level info or lower). About 15 µs of CPU per request: "
+            "--no-access-log when a proxy in front already logs requests."
+        ),
+    ] = True,
+) -> None:
+    """Run the authorization server."""
+    settings = load_or_exit(config)
+    try:
+        import uvicorn
+
+        from tokensmith.server.app import WORKERS_ENV, create_app
+        from tokensmith.server.http_protocol import HTTP_PROTOCOL
+        from tokensmith.server.metrics import shared_metrics_directory
+        from tokensmith.server.worker_processes import StartupFailed, WorkerSpec, serve_processes
+    except ImportError as exc:
+        raise fail(f"the server is not installed ({exc.name} missing): pip install 'tokensmith[server]'") from None
+    # Open (and migrate) the database once before serving: an unreachable database is one line, not a
+    # traceback per worker, and workers then start on an up-to-date schema.
+    try:
+        asyncio.run(_prepare_database(settings))
+    except Exception as exc:  # any driver error: report it on one line
+        raise fail(f"cannot open the database {_redacted(settings.database_url)}: {_one_line(exc)}") from None
+    bind_host = host or settings.host
+    bind_port = settings.port if port is None else port
+    if workers > 1:
+        # Each worker process builds its own app from the same file, on its own socket (worker_processes.py).
+        if config is not None:
+            os.environ[CONFIG_ENV] = str(config.resolve())
+        os.environ[WORKERS_ENV] = str(workers)
+        spec = WorkerSpec(
+            app="tokensmith.server.app:app_from_environment",
+            factory=True,
+            host=bind_host,
+            port=bind_port,
+            log_level=log_level,
+            access_log=access_log,
+            http=HTTP_PROTOCOL,
+        )
+        _log_supervisor(log_level)
+        try:
+            # /metrics of any process then counts for all of them (server/metrics.py).
+            with shared_metrics_directory():
+                serve_processes(spec, workers)
+        except OSError as exc:
+            raise fail(f"cannot listen on {bind_host}:{bind_port}: {exc.strerror or exc}") from None
+        except StartupFailed as exc:
+            raise fail(f"{exc} (its log is above)") from None
+    else:
+        uvicorn.run(
+            create_app(settings, settle_heap=True),
+            host=bind_host,
+            port=bind_port,
+            log_level=log_level,
+            access_log=access_log,
+            http=HTTP_PROTOCOL,
+        )
+
+
+def _log_supervisor(log_level: str) -> None:
+    """The supervisor's few lines (where it serves, a replaced process) in the worker processes' (uvicorn's) style."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+    supervisor_logger = logging.getLogger("tokensmith.server")
+    supervisor_logger.addHandler(handler)
+    supervisor_logger.setLevel(log_level.upper())
+
+
+async def _prepare_database(settings: ServerConfig) -> None:
+    """Migrate the schema and create any missing signing key, once, before the server processes start: worker
+    processes starting together then all load the same keys instead of each adding one."""
+    from tokensmith.keys import KeyManager
+    from tokensmith.store import opened_store
+
+    async with opened_store(settings.database_url) as store:
+        await KeyManager(store, settings.keys).load()
+
+
+def _redacted(database_url: str) -> str:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(database_url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(malformed URL)"
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
