@@ -134,6 +134,8 @@ class ClientTokenSettings(BaseModel):
 
     access_token_time_to_live: Duration = timedelta(minutes=5)
     refresh_token_time_to_live: Duration = timedelta(minutes=60)
+    # A refresh token family (one grant, every rotation) ends this long after it began, however often it rotates.
+    refresh_token_max_lifetime: Duration = timedelta(days=30)
     authorization_code_time_to_live: Duration = timedelta(minutes=5)
     id_token_signature_algorithm: Literal["ES256", "RS256"] | None = None
     # Refresh tokens rotate on every use (RFC 9700 4.14.2); Spring's `reuse-refresh-tokens: true` turns it off.
