@@ -18,6 +18,7 @@ PURE_MODULES = [
     "metadata.py",
     "passwords.py",
     "pkce.py",
+    "principals.py",
     "rate_limit.py",
     "sessions.py",
     "grants/__init__.py",

@@ -134,6 +134,8 @@ class ClientTokenSettings(BaseModel):
 
     access_token_time_to_live: Duration = timedelta(minutes=5)
     refresh_token_time_to_live: Duration = timedelta(minutes=60)
+    # A refresh token family (one grant, every rotation) ends this long after it began, however often it rotates.
+    refresh_token_max_lifetime: Duration = timedelta(days=30)
     authorization_code_time_to_live: Duration = timedelta(minutes=5)
     id_token_signature_algorithm: Literal["ES256", "RS256"] | None = None
     # Refresh tokens rotate on every use (RFC 9700 4.14.2); Spring's `reuse-refresh-tokens: true` turns it off.
@@ -208,9 +210,12 @@ class LoginSettings(BaseModel):
     model_config = KEBAB
 
     session_time_to_live: Duration = timedelta(hours=8)
-    max_failures_per_user: int = Field(default=5, ge=1)
+    # Refused (HTTP 429) past these many failures in the window: one username from one address, any from one address.
+    max_failures_per_user_and_address: int = Field(default=5, ge=1)
     max_failures_per_address: int = Field(default=20, ge=1)
     failure_window: Duration = timedelta(minutes=5)
+    # Each failure for a username doubles the wait before its next password check, up to this (never a refusal).
+    max_backoff: NonNegativeDuration = timedelta(seconds=8)
     # Set true behind HTTPS so the session cookie is only sent over TLS.
     secure_cookies: bool = False
 

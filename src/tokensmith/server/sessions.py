@@ -1,7 +1,8 @@
 """Browser sessions at the authorization server, kept in the store (so every replica sees them).
 
 The cookie carries a random session id; the store keeps only its digest. Each session has its own CSRF secret
-for the forms shown to a signed-in user (consent, logout).
+for the forms shown to a signed-in user (consent, logout). A session of a user no longer in the configuration
+is ended the next time it is presented (:func:`signed_in_session`).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import hmac
 from datetime import datetime, timedelta
 
+from tokensmith.config.server import ServerConfig
 from tokensmith.server.digest import digest, new_secret
 from tokensmith.store.base import Store
 from tokensmith.store.records import SessionRecord
@@ -38,6 +40,17 @@ async def current_session(store: Store, cookie: str | None, now: datetime) -> Se
         return None
     session = await store.get_session(digest(cookie), now)
     if session is None or session.expires_at <= now:
+        return None
+    return session
+
+
+async def signed_in_session(
+    store: Store, config: ServerConfig, cookie: str | None, now: datetime
+) -> SessionRecord | None:
+    """The current session, if its user still exists; the session of a removed user is ended (sign in again)."""
+    session = await current_session(store, cookie, now)
+    if session is not None and config.user_by_name(session.subject) is None:
+        await end_session(store, cookie)
         return None
     return session
 

@@ -138,7 +138,19 @@ def article_config(**overrides: Any) -> ServerConfig:
                 },
                 "audiences": ["user-service"],
             },
+            # The services whose own tokens serve as actor tokens (a token of a client not configured is void).
+            **{
+                name: {
+                    "registration": {
+                        "client-id": name,
+                        "client-secret": "{noop}secret",
+                        "authorization-grant-types": ["client_credentials"],
+                    }
+                }
+                for name in ("user-service", "svc", "a", "b")
+            },
         },
+        "users": [{"username": "baeldung", "password": "{noop}password"}],
     }
     data.update(overrides)
     return ServerConfig.model_validate(data)

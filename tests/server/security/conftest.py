@@ -11,7 +11,7 @@ from tests.server.browser import Browser
 from tests.server.configs import server_config
 from tests.support.server import running_server
 
-LOOSE_LOGIN = {"max-failures-per-user": 1000, "max-failures-per-address": 1000}
+LOOSE_LOGIN = {"max-failures-per-user-and-address": 1000, "max-failures-per-address": 1000, "max-backoff": "0s"}
 
 
 @pytest.fixture(scope="module")

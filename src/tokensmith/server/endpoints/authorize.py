@@ -23,7 +23,7 @@ from tokensmith.server.authorization import (
 )
 from tokensmith.server.endpoints.forms import read_form
 from tokensmith.server.endpoints.runtime import Runtime, runtime
-from tokensmith.server.sessions import SESSION_COOKIE, csrf_matches, current_session
+from tokensmith.server.sessions import SESSION_COOKIE, csrf_matches, signed_in_session
 from tokensmith.store.base import Store
 from tokensmith.store.records import SessionRecord
 
@@ -59,7 +59,7 @@ async def authorize_endpoint(request: Request) -> Response:
         return _redirect_error(rt, target, error, status)
 
     now = ctx.clock()
-    session = await current_session(ctx.store, request.cookies.get(SESSION_COOKIE), now)
+    session = await signed_in_session(ctx.store, ctx.config, request.cookies.get(SESSION_COOKIE), now)
     if session is None or _needs_login(auth_request, session, now.timestamp()):
         if "none" in auth_request.prompt:
             return _redirect_error(rt, target, OAuthError("login_required", "the user is not signed in"), status)

@@ -19,6 +19,8 @@ from tokensmith.server.digest import digest
 from tokensmith.server.endpoints.client_request import authenticated_client
 from tokensmith.server.endpoints.direct import FormPost, JsonReply
 from tokensmith.server.endpoints.runtime import Runtime
+from tokensmith.server.grants.refresh_token import removed_refresh_principal
+from tokensmith.server.principals import removed_token_principal
 
 INACTIVE: dict[str, Any] = {"active": False}
 
@@ -38,7 +40,7 @@ async def introspect(ctx: ServerContext, token: str, client_id: str) -> dict[str
     """What ``client_id`` may learn about ``token``."""
     if looks_like_jwt(token):
         claims = await active_access_token(ctx, token)
-        if claims is None:
+        if claims is None or removed_token_principal(ctx.config, claims) is not None:
             return INACTIVE
         body: dict[str, Any] = {"active": True, "token_type": "Bearer", **claims}
         if isinstance(body.get("scope"), list):
@@ -55,7 +57,7 @@ async def _introspect_refresh_token(ctx: ServerContext, token: str, client_id: s
     now = ctx.clock()
     if record is None or record.revoked_at is not None or record.used_at is not None or record.expires_at <= now:
         return INACTIVE
-    if record.client_id != client_id:
+    if record.client_id != client_id or removed_refresh_principal(ctx.config, record) is not None:
         return INACTIVE
     return {
         "active": True,

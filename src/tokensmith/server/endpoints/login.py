@@ -20,8 +20,8 @@ from tokensmith.server.sessions import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
     csrf_matches,
-    current_session,
     end_session,
+    signed_in_session,
     start_session,
 )
 
@@ -159,7 +159,8 @@ async def login_submit(request: Request) -> Response:
 async def signed_in_page(request: Request) -> Response:
     """Where a login without an authorization request lands."""
     rt = runtime(request)
-    session = await current_session(rt.ctx.store, request.cookies.get(SESSION_COOKIE), rt.ctx.clock())
+    ctx = rt.ctx
+    session = await signed_in_session(ctx.store, ctx.config, request.cookies.get(SESSION_COOKIE), ctx.clock())
     if session is None:
         return login_form(request, rt, next_url="")
     return rt.message(request, "Signed in", f"You are signed in as {session.subject}.")

@@ -12,6 +12,7 @@ from tokensmith.config.server import UserConfig
 from tokensmith.server.access_tokens import active_access_token
 from tokensmith.server.endpoints.responses import no_store_json
 from tokensmith.server.endpoints.runtime import runtime
+from tokensmith.server.principals import removed_token_principal
 
 # OpenID Connect Core 5.4: the claims each standard scope releases.
 SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
@@ -69,6 +70,9 @@ async def userinfo_endpoint(request: Request) -> Response:
     claims = await active_access_token(ctx, token.strip())
     if claims is None:
         return bearer_error("invalid_token", "the access token is invalid, expired or revoked", 401)
+    removed = removed_token_principal(ctx.config, claims)
+    if removed is not None:
+        return bearer_error("invalid_token", f"the access token is no longer valid: {removed}", 401)
     raw_scope = claims.get("scope", "")
     scope = set(raw_scope.split() if isinstance(raw_scope, str) else raw_scope)
     if "openid" not in scope:

@@ -1,7 +1,8 @@
 """The authorization code grant (RFC 6749 4.1.3) with PKCE (RFC 7636) and OpenID Connect ID tokens.
 
 A code is single-use in the database. A replayed code is a sign that it leaked, so the replay also revokes
-everything the first redemption issued (RFC 6749 4.1.2 and RFC 9700 4.5).
+everything the first redemption issued (RFC 6749 4.1.2 and RFC 9700 4.5). A code whose user was removed from the
+configuration since it was issued is refused.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from tokensmith.server.digest import digest
 from tokensmith.server.grants.base import AuthenticatedClient, TokenRequest, TokenResponse
 from tokensmith.server.grants.issuance import UserGrant, issue_for_user
 from tokensmith.server.pkce import is_valid_verifier, verifier_matches
+from tokensmith.server.principals import removed_principal
 
 
 class AuthorizationCodeGrant:
@@ -37,6 +39,9 @@ class AuthorizationCodeGrant:
             raise invalid_grant("the authorization code was issued to another client")
         if record.expires_at <= now:
             raise invalid_grant("the authorization code has expired")
+        removed = removed_principal(ctx.config, subject=record.subject, client_id=None, for_user=True)
+        if removed is not None:
+            raise invalid_grant(f"the authorization code is no longer valid: {removed}")
         if record.redirect_uri != redirect_uri:
             raise invalid_grant("redirect_uri does not match the one of the authorization request")
         if record.code_challenge is not None:

@@ -21,6 +21,7 @@ from tokensmith.errors import invalid_grant
 from tokensmith.server.context import ServerContext
 from tokensmith.server.digest import digest, new_secret
 from tokensmith.server.grants.base import TokenResponse
+from tokensmith.server.grants.issuance import FAMILY_STARTED_AT, family_expiry, family_started_at
 from tokensmith.store.records import RefreshTokenRecord
 
 # The key of the exchanged context inside RefreshTokenRecord.claims.
@@ -59,6 +60,7 @@ class ExchangeLineage:
     family_id: str
     parent_jti: str | None
     actor_jti: str | None
+    started_at: datetime | None = None  # the family's start; None: it starts now
 
 
 def new_exchange_lineage(parent_jti: str | None, actor_jti: str | None) -> ExchangeLineage:
@@ -66,9 +68,9 @@ def new_exchange_lineage(parent_jti: str | None, actor_jti: str | None) -> Excha
     return ExchangeLineage(grant_id=grant_id, family_id=grant_id, parent_jti=parent_jti, actor_jti=actor_jti)
 
 
-def refresh_expiry(client: ClientConfig, now: datetime, not_after: datetime | None) -> datetime:
+def refresh_expiry(client: ClientConfig, now: datetime, not_after: datetime | None, started_at: datetime) -> datetime:
     ttl = client.token_exchange.refresh_token_time_to_live or client.token.refresh_token_time_to_live
-    expires_at = now + ttl
+    expires_at = min(now + ttl, family_expiry(client, started_at))
     return min(expires_at, not_after) if not_after is not None else expires_at
 
 
@@ -84,7 +86,8 @@ async def save_exchange_refresh_token(
     """A new opaque refresh token for an exchanged context (only its digest is stored) and its expiry."""
     token = new_secret()
     now = ctx.clock()
-    expires_at = refresh_expiry(client, now, context.not_after)
+    started_at = lineage.started_at or now
+    expires_at = refresh_expiry(client, now, context.not_after, started_at)
     await ctx.store.save_refresh_token(
         RefreshTokenRecord(
             token_hash=digest(token),
@@ -95,7 +98,7 @@ async def save_exchange_refresh_token(
             scope=tuple(scope),
             issued_at=now,
             expires_at=expires_at,
-            claims=context.to_claims(),
+            claims={**context.to_claims(), FAMILY_STARTED_AT: int(started_at.timestamp())},
             parent_jti=lineage.parent_jti,
             actor_jti=lineage.actor_jti,
         )
@@ -146,7 +149,9 @@ async def refresh_exchanged(
     )
     response = TokenResponse(access_token=issued.token, expires_in=issued.expires_in, scope=tuple(access_scope))
     if rotate:
-        lineage = ExchangeLineage(record.grant_id, record.family_id, record.parent_jti, record.actor_jti)
+        lineage = ExchangeLineage(
+            record.grant_id, record.family_id, record.parent_jti, record.actor_jti, family_started_at(record)
+        )
         response.refresh_token, _ = await save_exchange_refresh_token(
             ctx, client, subject=record.subject, scope=record.scope, context=context, lineage=lineage
         )

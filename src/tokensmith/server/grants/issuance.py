@@ -1,19 +1,41 @@
-"""What the user-facing grants (authorization code, refresh token) issue: access token, ID token, refresh token."""
+"""What the user-facing grants (authorization code, refresh token) issue: access token, ID token, refresh token.
+
+A refresh token family (every rotation of one grant) has an absolute lifetime: its tokens never expire later than
+the family's start plus the client's ``refresh-token-max-lifetime``, however often they rotate. The start is kept
+with each refresh token (``RefreshTokenRecord.claims``, :data:`FAMILY_STARTED_AT`).
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from tokensmith.config.server import REFRESH_TOKEN, ClientConfig
 from tokensmith.server.context import ServerContext
 from tokensmith.server.digest import digest, new_secret
 from tokensmith.server.grants.base import TokenResponse
+from tokensmith.server.principals import USER_TOKEN_CLAIM
 from tokensmith.store.records import RefreshTokenRecord
 
 OPENID = "openid"
+# The key of the family's start (seconds since the epoch) inside RefreshTokenRecord.claims.
+FAMILY_STARTED_AT = "family_started_at"
+
+
+def family_started_at(record: RefreshTokenRecord) -> datetime:
+    """When the refresh token's family began. A record written without it counts from the user's sign-in, or
+    else from its own issue."""
+    started = record.claims.get(FAMILY_STARTED_AT)
+    if isinstance(started, int):
+        return datetime.fromtimestamp(started, UTC)
+    return record.auth_time or record.issued_at
+
+
+def family_expiry(client: ClientConfig, started_at: datetime) -> datetime:
+    """The moment no refresh token of a family that began at ``started_at`` is valid any more."""
+    return started_at + client.token.refresh_token_max_lifetime
 
 
 def token_audience(client: ClientConfig) -> tuple[str, ...]:
@@ -35,6 +57,8 @@ class UserGrant:
     scope: tuple[str, ...]
     auth_time: datetime | None
     nonce: str | None = None
+    # When the refresh token family began; None: it begins now (a first refresh token).
+    family_started_at: datetime | None = None
 
 
 async def issue_for_user(
@@ -50,12 +74,15 @@ async def issue_for_user(
     settings = client.token
     scope = tuple(access_scope) if access_scope is not None else grant.scope
     client_id = client.registration.client_id
+    # `auth_time` (RFC 9068 2.2.1) also marks the token as a local user's (server/principals.py).
+    user_claims = {USER_TOKEN_CLAIM: int(grant.auth_time.timestamp())} if grant.auth_time is not None else None
     access = await ctx.tokens.issue_access_token(
         subject=grant.subject,
         client_id=client_id,
         audience=token_audience(client),
         scope=scope,
         ttl=settings.access_token_time_to_live,
+        extra_claims=user_claims,
         grant_id=grant.grant_id,
     )
     response = TokenResponse(access_token=access.token, expires_in=access.expires_in, scope=scope)
@@ -77,9 +104,11 @@ async def issue_for_user(
 
 
 async def save_refresh_token(ctx: ServerContext, client: ClientConfig, grant: UserGrant) -> str:
-    """A new opaque refresh token; only its digest is stored."""
+    """A new opaque refresh token; only its digest is stored. It expires after the client's
+    ``refresh-token-time-to-live``, and never after the end of its family's ``refresh-token-max-lifetime``."""
     token = new_secret()
     now = ctx.clock()
+    started_at = grant.family_started_at or now
     await ctx.store.save_refresh_token(
         RefreshTokenRecord(
             token_hash=digest(token),
@@ -89,8 +118,9 @@ async def save_refresh_token(ctx: ServerContext, client: ClientConfig, grant: Us
             subject=grant.subject,
             scope=grant.scope,
             issued_at=now,
-            expires_at=now + client.token.refresh_token_time_to_live,
+            expires_at=min(now + client.token.refresh_token_time_to_live, family_expiry(client, started_at)),
             auth_time=grant.auth_time,
+            claims={FAMILY_STARTED_AT: int(started_at.timestamp())},
         )
     )
     return token

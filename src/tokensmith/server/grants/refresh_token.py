@@ -3,17 +3,34 @@
 Each use returns a new refresh token and spends the old one atomically in the database. Presenting a spent
 token means two parties hold it: the whole grant (every token and refresh token of the family) is revoked.
 A refresh token issued by a token exchange re-issues the exchanged context (see ``exchange_refresh.py``).
+
+A family ends for good ``refresh-token-max-lifetime`` after it began (rotation never extends it), and at once
+when its user or client is removed from the configuration: the grant is then revoked with its lineage.
 """
 
 from __future__ import annotations
 
-from tokensmith.config.server import REFRESH_TOKEN
+from tokensmith.config.server import REFRESH_TOKEN, ServerConfig
 from tokensmith.errors import invalid_grant, invalid_scope
 from tokensmith.server.context import ServerContext
 from tokensmith.server.digest import digest
 from tokensmith.server.grants.base import AuthenticatedClient, TokenRequest, TokenResponse
 from tokensmith.server.grants.exchange_refresh import ExchangedContext, check_exchange_refresh, refresh_exchanged
-from tokensmith.server.grants.issuance import UserGrant, issue_for_user
+from tokensmith.server.grants.issuance import UserGrant, family_expiry, family_started_at, issue_for_user
+from tokensmith.server.principals import is_user_token, removed_principal
+from tokensmith.store.records import RefreshTokenRecord
+
+
+def removed_refresh_principal(config: ServerConfig, record: RefreshTokenRecord) -> str | None:
+    """Why the refresh token is void because its user or client left the configuration, or None."""
+    exchanged = ExchangedContext.of(record)
+    return removed_principal(
+        config,
+        subject=record.subject,
+        client_id=record.client_id,
+        # A user grant's subject is a local user; an exchanged one's only when it came from a user's token.
+        for_user=exchanged is None or is_user_token(exchanged.claims),
+    )
 
 
 class RefreshTokenGrant:
@@ -32,12 +49,22 @@ class RefreshTokenGrant:
             raise invalid_grant("the refresh token was revoked")
         if record.expires_at <= now:
             raise invalid_grant("the refresh token has expired")
+        exchanged = ExchangedContext.of(record)
+        removed = removed_refresh_principal(ctx.config, record)
+        if removed is not None:
+            await ctx.store.revoke_grant(record.grant_id, now)
+            raise invalid_grant(f"the refresh token is revoked: {removed}")
+        started_at = family_started_at(record)
+        if family_expiry(client.config, started_at) <= now:
+            raise invalid_grant(
+                "the refresh token's grant has reached its maximum lifetime (refresh-token-max-lifetime); "
+                "a new authorization is needed"
+            )
         if requested_scope is not None:
             extra = [s for s in requested_scope if s not in record.scope]
             if extra:
                 raise invalid_scope(f"a refresh may only narrow the granted scope; not granted: {' '.join(extra)}")
         access_scope = tuple(requested_scope) if requested_scope is not None else record.scope
-        exchanged = ExchangedContext.of(record)
         if exchanged is not None:
             await check_exchange_refresh(ctx, client.config, record)
 
@@ -64,6 +91,7 @@ class RefreshTokenGrant:
             subject=record.subject,
             scope=record.scope,
             auth_time=record.auth_time,
+            family_started_at=started_at,
         )
         # Without rotation the client keeps its refresh token (RFC 6749 6 lets the response omit it).
         return await issue_for_user(ctx, client.config, grant, access_scope=access_scope, refresh=rotate)

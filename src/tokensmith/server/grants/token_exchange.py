@@ -35,6 +35,7 @@ from tokensmith.server.policy import (
     resolve_targets,
     token_lifetime,
 )
+from tokensmith.server.principals import check_exchange_input
 from tokensmith.server.revocations import RevocationCache
 from tokensmith.server.subject_tokens import SubjectTokenValidator, TokenRules, ValidatedToken
 
@@ -212,6 +213,7 @@ async def exchange(
             requesting_client=client.client_id,
         ),
     )
+    await check_exchange_input(ctx, subject, "subject")
     attempt.subject = subject.subject
     attempt.details["subject_issuer"] = subject.issuer
     if subject.jti is not None:
@@ -225,6 +227,7 @@ async def exchange(
             role="actor",
             rules=TokenRules(issuers=policy.actor_token_issuers, requesting_client=client.client_id),
         )
+        await check_exchange_input(ctx, actor, "actor")
         attempt.actor = actor.issuer_subject
         attempt.details["actor_issuer"] = actor.issuer
         if actor.jti is not None:
