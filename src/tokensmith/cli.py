@@ -165,7 +165,7 @@ def _log_supervisor(log_level: str) -> None:
 async def _prepare_database(settings: ServerConfig) -> None:
     """Migrate the schema and create any missing signing key, once, before the server processes start: worker
     processes starting together then all load the same keys instead of each adding one."""
-    from tokensmith.keys import KeyManager
+    from tokensmith.server.keys import KeyManager
     from tokensmith.store import opened_store
 
     async with opened_store(settings.database_url) as store:
@@ -221,7 +221,7 @@ def keys_rotate(
 
 
 async def _keys(settings: ServerConfig, *, rotate: list[str] | None) -> None:
-    from tokensmith.keys import KeyManager
+    from tokensmith.server.keys import KeyManager
     from tokensmith.store import opened_store
 
     async with opened_store(settings.database_url) as store:
@@ -245,7 +245,7 @@ def purge(config: ConfigOption = None) -> None:
 
 
 async def _purge(settings: ServerConfig) -> None:
-    from tokensmith.keys import utc_now
+    from tokensmith.server.clock import utc_now
     from tokensmith.store import opened_store
 
     async with opened_store(settings.database_url) as store:

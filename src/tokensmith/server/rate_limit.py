@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from tokensmith.config.server import LoginSettings
-from tokensmith.keys import Clock, utc_now
+from tokensmith.server.clock import Clock, utc_now
 from tokensmith.store.base import Store
 from tokensmith.store.records import LoginAttempt, LoginCounter
 
