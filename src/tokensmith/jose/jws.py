@@ -61,14 +61,13 @@ def parse(token: str, *, strict_header: bool = True) -> CompactJWS:
     try:
         obj = jws.extract_compact(raw, registry=registry)
         signature = urlsafe_b64decode(obj.segments["signature"])
-        claims = json.loads(obj.payload.decode("utf-8"))  # UTF-8 only (RFC 7515 5.2, RFC 8259 8.1)
     except ExceededSizeError as exc:
         raise MalformedJWT(f"is not a JWT: it is too large ({exc.description})") from None
     except (JoseError, ValueError, TypeError, RecursionError):
         raise MalformedJWT("is not a JWT: its parts are not base64url-encoded JSON") from None
     header = obj.protected
-    if not isinstance(header, dict) or not isinstance(claims, dict):
-        raise MalformedJWT("is not a JWT: its header or payload is not a JSON object")
+    if not isinstance(header, dict):
+        raise MalformedJWT("is not a JWT: its header is not a JSON object")
     for name in _REFUSED_HEADERS:
         if name in header:
             raise UnacceptableJWT(f"the {name!r} header parameter is not accepted")
@@ -76,5 +75,11 @@ def parse(token: str, *, strict_header: bool = True) -> CompactJWS:
         registry.check_header(header)
     except JoseError as exc:
         raise UnacceptableJWT(f"unacceptable header: {exc}") from None
+    try:
+        claims = json.loads(obj.payload.decode("utf-8"))  # UTF-8 only (RFC 7515 5.2, RFC 8259 8.1)
+    except (ValueError, RecursionError):
+        raise MalformedJWT("is not a JWT: its payload is not JSON") from None
+    if not isinstance(claims, dict):
+        raise MalformedJWT("is not a JWT: its payload is not a JSON object")
     signing_input = raw[: raw.rindex(b".")]
     return CompactJWS(header=header, claims=claims, signing_input=signing_input, signature=signature)
