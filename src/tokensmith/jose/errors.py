@@ -28,7 +28,7 @@ class BadSignature(InvalidJWT):
 
 
 class InvalidClaims(InvalidJWT):
-    """A verified token whose claims are refused (expired, not yet valid, a claim of the wrong type...)."""
+    """Claims refused (expired, not yet valid, a claim of the wrong type...). Its message completes "<the token> ..."."""
 
 
 class KeysUnavailable(Exception):

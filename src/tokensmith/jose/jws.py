@@ -52,6 +52,8 @@ def parse(token: str, *, strict_header: bool = True) -> CompactJWS:
         raw = token.encode("ascii")
     except UnicodeEncodeError:
         raise MalformedJWT("is not a JWT: it is not ASCII") from None
+    if b"=" in raw:  # RFC 7515 2: base64url without padding (older joserfc releases accept "=")
+        raise MalformedJWT("is not a JWT: its parts are not unpadded base64url")
     dots = raw.count(b".")
     if dots == 4:
         raise MalformedJWT("is an encrypted JWT (JWE); only signed JWTs are accepted")
