@@ -169,6 +169,7 @@ class SubjectTokenValidator:
             await self._http.aclose()
 
     async def validate(self, token: str, token_type: str, *, role: TokenRole, rules: TokenRules) -> ValidatedToken:
+        """Parse the token once, pick the key source by its ``iss``, verify the signature, check the claims."""
         self._check_type(token_type, role)
         if len(token) > MAX_TOKEN_BYTES:
             raise invalid_request(f"{role}_token is larger than {MAX_TOKEN_BYTES} bytes")
