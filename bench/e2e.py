@@ -34,7 +34,7 @@ from bench.processes import RssSampler, Service, free_port
 from bench.systems import REPO
 from tokensmith.client.exchanger import TokenExchanger
 from tokensmith.demo.settings import load_server_config
-from tokensmith.keys import import_key
+from tokensmith.server.keys import import_key
 from tokensmith.store import open_store
 
 VARIANTS = ("cached", "uncached")

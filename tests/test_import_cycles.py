@@ -30,6 +30,8 @@ KNOWN_CYCLES = [
                 "tokensmith.server.grants.token_exchange",
                 "tokensmith.server.grants.exchange_refresh",
                 "tokensmith.server.grants.base",
+                "tokensmith.server.grants.issuance",
+                "tokensmith.server.principals",
             }
         ),
         id="server-context",

@@ -9,7 +9,7 @@ import pytest
 FORBIDDEN = ("sqlalchemy", "jinja2", "tokensmith.server", "tokensmith.store", "fastapi", "starlette", "alembic")
 
 
-@pytest.mark.parametrize("module", ["tokensmith.resource", "tokensmith.client"])
+@pytest.mark.parametrize("module", ["tokensmith.resource", "tokensmith.client", "tokensmith.jose"])
 def test_service_libraries_import_no_server_code(module: str) -> None:
     """A message-service installs tokensmith[resource]: the libraries must not pull the server's dependencies."""
     script = f"import sys, json, {module}; print(json.dumps(sorted(sys.modules)))"
@@ -25,7 +25,7 @@ def test_the_fastapi_dependencies_are_a_separate_import() -> None:
     assert output.strip() == "True"
 
 
-@pytest.mark.parametrize("module", ["tokensmith.resource", "tokensmith.client"])
+@pytest.mark.parametrize("module", ["tokensmith.resource", "tokensmith.client", "tokensmith.jose"])
 def test_public_names_are_exported(module: str) -> None:
     imported = __import__(module, fromlist=["__all__"])
     assert sorted(imported.__all__) == sorted(set(imported.__all__))

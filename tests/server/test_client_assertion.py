@@ -27,9 +27,9 @@ from tests.server.protocol import form
 
 from tokensmith.config.server import ServerConfig
 from tokensmith.errors import OAuthError
-from tokensmith.keys import utc_now
 from tokensmith.server.client_assertion import ClientAssertionVerifier, client_assertion_metadata
 from tokensmith.server.client_auth import authenticate_client, require_confidential
+from tokensmith.server.clock import utc_now
 from tokensmith.server.grants.base import AuthenticatedClient
 from tokensmith.server.metadata import server_metadata
 from tokensmith.server.passwords import SecretVerifier

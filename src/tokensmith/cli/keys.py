@@ -40,7 +40,7 @@ def keys_rotate(
 
 
 async def _keys(settings: ServerConfig, *, rotate: list[str] | None) -> None:
-    from tokensmith.keys import KeyManager
+    from tokensmith.server.keys import KeyManager
     from tokensmith.store import opened_store
 
     async with opened_store(settings.database_url) as store:

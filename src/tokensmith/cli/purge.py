@@ -18,7 +18,7 @@ def purge(config: ConfigOption = None) -> None:
 
 
 async def _purge(settings: ServerConfig) -> None:
-    from tokensmith.keys import utc_now
+    from tokensmith.server.clock import utc_now
     from tokensmith.store import opened_store
 
     async with opened_store(settings.database_url) as store:

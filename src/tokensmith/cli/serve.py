@@ -92,7 +92,7 @@ def _log_supervisor(log_level: str) -> None:
 async def _prepare_database(settings: ServerConfig) -> None:
     """Migrate the schema and create any missing signing key, once, before the server processes start: worker
     processes starting together then all load the same keys instead of each adding one."""
-    from tokensmith.keys import KeyManager
+    from tokensmith.server.keys import KeyManager
     from tokensmith.store import opened_store
 
     async with opened_store(settings.database_url) as store:

@@ -184,10 +184,6 @@ class KeySettings(BaseModel):
     id_token_algorithm: Literal["ES256", "RS256"] = "RS256"
     # Retired keys stay in the JWKS this long after rotation, so tokens they signed still verify.
     retired_key_grace: Duration = timedelta(hours=1)
-    # A helper process per server process that makes its RSA signatures, in parallel with the event loop, so one
-    # server process keeps a second core busy (signer_process.py, docs/performance.md). false: on the event loop.
-    # Unset: on while the server's processes leave a CPU free (fewer `--workers` than CPUs), else off.
-    signer_process: bool | None = None
 
 
 class TokenDefaults(BaseModel):

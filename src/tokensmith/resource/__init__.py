@@ -12,7 +12,6 @@ from tokensmith.resource.errors import (
     ValidatorUnavailable,
 )
 from tokensmith.resource.introspection import IntrospectionValidator
-from tokensmith.resource.jwks import JWKSCache
 from tokensmith.resource.middleware import BearerTokenMiddleware
 from tokensmith.resource.principal import Actor, Principal
 from tokensmith.resource.settings import (
@@ -30,7 +29,6 @@ __all__ = [
     "InsufficientScope",
     "IntrospectionValidator",
     "InvalidToken",
-    "JWKSCache",
     "JwtSettings",
     "MissingToken",
     "OpaqueTokenSettings",

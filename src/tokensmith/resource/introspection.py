@@ -20,8 +20,8 @@ from tokensmith.client.discovery import discover, endpoint
 from tokensmith.client.errors import TokenClientError
 from tokensmith.client.registration import Registration
 from tokensmith.resource.errors import InvalidToken, ValidatorUnavailable
-from tokensmith.resource.jwks import Clock
 from tokensmith.resource.principal import Principal
+from tokensmith.resource.validator import Clock
 
 
 class IntrospectionValidator:

@@ -1,23 +1,22 @@
 """Bearer JWT validation for a resource server, against any standards-compliant authorization server.
 
-The hot path (a token signed by a key already held) is: split and parse the header once, one dict lookup for
-the key, joserfc's signature check with a registry built once, ``json.loads`` of the payload, a handful of
-comparisons. No I/O, no key parsing, no per-call registry: its cost stays close to joserfc's own verify.
+The hot path (a token signed by a key already held) is: one parse (:func:`tokensmith.jose.parse`), one dict
+lookup for the key, joserfc's signature check, a handful of comparisons. No I/O, no key parsing, no per-call
+registry: its cost stays close to joserfc's own verify.
 """
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import httpx
-from joserfc import jws
-from joserfc.errors import JoseError
 
+from tokensmith import jose
 from tokensmith.resource.errors import InvalidToken, ValidatorUnavailable
-from tokensmith.resource.jwks import ASYMMETRIC_ALGORITHMS, Clock, JWKSCache, VerificationKey
 from tokensmith.resource.principal import Principal
+
+Clock = Callable[[], float]
 
 
 def _normalised_typ(value: str) -> str:
@@ -31,7 +30,9 @@ class TokenValidator:
 
     ``algorithms`` is an allow-list of asymmetric algorithms; ``none`` and HMAC algorithms are refused at
     construction (a JWKS holds public keys: an HS256 token "signed" with one is an attack). ``required_typ``
-    (for example ``"at+jwt"`` per RFC 9068, or ``("at+jwt", "jwt")``) is checked when given.
+    (for example ``"at+jwt"`` per RFC 9068, or ``("at+jwt", "jwt")``) is checked when given. The issuer's keys
+    are a :class:`tokensmith.jose.RemoteKeySet` (``keys``): refetched on an unknown ``kid`` at most once per
+    ``refresh_cooldown``, refreshed in the background after ``max_key_age``, kept while the issuer is down.
     """
 
     def __init__(
@@ -49,17 +50,13 @@ class TokenValidator:
         max_key_age: float = 300.0,
         timeout: float = 5.0,
     ) -> None:
-        refused = [alg for alg in algorithms if alg not in ASYMMETRIC_ALGORITHMS]
-        if refused or not algorithms:
-            raise ValueError(
-                f"algorithms {refused or '[]'} are not accepted; choose from {sorted(ASYMMETRIC_ALGORITHMS)}"
-            )
+        allowed = jose.check_algorithms(algorithms)
         audiences = (audience,) if isinstance(audience, str) else tuple(audience)
         if not audiences:
             raise ValueError("configure at least one audience: a token for another service must not be accepted")
         self.issuer = issuer
         self.audiences = frozenset(audiences)
-        self.algorithms = frozenset(algorithms)
+        self.algorithms = allowed
         self.leeway = leeway
         if required_typ is None:
             self.required_typ: frozenset[str] | None = None
@@ -69,64 +66,41 @@ class TokenValidator:
         self._clock = clock
         self._owns_http = http is None
         self._http = http if http is not None else httpx.AsyncClient(timeout=timeout)
-        self.keys = JWKSCache(
-            issuer=issuer,
-            jwks_uri=jwks_uri,
+        self.keys = jose.RemoteKeySet(
             http=self._http,
-            allowed=self.algorithms,
-            clock=clock,
-            cooldown=refresh_cooldown,
+            algorithms=allowed,
+            jwks_uri=jwks_uri,
+            issuer=issuer,
             max_age=max_key_age,
+            cooldown=refresh_cooldown,
+            timeout=timeout,
+            clock=clock,
         )
-        # Lenient on unregistered header parameters (other servers add their own); joserfc still enforces "crit".
-        self._registry = jws.JWSRegistry(algorithms=list(self.algorithms), strict_check_header=False)
 
     async def validate(self, token: str) -> Principal:
         """The principal of a valid token; :class:`InvalidToken` otherwise, :class:`ValidatorUnavailable` when no
         key can be had for it while the authorization server is unreachable."""
         try:
-            obj = jws.extract_compact(token.encode("ascii"), registry=self._registry)
-        except (JoseError, ValueError, TypeError, UnicodeError):
+            # Lenient on unregistered header parameters: other servers add their own.
+            parsed = jose.parse(token, strict_header=False)
+            jose.verify(parsed, await self.keys.keys_for(parsed))
+        except jose.KeysUnavailable as exc:
+            # We could not ask: refusing the token would blame the caller for our outage.
+            raise ValidatorUnavailable(f"signing keys unavailable: {exc}") from None
+        except jose.MalformedJWT:
             raise InvalidToken("the token is not a well-formed JWT") from None
-        header = obj.protected
-        alg = header.get("alg")
-        if not isinstance(alg, str) or alg not in self.algorithms:  # a list or object would not even hash
-            raise InvalidToken("the token's signing algorithm is not accepted")
-        kid = header.get("kid")
-        keys = self.keys.keys.candidates(kid, alg)
-        if not keys:
-            await self._fetch_keys_for(kid, alg)
-            keys = self.keys.keys.candidates(kid, alg)
-            if not keys:
-                raise InvalidToken("the token is signed with an unknown key")
-        else:
-            self.keys.refresh_if_stale()
-        if not any(self._verifies(obj, key) for key in keys):
-            raise InvalidToken("the token's signature does not verify")
+        except jose.UnacceptableJWT:
+            raise InvalidToken("the token's header or signing algorithm is not accepted") from None
+        except jose.UnknownKey:
+            raise InvalidToken("the token is signed with an unknown key") from None
+        except jose.InvalidJWT:
+            raise InvalidToken("the token's signature does not verify") from None
         if self.required_typ is not None:
-            typ = header.get("typ")
+            typ = parsed.header.get("typ")
             if not isinstance(typ, str) or _normalised_typ(typ) not in self.required_typ:
                 raise InvalidToken("the token's type is not accepted")
-        try:
-            claims = json.loads(obj.payload)
-        except ValueError:
-            raise InvalidToken("the token's claims are not JSON") from None
-        if not isinstance(claims, dict):
-            raise InvalidToken("the token's claims are not a JSON object")
-        self._check_claims(claims)
-        return Principal.from_claims(claims, token)
-
-    def _verifies(self, obj: jws.CompactSignature, key: VerificationKey) -> bool:
-        try:
-            return jws.validate_compact(obj, key, registry=self._registry)
-        except (JoseError, ValueError, TypeError):
-            return False
-
-    async def _fetch_keys_for(self, kid: object, alg: str) -> None:
-        refreshed = await self.keys.refresh_for_unknown_key(kid, alg)
-        if not refreshed and self.keys.last_error is not None:
-            # We could not ask: refusing the token would blame the caller for our outage.
-            raise ValidatorUnavailable(f"signing keys of {self.issuer} are unavailable: {self.keys.last_error}")
+        self._check_claims(parsed.claims)
+        return Principal.from_claims(parsed.claims, token)
 
     def _check_claims(self, claims: dict[str, object]) -> None:
         if claims.get("iss") != self.issuer:
@@ -155,5 +129,6 @@ class TokenValidator:
         return await self.keys.refresh()
 
     async def aclose(self) -> None:
+        await self.keys.aclose()
         if self._owns_http:
             await self._http.aclose()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tokensmith.keys import SignatureError
+from tokensmith import jose
 from tokensmith.server.context import ServerContext
 
 
@@ -22,7 +22,7 @@ async def verified_claims(ctx: ServerContext, token: str) -> dict[str, Any] | No
         return None
     try:
         verified = await ctx.keys.verify_or_refresh(token)
-    except SignatureError:
+    except jose.InvalidJWT:
         return None
     if verified.claims.get("iss") != ctx.issuer:
         return None

@@ -24,8 +24,8 @@ from starlette.types import Receive, Scope, Send
 
 from tokensmith.config.loader import load_config
 from tokensmith.config.server import ServerConfig
-from tokensmith.keys import Clock, KeyManager, utc_now
 from tokensmith.server.client_assertion import close_client_assertion_verifier
+from tokensmith.server.clock import Clock, utc_now
 from tokensmith.server.context import ServerContext
 from tokensmith.server.endpoints.authorize import authorize_endpoint
 from tokensmith.server.endpoints.direct import DirectEndpoint
@@ -41,19 +41,19 @@ from tokensmith.server.endpoints.token import token_endpoint
 from tokensmith.server.endpoints.userinfo import userinfo_endpoint
 from tokensmith.server.grants.token_exchange import close_exchange_runtime
 from tokensmith.server.heap import settle_heap_for_serving
+from tokensmith.server.keys import KeyManager
 from tokensmith.server.metrics import CONTENT_TYPE_LATEST, ServerMetrics
 from tokensmith.server.passwords import SecretVerifier, UserPasswordChecker
 from tokensmith.server.rate_limit import LoginThrottle
 from tokensmith.server.request_limits import RequestLimits
 from tokensmith.server.tokens import TokenIssuer
-from tokensmith.signer_process import SignerProcess, auto_signer_process
 from tokensmith.store import open_store
 from tokensmith.store.base import Store
 
 logger = logging.getLogger("tokensmith.server")
 
 CONFIG_ENV = "TOKENSMITH_CONFIG"
-# Set by `tokensmith serve --workers N` for the worker processes it starts (see create_app's `processes`).
+# Set by `tokensmith serve --workers N` for the worker processes it starts.
 WORKERS_ENV = "TOKENSMITH_WORKERS"
 KEY_REFRESH_SECONDS = 60.0
 
@@ -172,25 +172,19 @@ async def _purge_periodically(store: Store, config: ServerConfig, clock: Clock, 
         await asyncio.sleep(interval)
 
 
-def create_app(
-    config: ServerConfig, *, clock: Clock = utc_now, settle_heap: bool = False, processes: int = 1
-) -> TokensmithApp:
+def create_app(config: ServerConfig, *, clock: Clock = utc_now, settle_heap: bool = False) -> TokensmithApp:
     """The server for ``config``. The store is opened (and migrated) and keys are loaded when the app starts.
 
     ``settle_heap`` (``tokensmith serve``) freezes the start-up heap for the garbage collector (heap.py): a process
-    setting, so not for apps created inside a test run. ``processes``: how many server processes run on this host
-    (``--workers``), which decides ``keys.signer-process`` when the configuration leaves it unset.
+    setting, so not for apps created inside a test run.
     """
-    configured_signer = config.keys.signer_process
-    signer_process = auto_signer_process(processes) if configured_signer is None else configured_signer
 
     @asynccontextmanager
     async def lifespan(app: TokensmithApp) -> AsyncIterator[None]:
         store = open_store(config.database_url)
         await store.initialize()
-        signer = SignerProcess(enabled=signer_process)
         try:
-            keys = KeyManager(store, config.keys, clock, signer)
+            keys = KeyManager(store, config.keys, clock)
             await keys.load()
             ctx = ServerContext(
                 config=config,
@@ -229,7 +223,6 @@ def create_app(
                 await close_exchange_runtime(ctx)
                 await close_client_assertion_verifier(ctx)
         finally:
-            signer.close()  # after the last request: nothing is left waiting on it
             await store.close()
 
     return TokensmithApp(
@@ -242,6 +235,4 @@ def create_app(
 
 def app_from_environment() -> TokensmithApp:
     """App factory for ``uvicorn --factory`` (``tokensmith serve --workers N``): config file from $TOKENSMITH_CONFIG."""
-    return create_app(
-        load_config(os.environ.get(CONFIG_ENV)), settle_heap=True, processes=int(os.environ.get(WORKERS_ENV, "1"))
-    )
+    return create_app(load_config(os.environ.get(CONFIG_ENV)), settle_heap=True)

@@ -9,20 +9,16 @@ the store records it until the assertion expires, atomically, so a replay fails 
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from joserfc import jwt
-from joserfc.errors import JoseError
 
+from tokensmith import jose
 from tokensmith.config.server import CLIENT_ASSERTION_KEY_TYPES, ClientRegistration, ServerConfig
 from tokensmith.errors import OAuthError, invalid_client
-from tokensmith.keys import Clock
-from tokensmith.server.client_keys import ClientKeys
+from tokensmith.server.clock import Clock
 from tokensmith.server.context import ServerContext
 from tokensmith.server.metadata import register_metadata
 from tokensmith.store.base import Store
@@ -43,46 +39,46 @@ def assertion_failed(description: str) -> OAuthError:
     return invalid_client(description)
 
 
-def _b64_json(segment: str) -> dict[str, Any]:
-    try:
-        value = json.loads(base64.urlsafe_b64decode((segment + "=" * (-len(segment) % 4)).encode("ascii")))
-    except (ValueError, binascii.Error, UnicodeError, RecursionError):
-        raise assertion_failed("client_assertion is not a JWT") from None
-    if not isinstance(value, dict):
-        raise assertion_failed("client_assertion is not a JWT")
-    return value
-
-
-def peek_assertion(assertion: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Header and claims, unverified: only to find the client and its key."""
+def parse_assertion(assertion: str) -> jose.CompactJWS:
+    """The assertion parsed, unverified: its claims find the client, its header the key."""
     if len(assertion) > MAX_ASSERTION_BYTES:
         raise assertion_failed(f"client_assertion is larger than {MAX_ASSERTION_BYTES} bytes")
-    parts = assertion.split(".")
-    if len(parts) != 3 or not all(parts[:2]):
-        raise assertion_failed("client_assertion is not a signed JWT (three base64url parts)")
-    return _b64_json(parts[0]), _b64_json(parts[1])
+    try:
+        return jose.parse(assertion)
+    except jose.MalformedJWT as exc:
+        raise assertion_failed(f"client_assertion {exc}") from None
+    except jose.InvalidJWT as exc:
+        raise assertion_failed(f"client_assertion is invalid: {exc}") from None
 
 
 def assertion_subject(assertion: str) -> str:
     """The client id the assertion speaks for (its ``sub``, RFC 7523 3), before any verification."""
-    _, claims = peek_assertion(assertion)
-    sub = claims.get("sub")
+    sub = parse_assertion(assertion).claims.get("sub")
     if not isinstance(sub, str) or not sub:
         raise assertion_failed("client_assertion has no 'sub' claim naming the client")
     return sub
 
 
-def _number(claims: dict[str, Any], name: str) -> float | None:
-    value = claims.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise assertion_failed(f"client_assertion: '{name}' must be a number")
-    return float(value)
+@dataclass(frozen=True, slots=True)
+class ClientKeys:
+    """The verification keys of one client: its inline ``jwks`` and the key set at its ``jwks-uri``."""
+
+    registration: ClientRegistration
+    inline: jose.KeySet
+    remote: jose.RemoteKeySet | None
+
+    async def keys_for(self, token: jose.CompactJWS) -> list[jose.Key]:
+        found = self.inline.find(token.kid, token.alg)
+        if found or self.remote is None:
+            return found
+        try:
+            return await self.remote.keys_for(token)
+        except (jose.InvalidJWT, jose.KeysUnavailable):
+            return []
 
 
 class ClientAssertionVerifier:
-    """Verifies client assertions; one per server (it holds the clients' key caches and an HTTP client)."""
+    """Verifies client assertions; one per server (it holds the clients' key sets and an HTTP client)."""
 
     def __init__(
         self,
@@ -104,19 +100,29 @@ class ClientAssertionVerifier:
         self._keys: dict[str, ClientKeys] = {}
 
     async def aclose(self) -> None:
+        for keys in self._keys.values():
+            if keys.remote is not None:
+                await keys.remote.aclose()
         if self._own_http:
             await self._http.aclose()
 
     async def verify(self, registration: ClientRegistration, assertion: str) -> None:
         """Accept the assertion for this client, or raise ``invalid_client`` saying why."""
-        header, _ = peek_assertion(assertion)
-        alg, kid = header.get("alg"), header.get("kid")
+        token = parse_assertion(assertion)
+        alg, kid = token.alg, token.kid
         allowed = registration.token_endpoint_authentication_signing_algorithms
-        if not isinstance(alg, str) or alg not in CLIENT_ASSERTION_KEY_TYPES or alg not in allowed:
+        if alg not in CLIENT_ASSERTION_KEY_TYPES or alg not in allowed:
             raise assertion_failed(f"client_assertion algorithm {alg!r} is not accepted; use one of {list(allowed)}")
-        if kid is not None and not isinstance(kid, str):
-            raise assertion_failed("client_assertion: 'kid' must be a string")
-        claims = await self._verified_claims(registration, assertion, alg, kid)
+        keys = await self._client_keys(registration).keys_for(token)
+        if not keys:
+            raise assertion_failed(f"no registered key of this client fits the client_assertion (kid {kid!r}, {alg})")
+        try:
+            jose.verify(token, keys)
+        except jose.BadSignature:
+            raise assertion_failed(
+                "client_assertion signature does not verify with the client's registered keys"
+            ) from None
+        claims = token.claims
         client_id = registration.client_id
         if claims.get("iss") != client_id or claims.get("sub") != client_id:
             raise assertion_failed("client_assertion 'iss' and 'sub' must both be the client_id")
@@ -131,40 +137,38 @@ class ClientAssertionVerifier:
         if not await self._store.use_client_assertion(ClientAssertionRecord(client_id, jti, expires_at)):
             raise assertion_failed("client_assertion was already used (its jti was seen before)")
 
-    async def _verified_claims(
-        self, registration: ClientRegistration, assertion: str, alg: str, kid: str | None
-    ) -> dict[str, Any]:
+    def _client_keys(self, registration: ClientRegistration) -> ClientKeys:
         keys = self._keys.get(registration.client_id)
-        if keys is None or keys.registration is not registration:  # a new configuration brings new keys
-            keys = self._keys[registration.client_id] = ClientKeys(registration, self._http, self._clock)
-        candidates = await keys.candidates(kid, alg)
-        if not candidates:
-            raise assertion_failed(f"no registered key of this client fits the client_assertion (kid {kid!r}, {alg})")
-        for key in candidates:
-            try:
-                return dict(jwt.decode(assertion, key, algorithms=[alg]).claims)
-            except (JoseError, ValueError, TypeError):
-                continue
-        raise assertion_failed("client_assertion signature does not verify with the client's registered keys")
+        if keys is not None and keys.registration is registration:
+            return keys
+        # A new configuration brings new keys.
+        algorithms = registration.token_endpoint_authentication_signing_algorithms
+        source = f"client {registration.client_id}"
+        remote = None
+        if registration.jwks_uri is not None:
+            remote = jose.RemoteKeySet(
+                http=self._http,
+                algorithms=algorithms,
+                jwks_uri=registration.jwks_uri,
+                max_age=registration.jwks_cache_time_to_live.total_seconds(),
+                cooldown=registration.jwks_refetch_cool_down.total_seconds(),
+                clock=lambda: self._clock().timestamp(),
+            )
+        inline = jose.KeySet.from_jwks(registration.jwks or {"keys": []}, algorithms, source=source)
+        keys = self._keys[registration.client_id] = ClientKeys(registration, inline, remote)
+        return keys
 
     def _check_times(self, claims: dict[str, Any]) -> datetime:
         now = self._clock().timestamp()
         skew = self._skew.total_seconds()
-        exp = _number(claims, "exp")
-        if exp is None:
-            raise assertion_failed("client_assertion has no 'exp' claim")
-        if exp <= now - skew:
-            raise assertion_failed("client_assertion has expired")
+        try:
+            exp = jose.check_times(claims, now=now, leeway=skew)
+        except jose.InvalidClaims as exc:
+            raise assertion_failed(f"client_assertion {exc}") from None
         if exp > now + (MAX_ASSERTION_LIFETIME.total_seconds() + skew):
             raise assertion_failed(
                 f"client_assertion expires too far in the future (at most {int(MAX_ASSERTION_LIFETIME.total_seconds())} s)"
             )
-        nbf = _number(claims, "nbf")
-        if nbf is not None and nbf > now + skew:
-            raise assertion_failed("client_assertion is not valid yet ('nbf' is in the future)")
-        iat = _number(claims, "iat")
-        if iat is not None and iat > now + skew:
-            raise assertion_failed("client_assertion was issued in the future ('iat')")
         # Keep the jti at least until the assertion could no longer be accepted (exp plus the skew).
         return datetime.fromtimestamp(exp + skew, UTC)
 

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tokensmith.config.server import ServerConfig
-from tokensmith.keys import Clock, KeyManager
+from tokensmith.server.clock import Clock
+from tokensmith.server.keys import KeyManager
 from tokensmith.server.tokens import TokenIssuer
 from tokensmith.store.base import Store
 

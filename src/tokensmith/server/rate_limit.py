@@ -33,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from tokensmith.config.server import LoginSettings
-from tokensmith.keys import Clock, utc_now
+from tokensmith.server.clock import Clock, utc_now
 from tokensmith.store.base import Store
 from tokensmith.store.records import LoginAttempt, LoginCounter
 

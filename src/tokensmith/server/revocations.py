@@ -23,7 +23,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from tokensmith.keys import Clock
+from tokensmith.server.clock import Clock
 from tokensmith.store.base import Store
 
 # How far back each poll looks beyond the previous one (slow revoking transactions, replicas' clock skew).

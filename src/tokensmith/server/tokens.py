@@ -16,7 +16,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tokensmith.config.server import ServerConfig
-from tokensmith.keys import Clock, KeyManager
+from tokensmith.server.clock import Clock
+from tokensmith.server.keys import KeyManager
 from tokensmith.store.base import Store
 from tokensmith.store.records import IssuedTokenRecord
 
@@ -102,7 +103,7 @@ class TokenIssuer:
         if scope:
             fmt = scope_format or self._config.tokens.scope_claim_format
             claims["scope"] = list(scope) if fmt == "array" else " ".join(scope)
-        token = await self._keys.sign_async(
+        token = self._keys.sign(
             claims, alg=self._config.keys.access_token_algorithm, typ=self.access_token_typ(audience)
         )
         issued = IssuedToken(token=token, jti=jti, claims=claims, issued_at=now, expires_at=expires_at)
@@ -146,7 +147,7 @@ class TokenIssuer:
             claims["auth_time"] = int(auth_time.timestamp())
         if access_token is not None:
             claims["at_hash"] = at_hash(access_token)
-        token = await self._keys.sign_async(claims, alg=algorithm or self._config.keys.id_token_algorithm, typ="JWT")
+        token = self._keys.sign(claims, alg=algorithm or self._config.keys.id_token_algorithm, typ="JWT")
         issued = IssuedToken(token=token, jti=jti, claims=claims, issued_at=now, expires_at=expires_at)
         if record:
             await self._record(issued, "id_token", client_id, subject, grant_id, parent_jti, actor_jti)

@@ -31,12 +31,12 @@ from tests.server.protocol import VERIFIER, as_client, grant, new_code
 from tokensmith.config.exchange import ACCESS_TOKEN_TYPE
 from tokensmith.config.server import TOKEN_EXCHANGE, ServerConfig
 from tokensmith.errors import OAuthError
-from tokensmith.keys import KeyManager
 from tokensmith.server.app import create_app
 from tokensmith.server.context import ServerContext
 from tokensmith.server.digest import digest
 from tokensmith.server.endpoints.introspect import introspect
 from tokensmith.server.grants.token_exchange import close_exchange_runtime
+from tokensmith.server.keys import KeyManager
 from tokensmith.server.sessions import SESSION_COOKIE
 from tokensmith.server.tokens import TokenIssuer
 from tokensmith.store import open_store

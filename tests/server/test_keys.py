@@ -13,11 +13,12 @@ from typing import Any
 
 import pytest
 from joserfc import jwt
-from joserfc.jwk import ECKey, OctKey, RSAKey
+from joserfc.jwk import ECKey, KeySet, OctKey, RSAKey
 from joserfc.jws import JWSRegistry
 
+from tokensmith import jose
 from tokensmith.config.server import KeySettings
-from tokensmith.keys import KeyManager, SignatureError, generate_key, import_key, public_keyset
+from tokensmith.server.keys import KeyManager, generate_key, import_key
 from tokensmith.store.sql import SqlStore
 
 GRACE = timedelta(minutes=10)
@@ -33,6 +34,10 @@ class FakeClock:
 
     def advance(self, delta: timedelta) -> None:
         self.now += delta
+
+
+def public_keyset(jwks: dict[str, Any]) -> KeySet:
+    return KeySet.import_key_set(jwks)  # type: ignore[arg-type]
 
 
 def b64url(data: bytes) -> str:
@@ -172,15 +177,9 @@ async def test_signing_with_an_algorithm_without_a_key_fails(store: SqlStore, cl
         only_es.sign(CLAIMS, alg="RS256")
 
 
-async def test_verify_can_be_limited_to_some_algorithms(keys: KeyManager) -> None:
-    token = keys.sign(CLAIMS, alg="RS256")
-    with pytest.raises(SignatureError, match="'RS256' is not accepted"):
-        keys.verify(token, algorithms=["ES256"])
-
-
 async def test_alg_none_is_refused(keys: KeyManager) -> None:
     token = forged({"alg": "none", "kid": kid_for(keys, "ES256")}, signature=b"")
-    with pytest.raises(SignatureError, match="'none' is not accepted"):
+    with pytest.raises(jose.UnacceptableJWT, match="'none' is not accepted"):
         keys.verify(token)
 
 
@@ -190,31 +189,31 @@ async def test_hs256_signed_with_the_public_key_is_refused(keys: KeyManager) -> 
     public = next(k for k in keys.jwks()["keys"] if k["kid"] == rsa_kid)
     secret = OctKey.import_key(json.dumps(public).encode())
     token = jwt.encode({"alg": "HS256", "kid": rsa_kid}, CLAIMS, secret, algorithms=["HS256"])
-    with pytest.raises(SignatureError, match="'HS256' is not accepted"):
+    with pytest.raises(jose.UnacceptableJWT, match="'HS256' is not accepted"):
         keys.verify(token)
 
 
 async def test_unknown_or_missing_kid_is_refused(keys: KeyManager, clock: FakeClock) -> None:
     stranger = import_key(generate_key("ES256", clock()))
     token = jwt.encode({"alg": "ES256", "kid": stranger.kid}, CLAIMS, stranger, algorithms=["ES256"])
-    with pytest.raises(SignatureError, match="unknown key"):
+    with pytest.raises(jose.UnknownKey):
         keys.verify(token)
     no_kid = jwt.encode({"alg": "ES256"}, CLAIMS, stranger, algorithms=["ES256"])
-    with pytest.raises(SignatureError, match="unknown key"):
+    with pytest.raises(jose.UnknownKey):
         keys.verify(no_kid)
 
 
 @pytest.mark.parametrize(("alg", "key_alg"), [("RS256", "ES256"), ("ES256", "RS256")])
 async def test_algorithm_and_key_type_must_match(keys: KeyManager, alg: str, key_alg: str) -> None:
     token = forged({"alg": alg, "kid": kid_for(keys, key_alg)})
-    with pytest.raises(SignatureError, match=f"is for {key_alg}, not {alg}"):
+    with pytest.raises(jose.UnknownKey):  # no key of that kid serves that algorithm
         keys.verify(token)
 
 
 async def test_tampered_claims_do_not_verify(keys: KeyManager) -> None:
     header, _, signature = keys.sign(CLAIMS, alg="ES256").split(".")
     tampered = ".".join([header, b64url(json.dumps({**CLAIMS, "sub": "mallory"}).encode()), signature])
-    with pytest.raises(SignatureError, match="does not verify"):
+    with pytest.raises(jose.BadSignature):
         keys.verify(tampered)
 
 
@@ -232,11 +231,11 @@ async def test_tampered_claims_do_not_verify(keys: KeyManager) -> None:
     ],
 )
 async def test_malformed_tokens_are_refused(keys: KeyManager, token: str) -> None:
-    with pytest.raises(SignatureError):
+    with pytest.raises(jose.InvalidJWT):
         keys.verify(token)
 
 
-# --- the fast signer and verifier against joserfc (tokensmith.jose_fast) ------------------------------------------
+# --- what we sign and verify, against joserfc ------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("typ", ["at+jwt", "JWT"])
@@ -288,7 +287,7 @@ async def test_any_change_to_a_signed_token_is_refused(keys: KeyManager, alg: st
         f"{header}.{payload}.{signature[:-4]}",  # truncated signature
         f"{header}.{payload}.",
     ]:
-        with pytest.raises(SignatureError):
+        with pytest.raises(jose.InvalidJWT):
             keys.verify(changed)
     assert keys.verify(token).claims == CLAIMS
 
@@ -304,7 +303,7 @@ async def test_a_second_spelling_of_the_signature_is_refused(keys: KeyManager) -
     assert base64.urlsafe_b64decode(respelled.split(".")[2] + "==") == base64.urlsafe_b64decode(
         token.split(".")[2] + "=="
     )
-    with pytest.raises(SignatureError, match="malformed"):
+    with pytest.raises(jose.MalformedJWT):
         keys.verify(respelled)
 
 
@@ -323,7 +322,7 @@ async def test_validly_signed_tokens_with_refused_headers_do_not_verify(
     keys: KeyManager, header: dict[str, Any]
 ) -> None:
     token = validly_signed({**header, "kid": kid_for(keys, "ES256")}, signing_key(keys, "ES256"), "ES256")
-    with pytest.raises(SignatureError):
+    with pytest.raises(jose.InvalidJWT):
         keys.verify(token)
     # The same token without the offending parameter verifies: the header alone was refused.
     plain = validly_signed({"alg": "ES256", "kid": kid_for(keys, "ES256")}, signing_key(keys, "ES256"), "ES256")
@@ -342,33 +341,33 @@ async def test_a_non_object_payload_is_refused_even_when_signed(keys: KeyManager
     for payload in [b"[1]", b'"text"', b"not json", b"\xff\xfe"]:
         signing_input = f"{b64url(json.dumps(header).encode())}.{b64url(payload)}"
         token = f"{signing_input}.{b64url(JWSRegistry.algorithms['ES256'].sign(signing_input.encode(), key))}"
-        with pytest.raises(SignatureError, match="malformed JWT"):
+        with pytest.raises(jose.MalformedJWT):
             keys.verify(token)
 
 
 async def test_a_header_or_signature_over_joserfcs_size_limits_is_refused(keys: KeyManager) -> None:
     key = signing_key(keys, "ES256")
     big_header = {"alg": "ES256", "kid": kid_for(keys, "ES256"), "typ": "x" * 600}
-    with pytest.raises(SignatureError, match="too large"):
+    with pytest.raises(jose.MalformedJWT, match="too large"):
         keys.verify(validly_signed(big_header, key, "ES256"))
     header, payload, _ = keys.sign(CLAIMS, alg="ES256").split(".")
-    with pytest.raises(SignatureError, match="too large"):
+    with pytest.raises(jose.MalformedJWT, match="too large"):
         keys.verify(f"{header}.{payload}.{'A' * 1100}")
 
 
 @pytest.mark.parametrize("suffix", [".", ".abc", ".abc.def"])
 async def test_extra_segments_are_refused(keys: KeyManager, suffix: str) -> None:
-    with pytest.raises(SignatureError, match="malformed"):
+    with pytest.raises(jose.MalformedJWT):
         keys.verify(keys.sign(CLAIMS, alg="ES256") + suffix)
 
 
 @pytest.mark.parametrize("damage", ["=", "+", "/", " ", "\n", "é"])
 async def test_characters_outside_base64url_are_refused(keys: KeyManager, damage: str) -> None:
     header, payload, signature = keys.sign(CLAIMS, alg="RS256").split(".")
-    with pytest.raises(SignatureError, match="malformed"):
+    with pytest.raises(jose.MalformedJWT):
         keys.verify(f"{header}{damage}.{payload}.{signature}")
     for token in [f"{header}.{payload}{damage}.{signature}", f"{header}.{payload}.{signature}{damage}"]:
-        with pytest.raises(SignatureError):
+        with pytest.raises(jose.InvalidJWT):
             keys.verify(token)
 
 
@@ -378,7 +377,7 @@ async def test_a_padded_payload_is_refused_even_when_the_signature_covers_it(key
     assert payload.endswith("=")
     signing_input = f"{header}.{payload}"
     signature = JWSRegistry.algorithms["ES256"].sign(signing_input.encode(), signing_key(keys, "ES256"))
-    with pytest.raises(SignatureError, match="malformed"):
+    with pytest.raises(jose.MalformedJWT):
         keys.verify(f"{signing_input}.{b64url(signature)}")
 
 
@@ -413,7 +412,7 @@ async def test_rotation_keeps_the_old_key_for_the_grace_period(
     clock.advance(timedelta(seconds=1))
     await keys.refresh()
     assert old_kid not in {k["kid"] for k in keys.jwks()["keys"]}
-    with pytest.raises(SignatureError, match="unknown key"):
+    with pytest.raises(jose.UnknownKey):
         keys.verify(old_token)
 
     # The next rotation deletes keys whose grace has passed from the store.
@@ -428,7 +427,7 @@ async def test_rotation_of_every_algorithm_reaches_other_replicas(
         created = await keys.rotate()
         assert sorted(r.alg for r in created) == ["ES256", "RS256"]
         token = keys.sign(CLAIMS, alg="RS256")
-        with pytest.raises(SignatureError, match="unknown key"):
+        with pytest.raises(jose.UnknownKey):
             replica.verify(token)
         await replica.refresh()
         assert replica.verify(token).claims == CLAIMS
@@ -471,7 +470,7 @@ async def test_junk_kids_cause_at_most_one_key_read_every_few_seconds(database_u
         reads = counting.key_reads
         for n in range(20):
             junk = validly_signed({"alg": "ES256", "kid": f"junk-{n}"}, signing_key(manager, "ES256"), "ES256")
-            with pytest.raises(SignatureError, match="unknown key"):
+            with pytest.raises(jose.UnknownKey):
                 await manager.verify_or_refresh(junk)
         assert counting.key_reads == reads + 1
         # A token of ours still verifies without a read.
