@@ -186,7 +186,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: TokensmithApp) -> AsyncIterator[None]:
-        store = open_store(config.database_url)
+        store = open_store(config.database_url, config.database_durability)
         await store.initialize()
         signer = SignerProcess(enabled=signer_process)
         try:
