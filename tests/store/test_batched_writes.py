@@ -276,6 +276,8 @@ async def test_a_connection_the_database_dropped_costs_the_callers_nothing(postg
     await store.initialize()
     try:
         await asyncio.gather(store.record_issued_token(token("warm")), store.add_audit_event(audit(1)))
+        async with store.engine.connect(), store.engine.connect():
+            pass  # two connections in the pool: one drops the other
         async with store.engine.connect() as connection:
             dropped = await connection.execute(
                 text(
