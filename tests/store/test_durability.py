@@ -167,3 +167,29 @@ async def test_the_servers_database_files_are_private_to_their_owner(tmp_path: P
         response = await http.post("/oauth2/token", data={"grant_type": "client_credentials"}, headers=RELAY)
         assert response.status_code == 200, response.text
         assert file_modes(tmp_path) == dict.fromkeys(DATABASE_FILES, 0o600)
+
+
+async def test_the_wal_starts_over_under_sustained_writes_and_reads(tmp_path: Path) -> None:
+    # Each flush appends the pages it touched to the WAL; SQLite's automatic checkpoint copies them into the
+    # database (every thousand pages) and the next transaction starts the WAL over, unless a reader still needs
+    # it. Sequential exchanges are a flush each, with a read going on beside them: tens of megabytes through the
+    # WAL, which must stay near the checkpoint's size.
+    path = tmp_path / "tokensmith.db"
+    store = SqlStore(f"sqlite+aiosqlite:///{path}")
+    await store.initialize()
+    stop = asyncio.Event()
+
+    async def reader() -> None:
+        while not stop.is_set():
+            await store.is_token_revoked("t0")
+
+    reading = asyncio.create_task(reader())
+    try:
+        for number in range(1500):
+            await store.record_issued_token(issued_token(f"t{number}"))
+        wal_bytes = (tmp_path / "tokensmith.db-wal").stat().st_size
+    finally:
+        stop.set()
+        await reading
+        await store.close()
+    assert wal_bytes < 8 * 1024 * 1024
