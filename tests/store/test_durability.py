@@ -19,6 +19,7 @@ from tests.server.exchange.http_support import RELAY, article_server_config
 from tests.support.records import audit_event, issued_token
 from tests.support.server import running_server
 
+from tokensmith.config.loader import load_config
 from tokensmith.config.server import ServerConfig
 from tokensmith.store import Durability
 from tokensmith.store.sql import SqlStore
@@ -32,6 +33,8 @@ def test_the_configuration_asks_for_full_durability_unless_told_otherwise() -> N
     assert ServerConfig.model_validate({"database-durability": "normal"}).database_durability == "normal"
     with pytest.raises(ValueError, match="database-durability"):
         ServerConfig.model_validate({"database-durability": "off"})
+    environ = {"TOKENSMITH_DATABASE_DURABILITY": "normal"}
+    assert load_config(environ=environ).database_durability == "normal"
 
 
 @pytest.mark.postgres
