@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
-from tests.support.records import NOW, issued_token
+from tests.support.records import NOW, driver_sql, issued_token
 
 from tokensmith.store import sql as store_sql
 from tokensmith.store.records import IssuedTokenRecord
@@ -150,13 +150,11 @@ async def test_the_hot_path_insert_finds_the_parent_by_primary_key_at_any_table_
     # The token endpoint's insert looks its parent and actor tokens up (revoked at birth if either is revoked).
     # With `jti = :parent OR jti = :actor`, PostgreSQL's generic plan on a fresh table was a sequential scan,
     # kept by the prepared statement while the table grew: every insert read every token (2 ms a row at 30 000).
-    append = store._issued_token_append
-    record = issued_token("child", parent="parent")
-    parameters = append.encode(record)
+    sql, parameters = driver_sql(store_sql._insert_issued_tokens, store, issued_token("child", parent="parent"))
     for size in (0, 3000):
         if size:
             await _grow(store, [issued_token(f"t{n}") for n in range(size)])
-        steps = await _generic_plan(store, append.sql, parameters)
+        steps = await _generic_plan(store, sql, parameters)
         plan = "\n".join(steps)
         assert not _table_scans(store, steps, ("issued_tokens", "lineage_parent")), plan
         lookups = [step for step in steps if "pk_issued_tokens" in step or "sqlite_autoindex_issued_tokens" in step]

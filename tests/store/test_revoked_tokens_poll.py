@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.exc import IntegrityError
-from tests.support.records import NOW, issued_token
+from tests.support.records import NOW, driver_sql, issued_token
 
+from tokensmith.store import sql as store_sql
 from tokensmith.store.records import AuditEvent
 from tokensmith.store.sql import SqlStore
 
@@ -115,9 +116,9 @@ async def test_recording_a_token_probes_its_parents_by_primary_key(tmp_path: Pat
         await asyncio.gather(
             *(store.record_issued_token(issued_token(f"child-{i}", parent="parent")) for i in range(32))
         )
-        # The statement and parameters exactly as the group commit hands them to the driver.
-        append = store._issued_token_append
-        statement, parameters = append.sql, append.encode(issued_token("child-32", parent="parent"))
+        # The statement the group commit runs, with one row's parameters.
+        child = issued_token("child-32", parent="parent")
+        statement, parameters = driver_sql(store_sql._insert_issued_tokens, store, child)
         async with store.engine.connect() as connection:
             plan = (await connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)).all()
         steps = [str(row[3]) for row in plan]

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import StatementError
 from tests.support.records import audit_event
 
-from tokensmith.store import Store, open_store
+from tokensmith.store import Durability, Store, open_store
 from tokensmith.store.migrations import MIGRATIONS_DIR
 from tokensmith.store.records import (
     AuditEvent,
@@ -148,9 +148,16 @@ async def test_memory_database_keeps_its_data_across_calls() -> None:
         await store.close()
 
 
-async def test_sqlite_creates_the_directory_and_sets_pragmas(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("durability", "synchronous"),
+    [(None, 2), ("full", 2), ("normal", 1)],  # FULL is 2, NORMAL 1; full by default
+)
+async def test_sqlite_creates_the_directory_and_sets_pragmas(
+    tmp_path: Path, durability: Durability | None, synchronous: int
+) -> None:
     path = tmp_path / "nested" / "dir" / "tokensmith.db"
-    store = SqlStore(f"sqlite+aiosqlite:///{path}")
+    url = f"sqlite+aiosqlite:///{path}"
+    store = SqlStore(url) if durability is None else SqlStore(url, durability)
     await store.initialize()
     try:
         assert path.exists()
@@ -159,7 +166,12 @@ async def test_sqlite_creates_the_directory_and_sets_pragmas(tmp_path: Path) -> 
                 name: (await connection.execute(text(f"PRAGMA {name}"))).scalar()
                 for name in ("journal_mode", "foreign_keys", "synchronous", "busy_timeout")
             }
-        assert pragmas == {"journal_mode": "wal", "foreign_keys": 1, "synchronous": 1, "busy_timeout": 30000}
+        assert pragmas == {
+            "journal_mode": "wal",
+            "foreign_keys": 1,
+            "synchronous": synchronous,
+            "busy_timeout": 30000,
+        }
     finally:
         await store.close()
 

@@ -1,11 +1,18 @@
-"""Store records for tests: one fixed instant, a clock standing at it, an issued access token around it and a
-token-exchange audit event."""
+"""Store records for tests: one fixed instant, a clock standing at it, an issued access token around it, a
+token-exchange audit event, and a record's parameters for a statement as its driver takes them (query plans)."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from tokensmith.store.records import AuditEvent, IssuedTokenRecord
+
+if TYPE_CHECKING:
+    from sqlalchemy.sql import ClauseElement
+
+    from tokensmith.store.sql import SqlStore
 
 NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
 
@@ -45,3 +52,19 @@ class SetClock:
 
     def __call__(self) -> datetime:
         return self.now
+
+
+def driver_sql(statement: ClauseElement, store: SqlStore, record: IssuedTokenRecord) -> tuple[str, tuple[Any, ...]]:
+    """``statement``'s SQL for the store's driver and ``record``'s values as its positional parameters (times as
+    naive UTC text on SQLite): what ``EXPLAIN`` needs to show the plan the store's execution gets."""
+    from sqlalchemy.sql.compiler import SQLCompiler
+
+    compiled = statement.compile(dialect=store.engine.dialect)
+    assert isinstance(compiled, SQLCompiler)
+    values: dict[str, Any] = asdict(record)
+    if store.dialect == "sqlite":
+        values = {
+            name: value.astimezone(UTC).replace(tzinfo=None).isoformat(" ") if isinstance(value, datetime) else value
+            for name, value in values.items()
+        }
+    return compiled.string, tuple(values[name] for name in compiled.positiontup or ())

@@ -1,6 +1,5 @@
 """Store test helpers: a store opened for one test, a database holding one expired and one live token (the purge
-tests), and a group-commit batch in which one row fails (the store tests of both SQLite paths, the engine's for an
-in-memory database and the file writer's, start from it)."""
+tests), and a group-commit batch in which one row fails."""
 
 from __future__ import annotations
 

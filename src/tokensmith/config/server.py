@@ -229,6 +229,9 @@ class ServerConfig(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=9001, ge=0, le=65535)
     database_url: str = "sqlite+aiosqlite:///./tokensmith.db"
+    # full: a token handed out survives a power loss (every commit synced to disk); normal: a crash of the process
+    # only (docs/deployment.md, "Storage").
+    database_durability: Literal["full", "normal"] = "full"
     keys: KeySettings = KeySettings()
     tokens: TokenDefaults = TokenDefaults()
     login: LoginSettings = LoginSettings()

@@ -181,7 +181,7 @@ def create_app(config: ServerConfig, *, clock: Clock = utc_now, settle_heap: boo
 
     @asynccontextmanager
     async def lifespan(app: TokensmithApp) -> AsyncIterator[None]:
-        store = open_store(config.database_url)
+        store = open_store(config.database_url, config.database_durability)
         await store.initialize()
         try:
             keys = KeyManager(store, config.keys, clock)

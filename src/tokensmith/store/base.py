@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, Literal, Protocol, TypeVar
 
 from tokensmith.store.records import (
     AuditEvent,
@@ -25,6 +25,10 @@ from tokensmith.store.records import (
 )
 
 T = TypeVar("T")
+
+# What a commit survives (``database-durability``, docs/deployment.md): "full", a power loss; "normal", a crash of
+# the process only.
+Durability = Literal["full", "normal"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +78,7 @@ class Store(Protocol):
 
     # issued access / ID tokens
     async def record_issued_token(self, token: IssuedTokenRecord) -> None:
-        """Return once the row is durable. A token whose ``parent_jti`` or ``actor_jti`` is already revoked is
+        """Return once the row is committed (as durable as the store's durability says). A token whose ``parent_jti`` or ``actor_jti`` is already revoked is
         recorded as revoked (revoked at birth): the lineage stays whole even when the token exchange learned of
         the revocation late (``tokens.revocation-refresh-interval``)."""
 
@@ -138,10 +142,8 @@ class Store(Protocol):
         """Drop every count of the counter (a successful login forgives the user's failures)."""
 
     # audit
-    async def add_audit_event(self, event: AuditEvent) -> None: ...
-
-    async def add_audit_events(self, events: Sequence[AuditEvent]) -> list[BaseException | None]:
-        """Add several events at once; returns each event's error, or None when it was stored, in order."""
+    async def add_audit_event(self, event: AuditEvent) -> None:
+        """Return once the event is committed."""
 
     async def list_audit_events(self, limit: int = 100) -> Sequence[AuditEvent]:
         """The latest ``limit`` events, newest first."""

@@ -1,18 +1,27 @@
 """Engines for the two supported databases, configured once so the store's statements need no dialect checks.
 
 - SQLite (``sqlite+aiosqlite:///path``): WAL journal (readers never wait for the writer), a busy timeout so
-  concurrent writers wait instead of failing, ``synchronous=NORMAL`` (safe with WAL) and foreign keys on. The
-  file's directory is created when missing.
+  concurrent writers wait instead of failing, foreign keys on, and ``synchronous`` set by the durability. A new
+  database file is created readable by its owner only (0600); SQLite gives its ``-wal`` and ``-shm`` files the
+  same mode. The file's directory is created when missing.
 - PostgreSQL (``postgresql+asyncpg://...``): a bounded pool that checks connections before use, so replicas outlive
-  a database restart or failover. Connections run in autocommit: nearly every store call is one statement, which is
-  atomic by itself, and costs one round trip instead of three (BEGIN, statement, COMMIT); the pre-ping too is one
-  round trip instead of three. Calls of several statements use :func:`transactional`.
+  a database restart or failover, and ``synchronous_commit`` set by the durability. Connections run in autocommit:
+  nearly every store call is one statement, which is atomic by itself, and costs one round trip instead of three
+  (BEGIN, statement, COMMIT). Calls of several statements use :func:`transactional`.
+
+Durability (``database-durability``): ``full`` returns from a commit once it is on disk, so a power loss loses
+nothing a caller was told is committed (SQLite ``synchronous=FULL`` in WAL mode, PostgreSQL
+``synchronous_commit=on``); ``normal`` survives a crash of the process but may lose the last commits on a power
+loss or an operating-system crash (SQLite ``synchronous=NORMAL``, PostgreSQL ``synchronous_commit=off``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+from functools import partial
 from pathlib import Path
 from typing import Any, Final
 
@@ -22,20 +31,26 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
+from tokensmith.store.base import Durability
+
 SUPPORTED_DIALECTS: Final = ("sqlite", "postgresql")
 # How long a SQLite writer waits for another process's write lock before giving up.
 SQLITE_BUSY_TIMEOUT_SECONDS: Final = 30
 # The size a WAL is cut back to when SQLite starts it over: a burst of writes (a large purge, a spike of traffic)
 # grows the file, which SQLite otherwise keeps at its largest size for good. Steady load stays well below it.
 SQLITE_WAL_SIZE_LIMIT_BYTES: Final = 64 * 1024 * 1024
+SQLITE_SYNCHRONOUS: Final[dict[Durability, str]] = {"full": "FULL", "normal": "NORMAL"}
+POSTGRESQL_SYNCHRONOUS_COMMIT: Final[dict[Durability, str]] = {"full": "on", "normal": "off"}
+# A new database file: read and written by the server's user only (it holds private keys and token digests).
+DATABASE_FILE_MODE: Final = 0o600
 
 
-def _sqlite_connection_settings(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_connection_settings(synchronous: str, dbapi_connection: Any, _record: Any) -> None:
     """Per-connection settings (the journal mode is a property of the file: see :func:`enable_sqlite_wal`)."""
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
-        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute(f"PRAGMA synchronous = {synchronous}")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute(f"PRAGMA journal_size_limit = {SQLITE_WAL_SIZE_LIMIT_BYTES}")
     finally:
@@ -46,6 +61,14 @@ def is_memory_database(url: URL) -> bool:
     return url.database in (None, "", ":memory:")
 
 
+def create_private_file(path: Path) -> None:
+    """Create ``path`` empty with mode 0600 unless it exists (SQLite takes an empty file for a new database). An
+    existing file keeps the mode its owner gave it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, DATABASE_FILE_MODE))
+
+
 def _silence_parameter_logging() -> None:
     # aiosqlite logs every statement with its parameters at DEBUG, and those parameters include private
     # signing keys and session CSRF secrets: keep that logger at INFO whatever the application's level.
@@ -54,7 +77,7 @@ def _silence_parameter_logging() -> None:
         aiosqlite_logger.setLevel(logging.INFO)
 
 
-def create_engine_for(url: URL) -> AsyncEngine:
+def create_engine_for(url: URL, durability: Durability = "full") -> AsyncEngine:
     """An engine configured for the dialect of ``url``; ``ValueError`` for any other database."""
     dialect = url.get_backend_name()
     _silence_parameter_logging()
@@ -65,46 +88,28 @@ def create_engine_for(url: URL) -> AsyncEngine:
                 url, poolclass=AsyncAdaptedQueuePool, pool_size=1, max_overflow=0, hide_parameters=True
             )
         else:
-            Path(str(url.database)).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            create_private_file(Path(str(url.database)).expanduser())
             engine = create_async_engine(
                 url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}, hide_parameters=True
             )
-        event.listen(engine.sync_engine, "connect", _sqlite_connection_settings)
+        event.listen(
+            engine.sync_engine, "connect", partial(_sqlite_connection_settings, SQLITE_SYNCHRONOUS[durability])
+        )
         return engine
     if dialect == "postgresql":
-        return _postgresql_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        return create_async_engine(
+            url,
+            isolation_level="AUTOCOMMIT",
+            hide_parameters=True,
+            pool_pre_ping=True,
+            pool_size=10,
+            max_overflow=10,
+            pool_recycle=1800,
+            connect_args={"server_settings": {"synchronous_commit": POSTGRESQL_SYNCHRONOUS_COMMIT[durability]}},
+        )
     raise ValueError(
         f"unsupported database {dialect!r} in {url.render_as_string(hide_password=True)!r}; supported: "
         "sqlite+aiosqlite:///path/to/file.db, postgresql+asyncpg://user:password@host/database"
-    )
-
-
-# Connections of the PostgreSQL engine for the group commit's flushes (see create_append_engine_for): one per
-# table (each table's group commit has one flush in flight).
-APPEND_POOL_SIZE: Final = 2
-
-
-def create_append_engine_for(url: URL) -> AsyncEngine | None:
-    """On PostgreSQL, a second engine for the token endpoint's group-committed inserts, without the pre-ping: on
-    the main engine a flush would pay a round trip for the ping on top of its insert. A connection the database
-    dropped fails its flush instead, is discarded, and the group commit writes the rows again one by one through
-    the main engine, whose pre-ping replaces dead connections (sql.py, ``_append``). None elsewhere: SQLite
-    flushes go through the store's own writer or the main engine."""
-    if url.get_backend_name() != "postgresql":
-        return None
-    return _postgresql_engine(url, pool_pre_ping=False, pool_size=APPEND_POOL_SIZE, max_overflow=0)
-
-
-def _postgresql_engine(url: URL, *, pool_pre_ping: bool, pool_size: int, max_overflow: int) -> AsyncEngine:
-    """A PostgreSQL engine in autocommit (see the module's docstring), its pool sized by the caller."""
-    return create_async_engine(
-        url,
-        isolation_level="AUTOCOMMIT",
-        hide_parameters=True,
-        pool_pre_ping=pool_pre_ping,
-        pool_size=pool_size,
-        max_overflow=max_overflow,
-        pool_recycle=1800,
     )
 
 

@@ -11,7 +11,6 @@ PostgreSQL). Calls of several statements run in one transaction: nothing is ever
 from __future__ import annotations
 
 import functools
-import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import fields
 from datetime import datetime
@@ -40,15 +39,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import Executable, Select
 from sqlalchemy.sql.dml import Insert, ReturningUpdate
 
-from tokensmith.store.appends import Append
-from tokensmith.store.base import Consumed
-from tokensmith.store.engine import (
-    SQLITE_BUSY_TIMEOUT_SECONDS,
-    create_append_engine_for,
-    create_engine_for,
-    enable_sqlite_wal,
-    transactional,
-)
+from tokensmith.store.base import Consumed, Durability
+from tokensmith.store.engine import create_engine_for, enable_sqlite_wal, transactional
 from tokensmith.store.group_commit import GroupCommit
 from tokensmith.store.migrations import upgrade_to_head
 from tokensmith.store.records import (
@@ -63,7 +55,6 @@ from tokensmith.store.records import (
     SessionRecord,
     SigningKeyRecord,
 )
-from tokensmith.store.sqlite_writer import SqliteWriter
 from tokensmith.store.tables import (
     UTCDateTime,
     audit_events,
@@ -386,34 +377,25 @@ def _audit(row: RowMapping) -> AuditEvent:
     return AuditEvent(**_tuples(row, "audience", "scope"))
 
 
+# A group-committed insert: the statement and one row's parameters.
+_Append = tuple[Executable, Mapping[str, Any]]
+
+
 # --- the store ------------------------------------------------------------------------------------------------
 
 
 class SqlStore:
     """The :class:`~tokensmith.store.base.Store` on SQLAlchemy 2 (async): SQLite by default, PostgreSQL to scale."""
 
-    def __init__(self, database_url: str | URL) -> None:
+    def __init__(self, database_url: str | URL, durability: Durability = "full") -> None:
         self._url = make_url(database_url)
-        self._engine = create_engine_for(self._url)  # ValueError for an unsupported database
+        self._engine = create_engine_for(self._url, durability)  # ValueError for an unsupported database
         # Single statements run on the engine as it is (autocommit on PostgreSQL); several go in one transaction.
         self._tx = transactional(self._engine)
-        # The inserts of the token endpoint's hot path, grouped into one transaction per flush (group_commit.py).
-        # A row is queued as (driver SQL, parameters), encoded by its caller (appends.py). On SQLite, issued tokens
-        # and audit events share one writer: a flush commits both tables in one transaction, one commit for both.
-        self._token_appends = self._audit_appends = self._group_commit()
-        self._append_engine = create_append_engine_for(self._url)
-        if self._append_engine is not None:
-            # PostgreSQL: a writer per table, so that a flush is one statement (an asyncpg executemany, atomic by
-            # itself) and one round trip, instead of BEGIN, a statement per table and COMMIT; the two tables'
-            # flushes run side by side. Each caller waits for its own row only, so nothing needs them together.
-            self._audit_appends = self._group_commit()
-        # On a SQLite file the flushes go to a connection and thread of their own (sqlite_writer.py); set up by
-        # initialize(). Elsewhere (PostgreSQL, an in-memory SQLite database) through the engine's pool.
-        self._sqlite_writer: SqliteWriter | None = None
+        # The inserts of the token endpoint (issued tokens and audit events), queued as (statement, parameters)
+        # and written together, one transaction per flush (group_commit.py).
+        self._appends = GroupCommit[_Append](self._append)
         self._revocations_committed = 0
-
-    def _group_commit(self) -> GroupCommit[tuple[str, tuple[Any, ...]]]:
-        return GroupCommit(self._append, write_alone=self._append_alone)
 
     @property
     def dialect(self) -> str:
@@ -423,17 +405,6 @@ class SqlStore:
     def engine(self) -> AsyncEngine:
         return self._engine
 
-    # Compiled for the engine's dialect on first use; initialize() does it once connected, as SQLAlchemy would.
-    @functools.cached_property
-    def _issued_token_append(self) -> Append[IssuedTokenRecord]:
-        return Append(_insert_issued_tokens, self._engine.dialect)
-
-    @functools.cached_property
-    def _audit_event_append(self) -> Append[AuditEvent]:
-        return Append(
-            _insert_audit_events, self._engine.dialect, column_keys=_field_names(AuditEvent, frozenset({"id"}))
-        )
-
     # lifecycle
 
     async def initialize(self) -> None:
@@ -442,31 +413,10 @@ class SqlStore:
         async with self._tx.connect() as connection:
             await connection.run_sync(upgrade_to_head)
             await connection.commit()
-            if self.dialect == "sqlite" and self._sqlite_writer is None:
-                # The main database's file, "" when it is in memory (or temporary): then private to one connection.
-                databases = (await connection.exec_driver_sql("PRAGMA database_list")).all()
-                if any(row.name == "main" and row.file for row in databases):
-                    self._sqlite_writer = SqliteWriter(self._connect_sqlite)
-        self._issued_token_append  # noqa: B018  (compile now: first use is on the hot path)
-        self._audit_event_append  # noqa: B018
 
     async def close(self) -> None:
-        await self._token_appends.drain()
-        await self._audit_appends.drain()
-        if self._sqlite_writer is not None:
-            await self._sqlite_writer.close()
-            self._sqlite_writer = None
-        if self._append_engine is not None:
-            await self._append_engine.dispose()
+        await self._appends.drain()
         await self._engine.dispose()
-
-    def _connect_sqlite(self, **options: Any) -> sqlite3.Connection:
-        """A new connection to the SQLite database, opened as the engine opens its own (URI, options), with
-        ``options`` added."""
-        args, kwargs = self._engine.dialect.create_connect_args(self._url)
-        connect: Callable[..., sqlite3.Connection] = sqlite3.connect  # the dialect's arguments are untyped
-        # The timeout the engine's connections get (connect_args in engine.py), whatever the URL says.
-        return connect(*args, **{**kwargs, **options, "timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
 
     @property
     def revocations_committed(self) -> int:
@@ -478,60 +428,15 @@ class SqlStore:
         async with self._engine.begin() as connection:
             await connection.execute(statement, params)
 
-    async def _append(self, rows: Sequence[tuple[str, tuple[Any, ...]]]) -> None:
-        """Insert the rows (``(driver SQL, parameters)``, in arrival order) in one transaction, one ``executemany``
-        per statement, straight on the driver's connection (aiosqlite or asyncpg: the same calls on both). On a
-        SQLite file, the same transaction runs whole on the SQLite writer's own connections instead
-        (sqlite_writer.py: inline on the event loop while the write lock is free, else one hop to its thread; one
-        multi-row statement per table instead of an ``executemany``).
-
-        The fast path of the group commit: SQLAlchemy's execution costs more than the inserts themselves (on
-        aiosqlite a thread hop for each of cursor, execute and close; here one per call). The transaction is the
-        driver's (BEGIN/COMMIT, the same SQL on both databases; the PostgreSQL engine is in autocommit and SQLite's
-        driver does not begin on its own once BEGIN ran). On any failure, cancellation included, the transaction
-        is rolled back (or the connection closed, if even that fails) and the error goes up as the driver raised
-        it: the group commit writes the rows again through :meth:`_append_alone`, which reports each caller's own
-        error in SQLAlchemy's terms.
-        """
-        by_statement: dict[str, list[tuple[Any, ...]]] = {}
+    async def _append(self, rows: Sequence[_Append]) -> None:
+        """Insert the rows in one transaction, one ``executemany`` per statement, in arrival order within each
+        (a token's row comes after its parent's when both are in one flush)."""
+        by_statement: dict[int, tuple[Executable, list[Mapping[str, Any]]]] = {}
         for statement, params in rows:
-            by_statement.setdefault(statement, []).append(params)
-        if self._sqlite_writer is not None:
-            # The same transaction as below, on the writer's connections (and the same errors: sqlite3's).
-            # Only a multi-row statement's own rows do not see each other (see sqlite_writer.multi_row_sql).
-            await self._sqlite_writer.write(list(by_statement.items()))
-            return
-        engine = self._engine if self._append_engine is None else self._append_engine
-        async with engine.connect() as connection:
-            driver = (await connection.get_raw_connection()).driver_connection
-            if driver is None:  # only a connection closed meanwhile has none
-                raise RuntimeError("the pooled connection has no driver connection")
-            try:
-                if len(by_statement) == 1 and self._append_engine is not None:
-                    # asyncpg sends an executemany's rows with a single Sync: one implicit transaction, all rows
-                    # or none (asyncpg >= 0.22), one round trip.
-                    ((statement, params_list),) = by_statement.items()
-                    await driver.executemany(statement, params_list)
-                else:
-                    await driver.execute("BEGIN")
-                    for statement, params_list in by_statement.items():
-                        await driver.executemany(statement, params_list)
-                    await driver.execute("COMMIT")
-            except BaseException:
-                # Not left to the pool: it does not roll back what it did not begin (PostgreSQL's autocommit).
-                # Closing the connection would, but would also lose an in-memory SQLite database. With no
-                # transaction open (a failed executemany rolled its own back), ROLLBACK only warns.
-                try:
-                    await driver.execute("ROLLBACK")
-                except BaseException:
-                    await connection.invalidate()  # state unknown (connection lost, cancelled mid-protocol)
-                raise
-
-    async def _append_alone(self, row: tuple[str, tuple[Any, ...]]) -> None:
-        """Insert one row through SQLAlchemy: after a failed batch, to tell each caller its own outcome."""
-        statement, params = row
+            by_statement.setdefault(id(statement), (statement, []))[1].append(params)
         async with self._tx.begin() as connection:
-            await connection.exec_driver_sql(statement, params)
+            for statement, params_list in by_statement.values():
+                await connection.execute(statement, params_list)
 
     async def _one(self, statement: Executable, params: Mapping[str, Any]) -> RowMapping | None:
         async with self._engine.connect() as connection:
@@ -595,8 +500,7 @@ class SqlStore:
 
     async def record_issued_token(self, token: IssuedTokenRecord) -> None:
         """Returns once the row is committed, in one transaction with the rows recorded concurrently."""
-        append = self._issued_token_append
-        await self._token_appends.submit((append.sql, append.encode(token)))
+        await self._appends.submit((_insert_issued_tokens, _params(token)))
 
     async def get_issued_token(self, jti: str) -> IssuedTokenRecord | None:
         row = await self._one(_get_token, {"jti": jti})
@@ -724,24 +628,8 @@ class SqlStore:
     # audit
 
     async def add_audit_event(self, event: AuditEvent) -> None:
-        """Returns once the event is committed, in one transaction with the events added concurrently."""
-        append = self._audit_event_append
-        await self._audit_appends.submit((append.sql, append.encode(event)))
-
-    async def add_audit_events(self, events: Sequence[AuditEvent]) -> list[BaseException | None]:
-        """Like :meth:`add_audit_event` for each event, at once; each event's error (or None), in order."""
-        append = self._audit_event_append
-        rows: list[tuple[str, tuple[Any, ...]] | None] = []
-        errors: list[BaseException | None] = []
-        for event in events:
-            try:
-                rows.append((append.sql, append.encode(event)))
-                errors.append(None)
-            except Exception as exc:  # an event that cannot be encoded fails alone, as with add_audit_event
-                rows.append(None)
-                errors.append(exc)
-        written = iter(await self._audit_appends.submit_many([row for row in rows if row is not None]))
-        return [next(written) if row is not None else error for row, error in zip(rows, errors, strict=True)]
+        """Returns once the event is committed, in one transaction with the rows added concurrently."""
+        await self._appends.submit((_insert_audit_events, _params(event, exclude=("id",))))
 
     async def list_audit_events(self, limit: int = 100) -> Sequence[AuditEvent]:
         """The latest ``limit`` events, newest first."""

@@ -93,16 +93,6 @@ class FakeStore:
             raise OSError("audit table unavailable")
         self.audit.append(event)
 
-    async def add_audit_events(self, events: Sequence[AuditEvent]) -> list[BaseException | None]:
-        outcomes: list[BaseException | None] = []
-        for event in events:
-            try:
-                await self.add_audit_event(event)
-                outcomes.append(None)
-            except Exception as exc:
-                outcomes.append(exc)
-        return outcomes
-
     async def list_audit_events(self, limit: int = 100) -> Sequence[AuditEvent]:
         return tuple(reversed(self.audit))[:limit]
 

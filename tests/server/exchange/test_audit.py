@@ -3,6 +3,7 @@ outcome and why)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
@@ -12,7 +13,8 @@ from tokensmith.config.exchange import ACCESS_TOKEN_TYPE
 from tokensmith.errors import OAuthError
 from tokensmith.server.audit import AuditLog, ExchangeAttempt
 from tokensmith.server.context import ServerContext
-from tokensmith.server.grants.token_exchange import TokenExchangeGrant, exchange_runtime
+from tokensmith.server.grants.token_exchange import TokenExchangeGrant
+from tokensmith.store.records import AuditEvent
 
 GRANT = TokenExchangeGrant()
 
@@ -22,7 +24,7 @@ async def test_a_granted_exchange_is_audited_with_who_for_whom_audience_and_scop
 ) -> None:
     subject = await user_token(ctx)
     await GRANT(exchange_request(subject.token, scope="message.read"), client(ctx), ctx)
-    await exchange_runtime(ctx).audit.flush()
+    # Committed before the grant returns (before the response goes out): nothing is left to write later.
     [event] = store.audit
     assert (event.event, event.outcome, event.reason) == ("token_exchange", "granted", None)
     assert (event.client_id, event.subject, event.actor) == ("message-service", "baeldung", None)
@@ -39,7 +41,6 @@ async def test_a_delegated_exchange_names_the_actor(context_factory: ContextFact
     await GRANT(
         exchange_request(subject.token, actor_token=actor.token, actor_token_type=ACCESS_TOKEN_TYPE), client(ctx), ctx
     )
-    await exchange_runtime(ctx).audit.flush()
     assert store.audit[-1].actor == "user-service"
     assert store.audit[-1].details["actor_issuer"] == ISSUER
 
@@ -62,7 +63,6 @@ async def test_a_refused_exchange_is_audited_before_the_error_is_returned(
     with pytest.raises(OAuthError) as caught:
         await GRANT(exchange_request(token, token_type, **request), client(ctx), ctx)
     assert caught.value.error == error
-    # No flush: refusals are written inline.
     [event] = store.audit
     assert event.outcome == "refused"
     assert event.client_id == "message-service"
@@ -100,16 +100,19 @@ async def test_an_unavailable_audit_table_does_not_change_the_outcome_and_logs_t
     assert "admin-api" in caplog.text
 
 
-async def test_a_full_buffer_writes_inline_rather_than_dropping(store: FakeStore, ctx: ServerContext) -> None:
-    audit = AuditLog(ctx.store, max_pending=0)
-    await audit.record(ExchangeAttempt(client_id="c").event("granted", ctx.clock()))
-    assert audit.pending == 0
-    assert len(store.audit) == 1
+async def test_recording_waits_until_the_store_has_committed_the_event(store: FakeStore, ctx: ServerContext) -> None:
+    committed = asyncio.Event()
+    add_audit_event = store.add_audit_event
 
+    async def slow_commit(event: AuditEvent) -> None:
+        await committed.wait()
+        await add_audit_event(event)
 
-async def test_closing_writes_what_is_buffered(store: FakeStore, ctx: ServerContext) -> None:
+    store.add_audit_event = slow_commit  # type: ignore[method-assign]
     audit = AuditLog(ctx.store)
-    for _ in range(5):
-        await audit.record(ExchangeAttempt(client_id="c").event("granted", ctx.clock()))
-    await audit.aclose()
-    assert len(store.audit) == 5
+    recording = asyncio.create_task(audit.record(ExchangeAttempt(client_id="c").event("granted", ctx.clock())))
+    await asyncio.sleep(0.01)
+    assert not recording.done()
+    committed.set()
+    await recording
+    assert len(store.audit) == 1

@@ -80,7 +80,6 @@ async def test_audit_lists_granted_and_refused_exchanges(base_url: str, database
         "exchange", base_url, "--client-id", "message-service", "--client-secret", "token",
         "--subject-token", user_token,
     )  # fmt: skip
-    await asyncio.sleep(0.2)  # the granted event is written behind the response
     result = await invoke("audit", "--database-url", database_url, "--json")
     assert result.exit_code == 0, result.output
     events = [json.loads(line) for line in result.stdout.splitlines()]

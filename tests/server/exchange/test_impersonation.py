@@ -20,7 +20,7 @@ from tokensmith.config.exchange import ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE
 from tokensmith.errors import OAuthError
 from tokensmith.server.context import ServerContext
 from tokensmith.server.grants.base import TokenRequest
-from tokensmith.server.grants.token_exchange import TokenExchangeGrant, exchange_runtime
+from tokensmith.server.grants.token_exchange import TokenExchangeGrant
 
 GRANT = TokenExchangeGrant()
 
@@ -81,20 +81,19 @@ async def test_the_exchanged_token_never_outlives_the_subject_token(ctx: ServerC
     assert body["expires_in"] == 40
 
 
-async def test_one_exchange_makes_one_write_and_reads_only_the_revocation_state(ctx: ServerContext) -> None:
+async def test_one_exchange_writes_its_token_and_its_audit_event_and_reads_only_the_revocation_state(
+    ctx: ServerContext,
+) -> None:
     subject = await user_token(ctx)
     store: FakeStore = fake_store(ctx)
     store.calls.clear()
     await GRANT(exchange_request(subject.token), client(ctx), ctx)
-    # The first exchange loads the revoked jtis (revocations.py); the audit event is written behind the response.
-    assert store.calls == ["list_revoked_tokens", "record_issued_token"]
-    await exchange_runtime(ctx).audit.flush()
+    # The first exchange loads the revoked jtis (revocations.py); both writes are done before the grant returns.
+    assert store.calls == ["list_revoked_tokens", "record_issued_token", "add_audit_event"]
     store.calls.clear()
     await GRANT(exchange_request(subject.token), client(ctx), ctx)
-    # Later ones check revocation in memory: no read, one write.
-    assert store.calls == ["record_issued_token"]
-    await exchange_runtime(ctx).audit.flush()
-    assert store.calls[-1] == "add_audit_event"
+    # Later ones check revocation in memory: no read, the two writes.
+    assert store.calls == ["record_issued_token", "add_audit_event"]
 
 
 async def test_lineage_records_the_subject_tokens_jti(ctx: ServerContext) -> None:

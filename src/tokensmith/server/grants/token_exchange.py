@@ -1,9 +1,9 @@
 """The token exchange grant (RFC 8693): a subject token (and, for delegation, an actor token) in, a new token
 for the policy-approved audience and scope out.
 
-Hot path cost: one database read per token of ours (its revocation state) and one write (the new token's
-lineage row); the audit event of a granted exchange is written behind the response (see ``server/audit.py``).
-Every exchange, granted or refused, leaves an audit event.
+Hot path cost: one database read per token of ours (its revocation state) and two writes, both committed before
+the response: the new token's lineage row and the exchange's audit event (every exchange, granted or refused,
+leaves one; see ``server/audit.py``).
 """
 
 from __future__ import annotations
@@ -68,13 +68,12 @@ def token_exchange_metadata(config: ServerConfig) -> dict[str, Any]:
 
 @dataclass(slots=True)
 class ExchangeRuntime:
-    """Per-server state of the grant: the trusted issuers' key caches and the audit buffer."""
+    """Per-server state of the grant: the trusted issuers' key caches and the audit trail."""
 
     validator: SubjectTokenValidator
     audit: AuditLog
 
     async def aclose(self) -> None:
-        await self.audit.aclose()
         await self.validator.aclose()
 
 
@@ -100,7 +99,7 @@ def exchange_runtime(ctx: ServerContext) -> ExchangeRuntime:
 
 
 async def close_exchange_runtime(ctx: ServerContext) -> None:
-    """Write buffered audit events and close the key fetcher (call when the server stops)."""
+    """Close the key fetcher (call when the server stops)."""
     if ctx.exchange is not None:
         await ctx.exchange.aclose()
         ctx.exchange = None
