@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck unit interop bench bench-quick clean screenshots
+.PHONY: demo test test-lowest lint typecheck unit interop bench bench-quick clean screenshots
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,9 +18,28 @@ demo: $(STAMP)
 test: $(STAMP) lint typecheck
 	$(BIN)/python -m pytest
 
+# The suite once more on the lowest versions pyproject.toml allows for the direct dependencies, in an environment
+# of its own: each pinned at its floor (.ci/floors.py), the test tools and indirect dependencies at the newest that
+# fit. Browser and interop tests run in `make test` only.
+LOWEST_VENV ?= .venv-lowest
+LOWEST_BIN := $(LOWEST_VENV)/bin
+LOWEST_STAMP := $(LOWEST_VENV)/.installed-stamp
+
+$(LOWEST_STAMP): pyproject.toml .ci/floors.py
+	rm -rf $(LOWEST_VENV)
+	$(PYTHON) -m venv $(LOWEST_VENV)
+	$(LOWEST_BIN)/python -m pip install --quiet --upgrade pip
+	$(LOWEST_BIN)/python .ci/floors.py constraints > $(LOWEST_VENV)/floors.txt
+	$(LOWEST_BIN)/python -m pip install --quiet -c $(LOWEST_VENV)/floors.txt -e '.[all,test]'
+	@touch $(LOWEST_STAMP)
+
+test-lowest: $(LOWEST_STAMP)
+	$(LOWEST_BIN)/python .ci/floors.py check
+	$(LOWEST_BIN)/python -m pytest -m "not browser and not interop"
+
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench examples
-	$(BIN)/ruff format --check src tests bench examples
+	$(BIN)/ruff check src tests bench examples .ci
+	$(BIN)/ruff format --check src tests bench examples .ci
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -44,4 +63,4 @@ interop: $(STAMP)
 	$(BIN)/python -m pytest tests/interop
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(LOWEST_VENV) .mypy_cache .ruff_cache .pytest_cache
