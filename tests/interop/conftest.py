@@ -1,5 +1,9 @@
 """Fixtures of the interop suite: tokensmith instances, the Spring Boot peers per Boot line, node, HTTP.
 
+The article's Spring services run against ``examples/authorization-server.yaml`` itself, served by
+``tokensmith serve`` (tests/interop/example_server.py); the other peers against interop/tokensmith/interop.yaml,
+which adds the clients they log in with.
+
 Every process binds 127.0.0.1 on a free port and is stopped by the fixture that started it. The Spring jars are
 built once per session and Boot line; each group of Spring apps is started once per session and Boot line.
 """
@@ -11,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.interop.example_server import serving_example
 from tests.interop.node_peer import install as install_node_peer
 from tests.interop.spring_apps import (
     BOOT_LINES,
@@ -19,8 +24,9 @@ from tests.interop.spring_apps import (
     SpringApp,
     authorization_server_args,
     build,
-    resource_server_args,
+    message_service_args,
     running_on_free_ports,
+    user_service_args,
 )
 from tests.interop.tokensmith_services import message_service_app, serving
 from tests.interop.tooling import INTEROP_DIR, free_port, require_tools
@@ -30,8 +36,8 @@ from tokensmith.config.loader import load_config
 from tokensmith.config.server import ServerConfig
 
 INTEROP_CONFIG = INTEROP_DIR / "tokensmith" / "interop.yaml"
-# Spring Security resource servers accept only `typ` JWT (or none), so tokens for the article's two Spring services
-# get it: the YAML form is `tokens: {access-token-typ-by-audience: {user-service: JWT, message-service: JWT}}`.
+# interop.yaml keeps tokensmith's default `typ` at+jwt, which openid-client and Authlib check; for the Spring
+# resource servers of the mixed fleets it gets the example's setting, as environment overrides.
 SPRING_RESOURCE_SERVER_TYP = {
     "TOKENSMITH_TOKENS__ACCESS_TOKEN_TYP_BY_AUDIENCE__USER_SERVICE": "JWT",
     "TOKENSMITH_TOKENS__ACCESS_TOKEN_TYP_BY_AUDIENCE__MESSAGE_SERVICE": "JWT",
@@ -51,8 +57,15 @@ async def tokensmith_rfc(interop_server_config: ServerConfig) -> AsyncIterator[s
 
 
 @pytest.fixture(scope="session")
+def tokensmith_example(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``tokensmith serve --config examples/authorization-server.yaml`` on a free port; yields the issuer."""
+    with serving_example(tmp_path_factory.mktemp("tokensmith-example")) as server:
+        yield server.issuer
+
+
+@pytest.fixture(scope="session")
 async def tokensmith_for_spring() -> AsyncIterator[str]:
-    """tokensmith configured for Spring resource servers: `typ` JWT for user-service and message-service."""
+    """interop.yaml with `typ` JWT for user-service and message-service (delegation and service clients)."""
     config = load_config(INTEROP_CONFIG, environ=SPRING_RESOURCE_SERVER_TYP)
     assert config.tokens.access_token_typ_by_audience == {"user-service": "JWT", "message-service": "JWT"}
     async with running_server(config) as issuer:
@@ -101,9 +114,9 @@ def spring_authorization_server(boot_line: BootLine, java: str, spring_logs: Pat
 
 
 def _resource_servers(line: BootLine, java: str, logs: Path, issuer: str) -> list[SpringApp]:
-    message_service = SpringApp(line, "message-service", java, logs, resource_server_args(issuer))
+    message_service = SpringApp(line, "message-service", java, logs, message_service_args(issuer))
     user_service = SpringApp(
-        line, "user-service", java, logs, resource_server_args(issuer, f"{message_service.url}/message")
+        line, "user-service", java, logs, user_service_args(issuer, f"{message_service.url}/message")
     )
     return [user_service, message_service]
 
@@ -120,15 +133,28 @@ def spring_services_on_spring_as(
 
 
 @pytest.fixture(scope="session")
-def spring_services_on_tokensmith(
-    boot_line: BootLine, java: str, spring_logs: Path, tokensmith_for_spring: str
+def spring_services_on_example(
+    boot_line: BootLine, java: str, spring_logs: Path, tokensmith_example: str
 ) -> Iterator[tuple[SpringApp, SpringApp]]:
-    """(user-service, message-service) trusting tokensmith (typ JWT for their audiences)."""
-    with running_on_free_ports(lambda: _resource_servers(boot_line, java, spring_logs, tokensmith_for_spring)) as (
+    """(user-service, message-service) trusting tokensmith serving examples/authorization-server.yaml."""
+    with running_on_free_ports(lambda: _resource_servers(boot_line, java, spring_logs, tokensmith_example)) as (
         user_service,
         message_service,
     ):
         yield user_service, message_service
+
+
+@pytest.fixture(scope="session")
+def spring_message_service_on_tokensmith(
+    boot_line: BootLine, java: str, spring_logs: Path, tokensmith_for_spring: str
+) -> Iterator[SpringApp]:
+    """A Spring message-service trusting the interop tokensmith with `typ` JWT for its audience."""
+    with running_on_free_ports(
+        lambda: [
+            SpringApp(boot_line, "message-service", java, spring_logs, message_service_args(tokensmith_for_spring))
+        ]
+    ) as (app,):
+        yield app
 
 
 @pytest.fixture(scope="session")
@@ -137,24 +163,24 @@ def spring_message_service_on_rfc_tokensmith(
 ) -> Iterator[SpringApp]:
     """A Spring message-service trusting tokensmith with its RFC 9068 defaults (typ at+jwt for everyone)."""
     with running_on_free_ports(
-        lambda: [SpringApp(boot_line, "message-service", java, spring_logs, resource_server_args(tokensmith_rfc))]
+        lambda: [SpringApp(boot_line, "message-service", java, spring_logs, message_service_args(tokensmith_rfc))]
     ) as (app,):
         yield app
 
 
 @pytest.fixture(scope="session")
-async def tokensmith_message_service(tokensmith_for_spring: str) -> AsyncIterator[str]:
-    """tokensmith's message-service (tokensmith.demo), trusting the Spring-compatible tokensmith."""
-    async with serving(message_service_app(tokensmith_for_spring)) as url:
+async def tokensmith_message_service(tokensmith_example: str) -> AsyncIterator[str]:
+    """tokensmith's message-service (tokensmith.demo), trusting tokensmith serving the example file."""
+    async with serving(message_service_app(tokensmith_example)) as url:
         yield url
 
 
 @pytest.fixture(scope="session")
 def spring_user_service_to_tokensmith(
-    boot_line: BootLine, java: str, spring_logs: Path, tokensmith_for_spring: str, tokensmith_message_service: str
+    boot_line: BootLine, java: str, spring_logs: Path, tokensmith_example: str, tokensmith_message_service: str
 ) -> Iterator[SpringApp]:
-    """A Spring user-service that exchanges at tokensmith and calls tokensmith's message-service."""
-    args = resource_server_args(tokensmith_for_spring, f"{tokensmith_message_service}/message")
+    """A Spring user-service that exchanges at tokensmith (the example file) and calls tokensmith's message-service."""
+    args = user_service_args(tokensmith_example, f"{tokensmith_message_service}/message")
     with running_on_free_ports(lambda: [SpringApp(boot_line, "user-service", java, spring_logs, args)]) as (app,):
         yield app
 

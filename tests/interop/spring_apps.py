@@ -22,18 +22,28 @@ JVM_OPTIONS = ("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xss512k", "-Xmx2
 
 @dataclass(frozen=True)
 class BootLine:
-    """One Spring Boot release line: the Maven profile that selects it and where its jars land."""
+    """One Spring Boot release line: the Maven profile that selects it and where its jars land.
+
+    ``spring_boot`` is the version of the article's services; the baseline authorization server may differ
+    (``authorization_server_boot``, see interop/spring/authorization-server/pom.xml).
+    """
 
     name: str
     spring_boot: str
     maven_args: tuple[str, ...]
+    authorization_server_boot: str
 
     def jar(self, app: str) -> Path:
         return SPRING_DIR / app / "target" / self.name / f"{app}.jar"
 
+    def version_of(self, app: str) -> str:
+        return self.authorization_server_boot if app == "authorization-server" else self.spring_boot
 
-BOOT3 = BootLine("boot3", "3.5.7", ())
-BOOT4 = BootLine("boot4", "4.0.7", ("-Pboot4",))
+
+# The article's version (3.5.11); its authorization-server starter does not resolve from Maven Central, so the
+# baseline Spring Authorization Server of this line is built with 3.5.7.
+BOOT3 = BootLine("boot3", "3.5.11", (), authorization_server_boot="3.5.7")
+BOOT4 = BootLine("boot4", "4.0.7", ("-Pboot4",), authorization_server_boot="4.0.7")
 BOOT_LINES = (BOOT3, BOOT4)
 
 
@@ -111,7 +121,7 @@ class SpringApp:
 
     @property
     def label(self) -> str:
-        return f"Spring Boot {self.line.spring_boot} {self.app}"
+        return f"Spring Boot {self.line.version_of(self.app)} {self.app}"
 
     def start(self) -> None:
         self._started_at = time.monotonic()
@@ -146,11 +156,13 @@ class SpringApp:
             self._process.wait(timeout=5)
 
     def log_tail(self, lines: int = 40) -> str:
+        """The last ``lines`` lines of the log, stack frames left out so an exception's message stays in view."""
         try:
             text = self.log_path.read_text(errors="replace")
         except OSError:
             return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
+        kept = [line for line in text.splitlines() if not line.startswith(("\tat ", "\t... "))]
+        return "\n".join(kept[-lines:])
 
 
 @contextmanager
@@ -186,8 +198,16 @@ def authorization_server_args(issuer: str) -> list[str]:
     return [f"--spring.security.oauth2.authorizationserver.issuer={issuer}"]
 
 
-def resource_server_args(issuer: str, downstream: str | None = None) -> list[str]:
-    args = [f"--tokensmith.issuer-uri={issuer}"]
-    if downstream is not None:
-        args.append(f"--message-service.url={downstream}")
-    return args
+def message_service_args(issuer: str) -> list[str]:
+    """The article's ``issuer-uri`` (http://localhost:9001 in application.yml) moved to ``issuer``."""
+    return [f"--spring.security.oauth2.resourceserver.jwt.issuer-uri={issuer}"]
+
+
+def user_service_args(issuer: str, downstream: str) -> list[str]:
+    """Both of the article's ``issuer-uri`` (resource server and client provider) moved to ``issuer``; the
+    message-service that UserController calls at ``downstream``."""
+    return [
+        *message_service_args(issuer),
+        f"--spring.security.oauth2.client.provider.my-auth-server.issuer-uri={issuer}",
+        f"--message-service.url={downstream}",
+    ]

@@ -1,7 +1,8 @@
 """The article's Spring Boot user-service and message-service (interop/spring), on Spring Boot 3.5 and 4.0.
 
-Against tokensmith (the user's token from the login flow, exchanged at tokensmith by Spring's
-TokenExchangeOAuth2AuthorizedClientProvider), and, as the baseline, against Spring Authorization Server.
+Against ``tokensmith serve --config examples/authorization-server.yaml`` (the user's token from the login flow,
+exchanged at tokensmith by Spring's TokenExchangeOAuth2AuthorizedClientProvider), and, as the baseline, against
+Spring Authorization Server.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import pytest
 from tests.interop.expectations import assert_exchanged_for_message_service, explain, message_of
 from tests.interop.spring_apps import BootLine, SpringApp
 from tests.interop.user_tokens import (
+    EXAMPLE_APP,
     SPRING_AS_APP,
-    TOKENSMITH_APP,
     bearer,
     client_credentials_token,
     jwt_parts,
@@ -43,15 +44,17 @@ async def test_article_flow_on_spring_authorization_server(
 
 async def test_article_flow_on_tokensmith(
     boot_line: BootLine,
-    tokensmith_for_spring: str,
-    spring_services_on_tokensmith: tuple[SpringApp, SpringApp],
+    tokensmith_example: str,
+    spring_services_on_example: tuple[SpringApp, SpringApp],
     http: httpx.AsyncClient,
 ) -> None:
-    """The article's Spring services with tokensmith as the authorization server, user token from the login flow."""
-    user_service, message_service = spring_services_on_tokensmith
-    tokens = await user_token(http, tokensmith_for_spring, TOKENSMITH_APP)
+    """The article's Spring services, unchanged, with tokensmith serving the example file as the authorization
+    server: the user's token (login flow) -> user-service -> exchange at tokensmith -> message-service."""
+    user_service, message_service = spring_services_on_example
+    tokens = await user_token(http, tokensmith_example, EXAMPLE_APP)
     header, claims = jwt_parts(tokens["access_token"])
-    assert header.get("typ") == "JWT", f"tokens.access-token-typ-by-audience not applied: {header} {claims}"
+    assert claims["aud"] == "user-service", claims
+    assert header.get("typ") == "JWT", f"the example's access-token-typ-by-audience not applied: {header} {claims}"
     response = await http.get(f"{user_service.url}/user/message", headers=bearer(tokens))
     body = message_of(
         f"[Spring Boot {boot_line.spring_boot}] user-service /user/message (exchange at tokensmith)",
@@ -66,11 +69,11 @@ async def test_article_flow_on_tokensmith(
 async def test_spring_message_service_accepts_typ_jwt_from_tokensmith(
     boot_line: BootLine,
     tokensmith_for_spring: str,
-    spring_services_on_tokensmith: tuple[SpringApp, SpringApp],
+    spring_message_service_on_tokensmith: SpringApp,
     http: httpx.AsyncClient,
 ) -> None:
     """With `typ` JWT for its audience, Spring's resource server validates tokensmith's tokens (no exchange)."""
-    _, message_service = spring_services_on_tokensmith
+    message_service = spring_message_service_on_tokensmith
     token = await client_credentials_token(
         http, tokensmith_for_spring, "message-reader", "reader-secret", "message.read"
     )
@@ -118,18 +121,18 @@ async def exchanges_issued(http: httpx.AsyncClient, issuer: str) -> float:
 
 async def test_spring_reuses_the_exchanged_token_while_it_is_fresh(
     boot_line: BootLine,
-    tokensmith_for_spring: str,
-    spring_services_on_tokensmith: tuple[SpringApp, SpringApp],
+    tokensmith_example: str,
+    spring_services_on_example: tuple[SpringApp, SpringApp],
     http: httpx.AsyncClient,
 ) -> None:
     """Spring caches the exchanged token until 60 s before `expires_in` (a missing one counts as 1 s): with
     tokensmith's `expires_in` a second call to user-service needs no second exchange."""
-    user_service, message_service = spring_services_on_tokensmith
-    tokens = await user_token(http, tokensmith_for_spring, TOKENSMITH_APP)
+    user_service, message_service = spring_services_on_example
+    tokens = await user_token(http, tokensmith_example, EXAMPLE_APP)
     user = bearer(tokens)
     what = f"[Spring Boot {boot_line.spring_boot}] user-service /user/message"
     message_of(what, await http.get(f"{user_service.url}/user/message", headers=user), user_service, message_service)
-    after_first = await exchanges_issued(http, tokensmith_for_spring)
+    after_first = await exchanges_issued(http, tokensmith_example)
     assert after_first >= 1, "tokensmith's /metrics shows no token exchange at all"
     message_of(what, await http.get(f"{user_service.url}/user/message", headers=user), user_service, message_service)
-    assert await exchanges_issued(http, tokensmith_for_spring) == after_first, "Spring exchanged again"
+    assert await exchanges_issued(http, tokensmith_example) == after_first, "Spring exchanged again"

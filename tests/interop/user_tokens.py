@@ -30,6 +30,11 @@ class LoginClient:
     scope: str
 
 
+# The article's front end as examples/authorization-server.yaml registers it; its access tokens are for user-service.
+EXAMPLE_APP = LoginClient(
+    "messaging-client-oidc", "secret", "http://127.0.0.1:8080/login/oauth2/code/messaging-client-oidc", "openid profile"
+)
+# The front end of interop/tokensmith/interop.yaml (the same, with client_secret_post for Authlib).
 TOKENSMITH_APP = LoginClient(
     "interop-app", "app-secret", "http://127.0.0.1:8080/login/oauth2/code/interop-app", "openid profile user.read"
 )

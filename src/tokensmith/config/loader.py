@@ -16,6 +16,8 @@ from pydantic import ValidationError
 from tokensmith.config.server import ServerConfig
 from tokensmith.errors import ConfigError
 
+# The access-token `typ` of a configuration in Spring's layout: what Spring Security resource servers accept.
+SPRING_ACCESS_TOKEN_TYP = "JWT"
 ENV_PREFIX = "TOKENSMITH_"
 # Only variables naming a top-level setting are configuration: others with the prefix belong to the CLI
 # (TOKENSMITH_CONFIG, TOKENSMITH_CLIENT_SECRET for `tokensmith exchange`) or to the test suite.
@@ -57,7 +59,11 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 
 def _unwrap_spring_layout(data: dict[str, Any]) -> dict[str, Any]:
-    """Accept a Spring ``application.yml`` as is: ``spring.security.oauth2.authorizationserver.client.*``."""
+    """Accept a Spring ``application.yml`` as is: ``spring.security.oauth2.authorizationserver.client.*``.
+
+    Such a file describes a Spring Authorization Server, whose access tokens Spring resource servers accept; those
+    refuse RFC 9068's ``at+jwt``, so access tokens default to ``typ`` ``JWT`` here unless the file says otherwise.
+    """
     spring = data.get("spring")
     if not isinstance(spring, dict):
         return data
@@ -71,6 +77,9 @@ def _unwrap_spring_layout(data: dict[str, Any]) -> dict[str, Any]:
         rest.setdefault("clients", node["client"])
     if "issuer" in node:
         rest.setdefault("issuer", node["issuer"])
+    tokens = rest.setdefault("tokens", {})
+    if isinstance(tokens, dict):
+        tokens.setdefault("access-token-typ", SPRING_ACCESS_TOKEN_TYP)
     return rest
 
 

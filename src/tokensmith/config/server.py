@@ -190,7 +190,8 @@ class TokenDefaults(BaseModel):
     model_config = KEBAB
 
     # RFC 9068 says `at+jwt`; Spring Security resource servers accept only `JWT` (or none) by default, so the
-    # header is a setting, with per-audience overrides for such resource servers.
+    # header is a setting, with per-audience overrides for such resource servers. A file in Spring's layout
+    # defaults to `JWT` (config/loader.py); docs/configuration.md explains the trade-off.
     access_token_typ: str = "at+jwt"
     access_token_typ_by_audience: dict[str, str] = Field(default_factory=dict)
     # Spring writes `scope` as a JSON array in exchanged tokens; RFC 9068 as a space-delimited string.

@@ -13,24 +13,23 @@ import org.springframework.security.oauth2.client.registration.ClientRegistratio
 import org.springframework.security.oauth2.client.web.DefaultOAuth2AuthorizedClientManager;
 import org.springframework.security.oauth2.client.web.OAuth2AuthorizedClientRepository;
 
-/** The article's section 4.3, verbatim apart from handing the RestClient-based response client to the provider. */
+/** The article's section 4.3 as written (only the package and imports added). */
 @Configuration
 public class TokenExchangeConfig {
 
     @Bean
     public OAuth2AuthorizedClientManager authorizedClientManager(
             ClientRegistrationRepository clientRegistrationRepository,
-            OAuth2AuthorizedClientRepository authorizedClientRepository,
-            OAuth2AccessTokenResponseClient<TokenExchangeGrantRequest> accessTokenResponseClient) {
+            OAuth2AuthorizedClientRepository authorizedClientRepository) {
         TokenExchangeOAuth2AuthorizedClientProvider tokenExchangeAuthorizedClientProvider =
                 new TokenExchangeOAuth2AuthorizedClientProvider();
-        // The article declares this bean; wiring it here makes Boot 3.5 and Boot 4 send the exchange the same way.
-        tokenExchangeAuthorizedClientProvider.setAccessTokenResponseClient(accessTokenResponseClient);
-        OAuth2AuthorizedClientProvider authorizedClientProvider = OAuth2AuthorizedClientProviderBuilder.builder()
-                .provider(tokenExchangeAuthorizedClientProvider)
-                .build();
+        OAuth2AuthorizedClientProvider authorizedClientProvider =
+                OAuth2AuthorizedClientProviderBuilder.builder()
+                        .provider(tokenExchangeAuthorizedClientProvider)
+                        .build();
         DefaultOAuth2AuthorizedClientManager authorizedClientManager =
-                new DefaultOAuth2AuthorizedClientManager(clientRegistrationRepository, authorizedClientRepository);
+                new DefaultOAuth2AuthorizedClientManager(
+                        clientRegistrationRepository, authorizedClientRepository);
         authorizedClientManager.setAuthorizedClientProvider(authorizedClientProvider);
         return authorizedClientManager;
     }
