@@ -50,7 +50,7 @@ def test_a_conformant_server_exits_0_with_a_table(monkeypatch: pytest.MonkeyPatc
 def test_a_failed_check_exits_1_and_json_lists_it(monkeypatch: pytest.MonkeyPatch) -> None:
     server = FakeExchangeServer({"skips-signature-check"})
     serve(monkeypatch, server)
-    args = arguments(server, "--client-secret", CLIENT_SECRET, "--json", "--audience", "api", "--timeout", "3")
+    args = arguments(server, "--client-secret", CLIENT_SECRET, "--json", "--audience", "api", "--scope", "read")
     result = runner.invoke(app, args)
     assert result.exit_code == 1, result.output
     document = json.loads(result.output)
@@ -65,9 +65,9 @@ def test_a_token_can_come_from_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
     targets = serve(monkeypatch, server)
     subject = server.issue("alice")
     args = ["conformance", "exchange", "--issuer", ISSUER, "--client-id", CLIENT_ID, "--subject-token", "-"]
-    result = runner.invoke(app, [*args, "--client-secret", CLIENT_SECRET], input=subject + "\n")
+    result = runner.invoke(app, [*args, "--client-secret", CLIENT_SECRET, "--timeout", "3"], input=subject + "\n")
     assert result.exit_code == 0, result.output
-    assert targets[0].subject_token == subject
+    assert (targets[0].subject_token, targets[0].timeout) == (subject, 3.0)
 
 
 def test_an_unknown_auth_method_is_refused() -> None:

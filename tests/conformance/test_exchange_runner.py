@@ -95,9 +95,20 @@ def test_each_flaw_is_reported_by_the_checks_that_look_at_it(
 
 def test_no_escalation_warns_when_the_issued_scope_exceeds_the_subjects() -> None:
     server = FakeExchangeServer({"grants-any-scope"})
-    report = run(server, audience=("api",), escalation_scope="write")
+    report = run(server, audience=("api",), scope="read write", escalation_scope="write")
+    assert report.result("successful-exchange").outcome is PASS
+    assert report.result("no-escalation").outcome is WARN
+    assert report.result("no-escalation").detail.startswith("issued write, which the subject token does not hold")
     assert report.result("scope-escalation").outcome is WARN
     assert "'write'" in report.result("scope-escalation").detail
+
+
+def test_the_scope_given_is_sent_with_the_plain_exchange() -> None:
+    report = run(FakeExchangeServer(), scope="read")
+    assert report.result("no-escalation").detail == "issued read, within the subject's read"
+    refused = run(FakeExchangeServer(), scope="write")
+    assert refused.result("successful-exchange").outcome is FAIL
+    assert "invalid_scope" in refused.result("successful-exchange").detail
 
 
 def test_may_act_naming_another_actor_must_be_refused() -> None:

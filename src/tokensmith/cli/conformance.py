@@ -43,6 +43,9 @@ def exchange_conformance(
     audience: Annotated[
         list[str] | None, typer.Option("--audience", help="Sent with the exchanges meant to succeed; repeatable.")
     ] = None,
+    scope: Annotated[
+        str | None, typer.Option("--scope", help="Sent with the exchanges meant to succeed (space-separated).")
+    ] = None,
     escalation_scope: Annotated[
         str | None,
         typer.Option("--escalation-scope", help="A scope the client may get but the subject token lacks."),
@@ -69,6 +72,7 @@ def exchange_conformance(
         actor_token=_token(actor_token),
         actor_token_type=actor_token_type,
         audience=tuple(audience or ()),
+        scope=scope,
         escalation_scope=escalation_scope,
         expired_token=_token(expired_token),
         timeout=timeout,

@@ -93,13 +93,16 @@ class Run:
     # ---- requests -----------------------------------------------------------------------------------------
 
     def form(self, subject: str | None = None, **extra: str | list[str] | None) -> dict[str, str | list[str] | None]:
-        """An exchange of ``subject`` (default: the run's subject token) with the user's audience, plus ``extra``."""
+        """An exchange of ``subject`` (default: the run's subject token) with the user's audience and scope, plus
+        ``extra``."""
         form: dict[str, str | list[str] | None] = {
             "subject_token": subject if subject is not None else self.need_subject(),
             "subject_token_type": self.subject_type,
         }
         if self.target.audience:
             form["audience"] = list(self.target.audience)
+        if self.target.scope:
+            form["scope"] = self.target.scope
         form.update(extra)
         return form
 

@@ -36,8 +36,10 @@ class ExchangeTarget:
     subject_token_type: str = ACCESS_TOKEN_TYPE
     actor_token: str | None = field(default=None, repr=False)
     actor_token_type: str = ACCESS_TOKEN_TYPE
-    # Sent with every exchange the checks expect to succeed (some servers need a target).
+    # Sent with every exchange the checks expect to succeed (some servers need a target, or a scope: Spring
+    # Authorization Server otherwise asks for the subject token's scopes, which the client may not hold).
     audience: tuple[str, ...] = ()
+    scope: str | None = None
     # A scope the client may be granted but the subject token does not hold (for the escalation check).
     escalation_scope: str | None = None
     # A token this server issued that has expired (the runner cannot make one the server would have signed).
