@@ -511,8 +511,8 @@ def error_responses(run: Run) -> Verdict:
         raise NotApplicable("no error response was seen")
     failures: list[str] = []
     warnings: list[str] = []
-    for exchange in seen:
-        answer, where = exchange.answer, exchange.check_id
+    for error in seen:
+        answer, where = error.answer, error.check_id
         if answer.error is None:
             failures.append(f"{where}: HTTP {answer.status} without a JSON error object")
             continue

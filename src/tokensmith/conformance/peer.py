@@ -72,7 +72,7 @@ class Answer:
 
 
 @dataclass(frozen=True, slots=True)
-class Exchange:
+class SeenError:
     """A token-endpoint request a check made and the answer it got (kept for the error-format check)."""
 
     check_id: str
@@ -86,7 +86,7 @@ class Peer:
         self.target = target
         self._http = http
         self.metadata: dict[str, Any] = {}
-        self.errors: list[Exchange] = []  # every token-endpoint answer that was not a grant
+        self.errors: list[SeenError] = []  # every token-endpoint answer that was not a grant
         self.current_check = ""
 
     # ---- discovery ----------------------------------------------------------------------------------------
@@ -136,7 +136,7 @@ class Peer:
     def token(self, form: Form) -> Answer:
         answer = self.post(self.token_endpoint, form)
         if not answer.granted:
-            self.errors.append(Exchange(self.current_check, answer))
+            self.errors.append(SeenError(self.current_check, answer))
         return answer
 
     def exchange(self, form: Form) -> Answer:
