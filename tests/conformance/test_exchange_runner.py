@@ -196,11 +196,38 @@ def test_missing_metadata_is_one_failure() -> None:
     assert report.failed
 
 
-def test_a_server_that_does_not_answer_fails_each_check_with_the_reason() -> None:
+def test_refused_client_credentials_stop_the_run_with_one_failure() -> None:
+    server = FakeExchangeServer()
+    with httpx.Client(transport=server.transport()) as http:
+        report = run_exchange_conformance(
+            ExchangeTarget(issuer=ISSUER, client_id=CLIENT_ID, client_secret="wrong-secret-value"), http=http
+        )
+    assert [(r.check_id, r.outcome) for r in report.results] == [("client-authentication", FAIL)]
+    assert report.results[0].detail == (
+        "the client's credentials were refused (HTTP 401 invalid_client: client authentication failed): "
+        "check --client-id, --client-secret and --auth-method"
+    )
+
+
+def test_a_token_endpoint_that_does_not_answer_stops_the_run_with_one_failure() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/token":
+            raise httpx.ReadTimeout("timed out", request=request)
+        return FakeExchangeServer().handle(request)
+
+    target = ExchangeTarget(issuer=ISSUER, client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
+    with httpx.Client(transport=httpx.MockTransport(handler)) as http:
+        report = run_exchange_conformance(target, http=http)
+    assert [(r.check_id, r.outcome, r.detail) for r in report.results] == [
+        ("token-endpoint", FAIL, "no answer: ReadTimeout: timed out")
+    ]
+
+
+def test_a_request_that_times_out_fails_its_check_with_the_reason() -> None:
     server = FakeExchangeServer()
 
     def handler(request: httpx.Request) -> httpx.Response:
-        if b"token-exchange" in request.content:
+        if b"subject_token_type=" in request.content and b"subject_token=" not in request.content:
             raise httpx.ReadTimeout("timed out", request=request)
         return server.handle(request)
 

@@ -623,6 +623,23 @@ def _obtain_tokens(run: Run, report: Report) -> None:
         report.notes.append(f"actor token: obtained by client credentials from {client}")
 
 
+def _client_refused(run: Run) -> CheckResult | None:
+    """A failure when the token endpoint does not answer or refuses the client's credentials: every check would
+    only see that."""
+    try:
+        answer = run.peer.post(run.peer.token_endpoint, {"grant_type": TOKEN_EXCHANGE})
+    except httpx.HTTPError as exc:
+        detail = run.redact(f"no answer: {type(exc).__name__}: {exc}")
+        return CheckResult("token-endpoint", "RFC 6749 3.2", "the token endpoint answers", FAIL, detail)
+    if answer.error != "invalid_client":
+        return None
+    detail = (
+        f"the client's credentials were refused ({run.describe(answer)}): "
+        "check --client-id, --client-secret and --auth-method"
+    )
+    return CheckResult("client-authentication", "RFC 6749 2.3", "the client authenticates", FAIL, detail)
+
+
 def run_exchange_conformance(target: ExchangeTarget, *, http: httpx.Client | None = None) -> Report:
     """Run every check against ``target`` and report; ``http`` defaults to a client bounded by ``target.timeout``."""
     own = http is None
@@ -639,6 +656,10 @@ def run_exchange_conformance(target: ExchangeTarget, *, http: httpx.Client | Non
             return report
         report.token_endpoint = peer.token_endpoint
         run = Run(peer, redact)
+        refused = _client_refused(run)
+        if refused is not None:
+            report.results.append(refused)
+            return report
         try:
             _obtain_tokens(run, report)
         except httpx.HTTPError as exc:
