@@ -7,7 +7,8 @@ warn, fail or not applicable with the RFC section and the reason (``tokensmith c
 Needs only the base install (httpx, joserfc, cryptography).
 """
 
-from tokensmith.conformance.exchange import CHECKS, run_exchange_conformance
+from tokensmith.conformance.checks import CHECKS
+from tokensmith.conformance.exchange import run_exchange_conformance
 from tokensmith.conformance.peer import ExchangeTarget
 from tokensmith.conformance.report import CheckResult, Outcome, Report
 
