@@ -153,7 +153,18 @@ def test_hash_password_prompt_confirms() -> None:
 
 @pytest.mark.parametrize(
     "command",
-    [[], ["serve"], ["config"], ["config", "check"], ["keys"], ["keys", "list"], ["keys", "rotate"], ["hash-password"]],
+    [
+        [],
+        ["serve"],
+        ["config"],
+        ["config", "check"],
+        ["keys"],
+        ["keys", "list"],
+        ["keys", "rotate"],
+        ["hash-password"],
+        ["conformance"],
+        ["conformance", "exchange"],
+    ],
 )
 def test_help_everywhere(command: list[str]) -> None:
     result = runner.invoke(app, [*command, "--help"])
@@ -169,6 +180,7 @@ def test_every_command_is_registered() -> None:
         "bench",
         "clients",
         "config",
+        "conformance",
         "demo",
         "exchange",
         "hash-password",

@@ -62,9 +62,5 @@ def invalid_target(description: str) -> OAuthError:
     return OAuthError("invalid_target", description)
 
 
-def unsupported_token_type(description: str) -> OAuthError:
-    return OAuthError("unsupported_token_type", description)
-
-
 class ConfigError(Exception):
     """A configuration file or setting is wrong; the message names the file, the key and the problem."""

@@ -16,6 +16,7 @@ from tokensmith.cli.audit import audit_command
 from tokensmith.cli.bench import bench
 from tokensmith.cli.clients import clients_app
 from tokensmith.cli.config import config_app
+from tokensmith.cli.conformance import conformance_app
 from tokensmith.cli.demo import demo
 from tokensmith.cli.exchange import exchange_command
 from tokensmith.cli.keys import keys_app
@@ -56,6 +57,7 @@ app.command("bench")(bench)
 app.command("audit")(audit_command)
 app.command("exchange")(exchange_command)
 app.add_typer(config_app, name="config")
+app.add_typer(conformance_app, name="conformance")
 app.add_typer(keys_app, name="keys")
 app.add_typer(clients_app, name="clients")
 app.add_typer(users_app, name="users")

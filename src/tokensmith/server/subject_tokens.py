@@ -7,8 +7,9 @@ key set), its signature is verified with an allow-listed algorithm whose key typ
 checked: ``exp``/``nbf``/``iat`` with the configured clock skew, audience rules, and (for our own tokens)
 revocation, the only database read on this path.
 
-Errors follow RFC 8693 2.2.2: a token type we do not accept is ``unsupported_token_type``; a token that is
-invalid for any reason, or unacceptable by policy, is ``invalid_request`` with a description that says why.
+Errors follow RFC 8693 2.2.2: a token type we do not accept, and a token that is invalid for any reason or
+unacceptable by policy, are ``invalid_request`` with a description that says why (``unsupported_token_type`` is
+RFC 7009's revocation error, not the token endpoint's).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from tokensmith.config.exchange import (
     SELF_ISSUER,
     TrustedIssuer,
 )
-from tokensmith.errors import invalid_request, unsupported_token_type
+from tokensmith.errors import invalid_request
 from tokensmith.server.clock import Clock
 from tokensmith.server.keys import KeyManager
 from tokensmith.server.revocations import RevocationCache
@@ -186,11 +187,11 @@ class SubjectTokenValidator:
         if token_type in INPUT_TOKEN_TYPES:
             return
         if token_type == REFRESH_TOKEN_TYPE:
-            raise unsupported_token_type(
+            raise invalid_request(
                 f"{role}_token_type {token_type} is not accepted: exchange an access token or an ID token "
                 "(use the refresh_token grant to refresh)"
             )
-        raise unsupported_token_type(
+        raise invalid_request(
             f"{role}_token_type {token_type!r} is not supported; supported: {', '.join(INPUT_TOKEN_TYPES)}"
         )
 

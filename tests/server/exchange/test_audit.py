@@ -49,7 +49,7 @@ async def test_a_delegated_exchange_names_the_actor(context_factory: ContextFact
     ("params", "error"),
     [
         ({"subject_token": "garbage"}, "invalid_request"),
-        ({"subject_token_type": "urn:x"}, "unsupported_token_type"),
+        ({"subject_token_type": "urn:x"}, "invalid_request"),
         ({"audience": "admin-api"}, "invalid_target"),
         ({"scope": "message.write"}, "invalid_scope"),
     ],

@@ -135,11 +135,11 @@ def _bad_requests(valid: str) -> list[tuple[str, dict[str, Any], str]]:
             "invalid_request",
         ),
         ("oversized", {"subject_token": "a" * 20000, "subject_token_type": ACCESS_TOKEN_TYPE}, "invalid_request"),
-        ("unknown type", {"subject_token": valid, "subject_token_type": "urn:example:x"}, "unsupported_token_type"),
+        ("unknown type", {"subject_token": valid, "subject_token_type": "urn:example:x"}, "invalid_request"),
         (
             "refresh token type",
             {"subject_token": valid, "subject_token_type": "urn:ietf:params:oauth:token-type:refresh_token"},
-            "unsupported_token_type",
+            "invalid_request",
         ),
         (
             "refused audience",

@@ -161,20 +161,20 @@ async def test_an_oversized_subject_token_is_invalid_request(ctx: ServerContext)
 
 
 @pytest.mark.parametrize("token_type", [SAML2_TOKEN_TYPE, "urn:example:custom", "access_token", REFRESH_TOKEN_TYPE])
-async def test_an_unsupported_subject_token_type_is_unsupported_token_type(ctx: ServerContext, token_type: str) -> None:
+async def test_an_unsupported_subject_token_type_is_invalid_request(ctx: ServerContext, token_type: str) -> None:
     subject = await user_token(ctx)
     error = await refusal(ctx, exchange_request(subject.token, token_type))
-    assert error.error == "unsupported_token_type"
+    assert error.error == "invalid_request"  # RFC 8693 2.2.2
     assert "subject_token_type" in error.description
 
 
-async def test_an_unsupported_actor_token_type_is_unsupported_token_type(context_factory: ContextFactory) -> None:
+async def test_an_unsupported_actor_token_type_is_invalid_request(context_factory: ContextFactory) -> None:
     ctx = await context_factory({"delegation": True})
     subject = await user_token(ctx)
     error = await refusal(
         ctx, exchange_request(subject.token, actor_token=subject.token, actor_token_type=SAML2_TOKEN_TYPE)
     )
-    assert error.error == "unsupported_token_type"
+    assert error.error == "invalid_request"
     assert "actor_token_type" in error.description
 
 
