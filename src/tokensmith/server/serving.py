@@ -1,0 +1,108 @@
+"""Serving the app with uvicorn, the way ``tokensmith serve`` does: tokensmith's HTTP protocol (http_protocol.py),
+proxy headers trusted only from the configured addresses, an access log without query strings, and for several
+processes uvicorn's own supervisor, each process building its app from the configuration file (``--factory``)."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+from collections.abc import Sequence
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from uvicorn.config import LOGGING_CONFIG, STARTUP_FAILURE
+from uvicorn.supervisors import Multiprocess
+
+from tokensmith.config.server import ServerConfig
+from tokensmith.server.app import CONFIG_ENV, WORKERS_ENV, create_app
+from tokensmith.server.http_protocol import HTTP_PROTOCOL
+from tokensmith.server.metrics import shared_metrics_directory
+
+
+class ServeFailed(RuntimeError):
+    """The server could not listen or its start-up failed (uvicorn logged why)."""
+
+
+class PathOnlyAccessLog(logging.Filter):
+    """Drops the query string from uvicorn's access log lines: it can carry tokens (``id_token_hint`` on logout)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # uvicorn's access record: (client, method, path with query, HTTP version, status), read by position.
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+            record.args = (args[0], args[1], args[2].partition("?")[0], args[3], args[4])
+        return True
+
+
+def log_config() -> dict[str, Any]:
+    """uvicorn's logging configuration with :class:`PathOnlyAccessLog` on its access logger."""
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config.setdefault("filters", {})["path_only"] = {"()": PathOnlyAccessLog}
+    config["loggers"]["uvicorn.access"]["filters"] = ["path_only"]
+    return config
+
+
+def uvicorn_options(
+    *, forwarded_allow_ips: Sequence[str] = (), log_level: str = "info", access_log: bool = True
+) -> dict[str, Any]:
+    """``uvicorn.Config`` arguments (all but the app and the address) for serving as ``tokensmith serve`` does.
+    X-Forwarded-For and X-Forwarded-Proto are read only from ``forwarded_allow_ips``; none: never."""
+    return {
+        "http": HTTP_PROTOCOL,
+        "lifespan": "on",
+        "log_level": log_level,
+        "access_log": access_log,
+        "log_config": log_config(),
+        "proxy_headers": bool(forwarded_allow_ips),
+        "forwarded_allow_ips": list(forwarded_allow_ips),
+    }
+
+
+def serve_server(
+    settings: ServerConfig,
+    *,
+    config_path: Path | None,
+    host: str,
+    port: int,
+    workers: int = 1,
+    log_level: str = "info",
+    access_log: bool = True,
+) -> None:
+    """Serve ``settings`` until SIGINT or SIGTERM. Raises :class:`ServeFailed`."""
+    options = uvicorn_options(
+        forwarded_allow_ips=settings.forwarded_allow_ips, log_level=log_level, access_log=access_log
+    )
+    if workers == 1:
+        config = uvicorn.Config(create_app(settings), workers=1, host=host, port=port, **options)
+    else:
+        # Each process builds its own app from the same file (app_from_environment).
+        if config_path is not None:
+            os.environ[CONFIG_ENV] = str(config_path.resolve())
+        os.environ[WORKERS_ENV] = str(workers)
+        app = "tokensmith.server.app:app_from_environment"
+        config = uvicorn.Config(app, factory=True, workers=workers, host=host, port=port, **options)
+    # With several processes, /metrics of any of them counts for all (server/metrics.py).
+    with nullcontext() if workers == 1 else shared_metrics_directory():
+        run(config)
+
+
+def run(config: uvicorn.Config) -> None:
+    """Serve ``config`` (one process, or ``config.workers`` under uvicorn's supervisor) until SIGINT or SIGTERM.
+    Raises :class:`ServeFailed`."""
+    try:
+        sock = config.bind_socket()
+    except SystemExit:
+        raise ServeFailed(f"cannot listen on {config.host}:{config.port}") from None
+    if config.workers == 1:
+        server = uvicorn.Server(config)
+        server.run(sockets=[sock])
+        started = server.started
+    else:
+        supervisor = Multiprocess(config, sockets=[sock])
+        supervisor.run()
+        started = all(process.exitcode != STARTUP_FAILURE for process in supervisor.processes)
+    if not started:
+        raise ServeFailed("the server failed to start (its log is above)")
