@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -212,12 +213,14 @@ def test_serve_with_two_workers_answers(tmp_path: Path) -> None:
 def test_serve_passes_the_access_log_choice_to_uvicorn(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flags: list[str], expected: bool
 ) -> None:
-    import uvicorn
+    from tokensmith.server import serving
 
-    seen: dict[str, object] = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **options: seen.update(options))
+    seen: list[Any] = []
+    monkeypatch.setattr(serving, "run", seen.append)
     path = write(tmp_path, f"database-url: sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}\n")
     result = runner.invoke(app, ["serve", "--config", str(path), *flags])
     assert result.exit_code == 0, result.output
-    assert seen["access_log"] is expected
-    assert seen["http"].__name__ == "TokensmithHttpProtocol"  # type: ignore[union-attr]
+    [config] = seen
+    assert config.access_log is expected
+    assert config.http.__name__ == "TokensmithHttpProtocol"
+    assert config.proxy_headers is False  # no forwarded-allow-ips configured

@@ -62,7 +62,9 @@ async def running_server(config: ServerConfig) -> AsyncIterator[str]:
                 create_app(config),
                 host="127.0.0.1",
                 port=port,
-                **uvicorn_options(log_level="warning", access_log=False),
+                **uvicorn_options(
+                    forwarded_allow_ips=config.forwarded_allow_ips, log_level="warning", access_log=False
+                ),
             )
         )
         thread = threading.Thread(target=_run, args=(server,), name=f"tokensmith-server-{port}", daemon=True)
