@@ -4,8 +4,6 @@ processes uvicorn's own supervisor, each process building its app from the confi
 
 from __future__ import annotations
 
-import copy
-import logging
 import os
 from collections.abc import Sequence
 from contextlib import nullcontext
@@ -13,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
-from uvicorn.config import LOGGING_CONFIG, STARTUP_FAILURE
+from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
 from tokensmith.config.server import ServerConfig
+from tokensmith.server.access_log import log_config
 from tokensmith.server.app import CONFIG_ENV, WORKERS_ENV, create_app
 from tokensmith.server.http_protocol import HTTP_PROTOCOL
 from tokensmith.server.metrics import shared_metrics_directory
@@ -24,25 +23,6 @@ from tokensmith.server.metrics import shared_metrics_directory
 
 class ServeFailed(RuntimeError):
     """The server could not listen or its start-up failed (uvicorn logged why)."""
-
-
-class PathOnlyAccessLog(logging.Filter):
-    """Drops the query string from uvicorn's access log lines: it can carry tokens (``id_token_hint`` on logout)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        # uvicorn's access record: (client, method, path with query, HTTP version, status), read by position.
-        args = record.args
-        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
-            record.args = (args[0], args[1], args[2].partition("?")[0], args[3], args[4])
-        return True
-
-
-def log_config() -> dict[str, Any]:
-    """uvicorn's logging configuration with :class:`PathOnlyAccessLog` on its access logger."""
-    config = copy.deepcopy(LOGGING_CONFIG)
-    config.setdefault("filters", {})["path_only"] = {"()": PathOnlyAccessLog}
-    config["loggers"]["uvicorn.access"]["filters"] = ["path_only"]
-    return config
 
 
 def uvicorn_options(
