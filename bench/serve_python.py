@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import sys
 
-import uvicorn
-
 from tokensmith.server.serving import run, uvicorn_options
 
 
 def main(argv: list[str]) -> None:
     app, port, processes = argv[0], int(argv[1]), int(argv[2])
-    options = uvicorn_options(log_level="warning")
-    run(uvicorn.Config(app, host="127.0.0.1", port=port, workers=processes, **options))
+    run(app, host="127.0.0.1", port=port, workers=processes, **uvicorn_options(log_level="warning"))
 
 
 if __name__ == "__main__":

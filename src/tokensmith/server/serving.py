@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import uvicorn
-from uvicorn.config import STARTUP_FAILURE
-from uvicorn.supervisors import Multiprocess
+from starlette.types import ASGIApp
 
 from tokensmith.config.server import ServerConfig
 from tokensmith.server.access_log import log_config
@@ -56,33 +54,23 @@ def serve_server(
         forwarded_allow_ips=settings.forwarded_allow_ips, log_level=log_level, access_log=access_log
     )
     if workers == 1:
-        config = uvicorn.Config(create_app(settings), workers=1, host=host, port=port, **options)
-    else:
-        # Each process builds its own app from the same file (app_from_environment).
-        if config_path is not None:
-            os.environ[CONFIG_ENV] = str(config_path.resolve())
-        os.environ[WORKERS_ENV] = str(workers)
-        app = "tokensmith.server.app:app_from_environment"
-        config = uvicorn.Config(app, factory=True, workers=workers, host=host, port=port, **options)
+        run(create_app(settings), host=host, port=port, **options)
+        return
+    # Each process builds its own app from the same file (app_from_environment).
+    if config_path is not None:
+        os.environ[CONFIG_ENV] = str(config_path.resolve())
+    os.environ[WORKERS_ENV] = str(workers)
     # With several processes, /metrics of any of them counts for all (server/metrics.py).
-    with nullcontext() if workers == 1 else shared_metrics_directory():
-        run(config)
+    with shared_metrics_directory():
+        run(
+            "tokensmith.server.app:app_from_environment", factory=True, workers=workers, host=host, port=port, **options
+        )
 
 
-def run(config: uvicorn.Config) -> None:
-    """Serve ``config`` (one process, or ``config.workers`` under uvicorn's supervisor) until SIGINT or SIGTERM.
-    Raises :class:`ServeFailed`."""
+def run(app: ASGIApp | str, *, host: str, port: int, workers: int = 1, **options: Any) -> None:
+    """``uvicorn.run``: one process, or ``workers`` (``app`` then an import string) under uvicorn's supervisor.
+    Raises :class:`ServeFailed` where uvicorn exits (the address is taken, the app failed to start)."""
     try:
-        sock = config.bind_socket()
+        uvicorn.run(app, host=host, port=port, workers=workers, **options)
     except SystemExit:
-        raise ServeFailed(f"cannot listen on {config.host}:{config.port}") from None
-    if config.workers == 1:
-        server = uvicorn.Server(config)
-        server.run(sockets=[sock])
-        started = server.started
-    else:
-        supervisor = Multiprocess(config, sockets=[sock])
-        supervisor.run()
-        started = all(process.exitcode != STARTUP_FAILURE for process in supervisor.processes)
-    if not started:
-        raise ServeFailed("the server failed to start (its log is above)")
+        raise ServeFailed(f"the server could not start on {host}:{port} (the log above says why)") from None
