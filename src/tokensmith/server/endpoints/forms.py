@@ -72,6 +72,6 @@ async def read_form(request: Request, limit: int) -> dict[str, list[str]]:
 
 async def read_client_form(request: Request, limit: int) -> TokenRequest:
     """The form of a token, introspection or revocation request: in the body only (RFC 6749 3.2)."""
-    if request.url.query:
+    if request.scope["query_string"]:  # as sent (building request.url would parse the whole URL)
         raise invalid_request("parameters must be sent in the request body, not the query string")
     return TokenRequest(params=await read_form(request, limit))
