@@ -17,7 +17,7 @@ from tokensmith.demo.message_service import create_message_service
 from tokensmith.demo.settings import load_message_service_settings, load_user_service_settings
 from tokensmith.demo.topology import Topology
 from tokensmith.demo.user_service import create_user_service
-from tokensmith.server.http_protocol import HTTP_PROTOCOL
+from tokensmith.server.serving import uvicorn_options
 
 SERVICES = ("user-service", "message-service")
 
@@ -41,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     else:
         app = create_message_service(load_message_service_settings(where))
         port = args.message_port
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", http=HTTP_PROTOCOL)
+    uvicorn.run(app, host="127.0.0.1", port=port, **uvicorn_options(log_level="warning"))
 
 
 if __name__ == "__main__":

@@ -182,15 +182,8 @@ def _static_keys(key: signing.SigningKey) -> Callable[[System], KeySet]:
 
 
 def python_server_command(app: str, port: int, workers: int) -> list[str]:
-    """The server `tokensmith serve --log-level=warning` runs (uvicorn, uvloop and tokensmith's httptools protocol,
-    access log off below INFO; with several processes, tokensmith's supervisor and a socket per process), with the
-    same settings, for the ceiling app (bench/serve_python.py). The protocol writes each response's head and body
-    in one system call (server/http_protocol.py); the ceiling gets it too, so that it stays the least a Python
-    endpoint can do on the same server.
-
-    `tokensmith serve` differs in one process setting only, left out here because it does not change the CPU per
-    request (measured under wrk, and in process): it freezes the start-up heap for the garbage collector (under
-    1 us per request: requests leave almost no container objects behind)."""
+    """The server `tokensmith serve --log-level=warning` runs, with the same settings and HTTP protocol
+    (tokensmith/server/serving.py), for the ceiling app (bench/serve_python.py)."""
     return [sys.executable, "-m", "bench.serve_python", app, str(port), str(workers)]
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -251,12 +253,43 @@ def test_serve_with_two_workers_answers(tmp_path: Path) -> None:
 def test_serve_passes_the_access_log_choice_to_uvicorn(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flags: list[str], expected: bool
 ) -> None:
-    import uvicorn
+    from tokensmith.server import serving
 
-    seen: dict[str, object] = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **options: seen.update(options))
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(serving, "run", lambda app, **options: seen.update(options))
     path = write(tmp_path, f"database-url: sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}\n")
     result = runner.invoke(app, ["serve", "--config", str(path), *flags])
     assert result.exit_code == 0, result.output
     assert seen["access_log"] is expected
-    assert seen["http"].__name__ == "TokensmithHttpProtocol"  # type: ignore[union-attr]
+    assert seen["http"].__name__ == "TokensmithHttpProtocol"
+    assert seen["proxy_headers"] is False  # no forwarded-allow-ips configured
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_on_a_taken_port_fails_with_exit_1(tmp_path: Path, workers: str) -> None:
+    path = write(tmp_path, f"database-url: sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}\n")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        completed = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "tokensmith",
+                "serve",
+                "--config",
+                str(path),
+                "--port",
+                str(port),
+                "--workers",
+                workers,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert completed.returncode == 1
+    assert f"tokensmith: the server could not start on 127.0.0.1:{port}" in completed.stderr
+    assert "Traceback" not in completed.stderr

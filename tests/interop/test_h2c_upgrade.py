@@ -1,7 +1,8 @@
 """Requests offering ``Upgrade: h2c`` (Java's HttpClient, so Spring's RestClient) keep their body.
 
 uvicorn's httptools protocol loses such a body (Kludex/uvicorn#2722); tokensmith serves with
-:mod:`tokensmith.server.http_protocol`, which reads it. No external tool is needed, so these run everywhere.
+:mod:`tokensmith.server.http_protocol`, which reads it (tests/server/test_http_protocol.py covers split heads and
+pipelines over raw sockets). No external tool is needed, so these run everywhere.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from tests.interop.tooling import INTEROP_DIR, free_port
 from tests.support.server import running_server
 
 from tokensmith.config.server import ServerConfig
-from tokensmith.server.http_protocol import ignore_h2c_upgrade
 
 JAVA_STYLE_POST = (
     b"POST /oauth2/token HTTP/1.1\r\n"
@@ -31,26 +31,6 @@ JAVA_STYLE_POST = (
     b"\r\n"
 )
 BODY = b"grant_type=client_credentials&scope=user.read"
-
-
-def test_the_h2c_upgrade_header_is_renamed_in_place() -> None:
-    data = JAVA_STYLE_POST % len(BODY) + BODY
-    rewritten = ignore_h2c_upgrade(data)
-    assert len(rewritten) == len(data)
-    assert b"\r\nIgnored: h2c\r\n" in rewritten
-    assert b"Upgrade: h2c" not in rewritten
-    assert rewritten.endswith(BODY)
-
-
-def test_other_bytes_are_left_alone() -> None:
-    websocket = b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
-    assert ignore_h2c_upgrade(websocket) is websocket
-    # A body chunk that merely contains the same text is not a header block.
-    body_chunk = b"note=\r\nUpgrade: h2c\r\n"
-    assert ignore_h2c_upgrade(body_chunk) is body_chunk
-    # Only the header block is touched, never the body that follows it.
-    request = b"POST / HTTP/1.1\r\nContent-Length: 22\r\n\r\nnote=\r\nUpgrade: h2c\r\n"
-    assert ignore_h2c_upgrade(request) is request
 
 
 async def post_like_java(host: str, port: int) -> tuple[bytes, dict[str, object]]:

@@ -23,7 +23,7 @@ import uvicorn
 
 from tokensmith.config.server import ServerConfig
 from tokensmith.server.app import create_app
-from tokensmith.server.http_protocol import HTTP_PROTOCOL
+from tokensmith.server.serving import uvicorn_options
 
 _DEFAULT_DATABASE_URL = ServerConfig().database_url
 _STARTUP_TIMEOUT = 30.0
@@ -62,10 +62,9 @@ async def running_server(config: ServerConfig) -> AsyncIterator[str]:
                 create_app(config),
                 host="127.0.0.1",
                 port=port,
-                log_level="warning",
-                lifespan="on",
-                access_log=False,
-                http=HTTP_PROTOCOL,
+                **uvicorn_options(
+                    forwarded_allow_ips=config.forwarded_allow_ips, log_level="warning", access_log=False
+                ),
             )
         )
         thread = threading.Thread(target=_run, args=(server,), name=f"tokensmith-server-{port}", daemon=True)

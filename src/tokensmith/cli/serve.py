@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import logging
-import os
 from typing import Annotated
 
 import typer
 
-from tokensmith.cli.common import CONFIG_ENV, ConfigOption, fail, load_or_exit
+from tokensmith.cli.common import ConfigOption, fail, load_or_exit
 from tokensmith.config.server import ServerConfig
 
 
@@ -30,12 +28,7 @@ def serve(
     """Run the authorization server."""
     settings = load_or_exit(config)
     try:
-        import uvicorn
-
-        from tokensmith.server.app import WORKERS_ENV, create_app
-        from tokensmith.server.http_protocol import HTTP_PROTOCOL
-        from tokensmith.server.metrics import shared_metrics_directory
-        from tokensmith.server.worker_processes import StartupFailed, WorkerSpec, serve_processes
+        from tokensmith.server.serving import ServeFailed, serve_server
     except ImportError as exc:
         raise fail(f"the server is not installed ({exc.name} missing): pip install 'tokensmith[server]'") from None
     # Open (and migrate) the database once before serving: an unreachable database is one line, not a
@@ -44,49 +37,18 @@ def serve(
         asyncio.run(_prepare_database(settings))
     except Exception as exc:  # any driver error: report it on one line
         raise fail(f"cannot open the database {_redacted(settings.database_url)}: {_one_line(exc)}") from None
-    bind_host = host or settings.host
-    bind_port = settings.port if port is None else port
-    if workers > 1:
-        # Each worker process builds its own app from the same file, on its own socket (worker_processes.py).
-        if config is not None:
-            os.environ[CONFIG_ENV] = str(config.resolve())
-        os.environ[WORKERS_ENV] = str(workers)
-        spec = WorkerSpec(
-            app="tokensmith.server.app:app_from_environment",
-            factory=True,
-            host=bind_host,
-            port=bind_port,
+    try:
+        serve_server(
+            settings,
+            config_path=config,
+            host=host or settings.host,
+            port=settings.port if port is None else port,
+            workers=workers,
             log_level=log_level,
             access_log=access_log,
-            http=HTTP_PROTOCOL,
         )
-        _log_supervisor(log_level)
-        try:
-            # /metrics of any process then counts for all of them (server/metrics.py).
-            with shared_metrics_directory():
-                serve_processes(spec, workers)
-        except OSError as exc:
-            raise fail(f"cannot listen on {bind_host}:{bind_port}: {exc.strerror or exc}") from None
-        except StartupFailed as exc:
-            raise fail(f"{exc} (its log is above)") from None
-    else:
-        uvicorn.run(
-            create_app(settings, settle_heap=True),
-            host=bind_host,
-            port=bind_port,
-            log_level=log_level,
-            access_log=access_log,
-            http=HTTP_PROTOCOL,
-        )
-
-
-def _log_supervisor(log_level: str) -> None:
-    """The supervisor's few lines (where it serves, a replaced process) in the worker processes' (uvicorn's) style."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
-    supervisor_logger = logging.getLogger("tokensmith.server")
-    supervisor_logger.addHandler(handler)
-    supervisor_logger.setLevel(log_level.upper())
+    except ServeFailed as exc:
+        raise fail(str(exc)) from None
 
 
 async def _prepare_database(settings: ServerConfig) -> None:

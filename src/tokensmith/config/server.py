@@ -229,6 +229,8 @@ class ServerConfig(BaseModel):
     issuer: str = "http://localhost:9001"
     host: str = "127.0.0.1"
     port: int = Field(default=9001, ge=0, le=65535)
+    # Addresses (or networks) of the proxies whose X-Forwarded-For / X-Forwarded-Proto are trusted; none by default.
+    forwarded_allow_ips: tuple[str, ...] = ()
     database_url: str = "sqlite+aiosqlite:///./tokensmith.db"
     # full: a token handed out survives a power loss (every commit synced to disk); normal: a crash of the process
     # only (docs/deployment.md, "Storage").

@@ -29,7 +29,7 @@ from tokensmith.demo.settings import (
 from tokensmith.demo.topology import Topology, bind_all
 from tokensmith.demo.user_service import create_user_service
 from tokensmith.server.app import create_app
-from tokensmith.server.http_protocol import HTTP_PROTOCOL
+from tokensmith.server.serving import uvicorn_options
 
 STARTUP_TIMEOUT_SECONDS = 30.0
 
@@ -125,8 +125,8 @@ class DemoSystem:
             _close(sockets)
             raise
         configs = {
-            # HTTP_PROTOCOL: Spring's clients (the interop suite runs them against these services) offer h2c.
-            name: uvicorn.Config(app, lifespan="on", log_level=self._log_level, access_log=False, http=HTTP_PROTOCOL)
+            # As `tokensmith serve`: the h2c fix (Spring's clients offer h2c), no proxy headers trusted.
+            name: uvicorn.Config(app, **uvicorn_options(log_level=self._log_level, access_log=False))
             for name, app in self.apps.items()
         }
         # After the Configs: creating one (re)configures uvicorn's loggers.

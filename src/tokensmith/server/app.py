@@ -11,7 +11,6 @@ import random
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -20,15 +19,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import Receive, Scope, Send
 
 from tokensmith.config.loader import load_config
 from tokensmith.config.server import ServerConfig
+from tokensmith.errors import OAuthError
 from tokensmith.server.client_assertion import close_client_assertion_verifier
 from tokensmith.server.clock import Clock, utc_now
 from tokensmith.server.context import ServerContext
 from tokensmith.server.endpoints.authorize import authorize_endpoint
-from tokensmith.server.endpoints.direct import DirectEndpoint
 from tokensmith.server.endpoints.discovery import discovery_endpoint
 from tokensmith.server.endpoints.introspect import introspect_endpoint
 from tokensmith.server.endpoints.jwks import jwks_endpoint
@@ -40,7 +38,6 @@ from tokensmith.server.endpoints.runtime import STATIC_DIR, Runtime, new_templat
 from tokensmith.server.endpoints.token import token_endpoint
 from tokensmith.server.endpoints.userinfo import userinfo_endpoint
 from tokensmith.server.grants.token_exchange import close_exchange_runtime
-from tokensmith.server.heap import settle_heap_for_serving
 from tokensmith.server.keys import KeyManager
 from tokensmith.server.metrics import CONTENT_TYPE_LATEST, ServerMetrics
 from tokensmith.server.passwords import SecretVerifier, UserPasswordChecker
@@ -53,8 +50,6 @@ from tokensmith.store.base import Store
 logger = logging.getLogger("tokensmith.server")
 
 CONFIG_ENV = "TOKENSMITH_CONFIG"
-# Set by `tokensmith serve --workers N` for the worker processes it starts.
-WORKERS_ENV = "TOKENSMITH_WORKERS"
 KEY_REFRESH_SECONDS = 60.0
 
 
@@ -75,6 +70,12 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return no_store_json({"error": error, "error_description": str(exc.detail)}, exc.status_code, headers)
 
 
+async def oauth_error(request: Request, exc: Exception) -> Response:
+    """An OAuthError raised by an endpoint: its RFC 6749 error JSON, status and headers."""
+    assert isinstance(exc, OAuthError)
+    return no_store_json(exc.to_dict(), exc.status_code, exc.headers)
+
+
 async def unexpected_error(request: Request, exc: Exception) -> Response:
     logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return no_store_json(
@@ -82,57 +83,14 @@ async def unexpected_error(request: Request, exc: Exception) -> Response:
     )
 
 
-class TokensmithApp(Starlette):
-    """Starlette for the pages and GET endpoints; the client-authenticated JSON endpoints (token, introspection,
-    revocation) are answered before Starlette's middleware and router see them (endpoints/direct.py says why)."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.direct_routes: dict[str, DirectEndpoint] = {
-            path: DirectEndpoint(handler, self._runtime) for path, handler in DIRECT_ROUTES.items()
-        }
-        # Also kept in `state.runtime` for Starlette's endpoints; the direct ones read this attribute, since every
-        # read of Starlette's State goes through a failed lookup and its __getattr__ (0.5 µs a token request).
-        self.runtime: Runtime | None = None
-
-    def start_serving(self, runtime: Runtime) -> None:
-        self.runtime = runtime
-        self.state.runtime = runtime
-
-    def _runtime(self) -> Runtime:
-        runtime = self.runtime
-        if runtime is None:
-            raise RuntimeError("the app has not started: its lifespan has not run")
-        return runtime
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            endpoint = self.direct_routes.get(_route_path(scope))
-            if endpoint is not None:
-                await endpoint(scope, receive, send)
-                return
-        await super().__call__(scope, receive, send)
-
-
-def _route_path(scope: Scope) -> str:
-    # As Starlette's router matches: the path below the app's mount point (root_path), if any.
-    path: str = scope["path"]
-    root_path: str = scope.get("root_path", "")
-    return path[len(root_path) :] if root_path and path.startswith(root_path) else path
-
-
-DIRECT_ROUTES = {
-    "/oauth2/token": token_endpoint,
-    "/oauth2/introspect": introspect_endpoint,
-    "/oauth2/revoke": revoke_endpoint,
-}
-
-
 def routes() -> list[Route | Mount]:
     return [
         Route("/.well-known/openid-configuration", discovery_endpoint, methods=["GET"]),
         Route("/.well-known/oauth-authorization-server", discovery_endpoint, methods=["GET"]),
         Route("/oauth2/jwks", jwks_endpoint, methods=["GET"]),
+        Route("/oauth2/token", token_endpoint, methods=["POST"]),
+        Route("/oauth2/introspect", introspect_endpoint, methods=["POST"]),
+        Route("/oauth2/revoke", revoke_endpoint, methods=["POST"]),
         Route("/oauth2/authorize", authorize_endpoint, methods=["GET", "POST"]),
         Route("/userinfo", userinfo_endpoint, methods=["GET", "POST"]),
         Route("/connect/logout", logout_endpoint, methods=["GET", "POST"]),
@@ -172,15 +130,11 @@ async def _purge_periodically(store: Store, config: ServerConfig, clock: Clock, 
         await asyncio.sleep(interval)
 
 
-def create_app(config: ServerConfig, *, clock: Clock = utc_now, settle_heap: bool = False) -> TokensmithApp:
-    """The server for ``config``. The store is opened (and migrated) and keys are loaded when the app starts.
-
-    ``settle_heap`` (``tokensmith serve``) freezes the start-up heap for the garbage collector (heap.py): a process
-    setting, so not for apps created inside a test run.
-    """
+def create_app(config: ServerConfig, *, clock: Clock = utc_now) -> Starlette:
+    """The server for ``config``. The store is opened (and migrated) and keys are loaded when the app starts."""
 
     @asynccontextmanager
-    async def lifespan(app: TokensmithApp) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
         store = open_store(config.database_url, config.database_durability)
         await store.initialize()
         try:
@@ -193,15 +147,13 @@ def create_app(config: ServerConfig, *, clock: Clock = utc_now, settle_heap: boo
                 tokens=TokenIssuer(config, keys, store, clock),
                 clock=clock,
             )
-            app.start_serving(
-                Runtime(
-                    ctx=ctx,
-                    secrets=SecretVerifier(),
-                    passwords=UserPasswordChecker(config.users),
-                    login_throttle=LoginThrottle(store, config.login, clock=clock),
-                    metrics=ServerMetrics(),
-                    templates=new_templates(),
-                )
+            app.state.runtime = Runtime(
+                ctx=ctx,
+                secrets=SecretVerifier(),
+                passwords=UserPasswordChecker(config.users),
+                login_throttle=LoginThrottle(store, config.login, clock=clock),
+                metrics=ServerMetrics(),
+                templates=new_templates(),
             )
             app.state.jwks_read_at = time.monotonic()
             refresher = asyncio.create_task(_refresh_keys_periodically(keys), name="tokensmith-key-refresh")
@@ -211,8 +163,6 @@ def create_app(config: ServerConfig, *, clock: Clock = utc_now, settle_heap: boo
                 background.append(
                     asyncio.create_task(_purge_periodically(store, config, clock, purge_every), name="tokensmith-purge")
                 )
-            if settle_heap:
-                settle_heap_for_serving()
             try:
                 yield
             finally:
@@ -225,14 +175,14 @@ def create_app(config: ServerConfig, *, clock: Clock = utc_now, settle_heap: boo
         finally:
             await store.close()
 
-    return TokensmithApp(
+    return Starlette(
         routes=routes(),
         lifespan=lifespan,
         middleware=[Middleware(RequestLimits)],
-        exception_handlers={HTTPException: http_error, Exception: unexpected_error},
+        exception_handlers={HTTPException: http_error, OAuthError: oauth_error, Exception: unexpected_error},
     )
 
 
-def app_from_environment() -> TokensmithApp:
+def app_from_environment() -> Starlette:
     """App factory for ``uvicorn --factory`` (``tokensmith serve --workers N``): config file from $TOKENSMITH_CONFIG."""
-    return create_app(load_config(os.environ.get(CONFIG_ENV)), settle_heap=True)
+    return create_app(load_config(os.environ.get(CONFIG_ENV)))

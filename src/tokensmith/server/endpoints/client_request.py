@@ -1,21 +1,29 @@
-"""The opening every client-authenticated endpoint shares (token, introspection, revocation): authenticate the
-client of a bounded form POST with whichever method it used (RFC 6749 2.3, RFC 7523)."""
+"""The opening every client-authenticated endpoint shares (token, introspection, revocation): read the bounded form
+and authenticate its client with whichever method it used (RFC 6749 2.3, RFC 7523)."""
 
 from __future__ import annotations
 
+from starlette.requests import Request
+
 from tokensmith.server.client_assertion import client_assertion_verifier
 from tokensmith.server.client_auth import authenticate_client
-from tokensmith.server.endpoints.direct import FormPost
+from tokensmith.server.endpoints.forms import read_client_form
 from tokensmith.server.endpoints.runtime import Runtime
-from tokensmith.server.grants.base import AuthenticatedClient
+from tokensmith.server.grants.base import AuthenticatedClient, TokenRequest
 
 
-async def authenticated_client(post: FormPost, rt: Runtime) -> AuthenticatedClient:
-    """The client that sent ``post``; raises OAuthError (400, or 401 invalid_client)."""
+async def authenticated_client(request: Request, form: TokenRequest, rt: Runtime) -> AuthenticatedClient:
+    """The client that sent ``form``; raises OAuthError (400, or 401 invalid_client)."""
     return await authenticate_client(
-        post.authorization,
-        post.form,
+        request.headers.get("authorization"),
+        form,
         rt.ctx.config,
         rt.secrets,
         assertions=client_assertion_verifier(rt.ctx),
     )
+
+
+async def client_form(request: Request, rt: Runtime) -> tuple[TokenRequest, AuthenticatedClient]:
+    """The request's form and its authenticated client; raises OAuthError."""
+    form = await read_client_form(request, rt.ctx.config.max_request_bytes)
+    return form, await authenticated_client(request, form, rt)

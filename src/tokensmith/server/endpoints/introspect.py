@@ -11,29 +11,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from tokensmith.errors import OAuthError
+from starlette.requests import Request
+from starlette.responses import Response
+
 from tokensmith.server.access_tokens import active_access_token, looks_like_jwt
 from tokensmith.server.client_auth import require_confidential
 from tokensmith.server.context import ServerContext
 from tokensmith.server.digest import digest
-from tokensmith.server.endpoints.client_request import authenticated_client
-from tokensmith.server.endpoints.direct import FormPost, JsonReply
-from tokensmith.server.endpoints.runtime import Runtime
+from tokensmith.server.endpoints.client_request import client_form
+from tokensmith.server.endpoints.responses import no_store_json
+from tokensmith.server.endpoints.runtime import runtime
 from tokensmith.server.grants.refresh_token import removed_refresh_principal
 from tokensmith.server.principals import removed_token_principal
 
 INACTIVE: dict[str, Any] = {"active": False}
 
 
-async def introspect_endpoint(rt: Runtime, post: FormPost) -> JsonReply:
-    try:
-        client = await authenticated_client(post, rt)
-        require_confidential(client, "introspection")
-        token = post.form.require("token")
-        post.form.get("token_type_hint")  # a hint only (RFC 7662 2.1); read so a repeated one is refused
-    except OAuthError as error:
-        return JsonReply.error(error)
-    return JsonReply(await introspect(rt.ctx, token, client.client_id))
+async def introspect_endpoint(request: Request) -> Response:
+    rt = runtime(request)
+    form, client = await client_form(request, rt)
+    require_confidential(client, "introspection")
+    token = form.require("token")
+    form.get("token_type_hint")  # a hint only (RFC 7662 2.1); read so a repeated one is refused
+    return no_store_json(await introspect(rt.ctx, token, client.client_id))
 
 
 async def introspect(ctx: ServerContext, token: str, client_id: str) -> dict[str, Any]:

@@ -7,28 +7,29 @@ or already invalid token gets 200 too: the client's goal, a token that no longer
 
 from __future__ import annotations
 
+from starlette.requests import Request
+from starlette.responses import Response
+
 from tokensmith.errors import OAuthError
 from tokensmith.server.access_tokens import is_access_token, looks_like_jwt, verified_claims
 from tokensmith.server.context import ServerContext
 from tokensmith.server.digest import digest
-from tokensmith.server.endpoints.client_request import authenticated_client
-from tokensmith.server.endpoints.direct import FormPost, JsonReply
-from tokensmith.server.endpoints.runtime import Runtime
+from tokensmith.server.endpoints.client_request import client_form
+from tokensmith.server.endpoints.responses import NO_STORE
+from tokensmith.server.endpoints.runtime import runtime
 
 
 def not_yours() -> OAuthError:
     return OAuthError("unauthorized_client", "the token was not issued to this client")
 
 
-async def revoke_endpoint(rt: Runtime, post: FormPost) -> JsonReply:
-    try:
-        client = await authenticated_client(post, rt)
-        token = post.form.require("token")
-        post.form.get("token_type_hint")  # a hint only; read so a repeated one is refused
-        await revoke(rt.ctx, token, client.client_id)
-    except OAuthError as error:
-        return JsonReply.error(error)
-    return JsonReply(None)
+async def revoke_endpoint(request: Request) -> Response:
+    rt = runtime(request)
+    form, client = await client_form(request, rt)
+    token = form.require("token")
+    form.get("token_type_hint")  # a hint only; read so a repeated one is refused
+    await revoke(rt.ctx, token, client.client_id)
+    return Response(headers=NO_STORE)
 
 
 async def revoke(ctx: ServerContext, token: str, client_id: str) -> None:

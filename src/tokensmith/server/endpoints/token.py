@@ -2,27 +2,31 @@
 
 from __future__ import annotations
 
+from starlette.requests import Request
+from starlette.responses import Response
+
 from tokensmith.errors import OAuthError, unauthorized_client, unsupported_grant_type
-from tokensmith.server.endpoints.client_request import authenticated_client
-from tokensmith.server.endpoints.direct import FormPost, JsonReply
-from tokensmith.server.endpoints.runtime import Runtime
+from tokensmith.server.endpoints.client_request import client_form
+from tokensmith.server.endpoints.responses import no_store_json
+from tokensmith.server.endpoints.runtime import runtime
 from tokensmith.server.grants import GRANT_HANDLERS
 
 
-async def token_endpoint(rt: Runtime, post: FormPost) -> JsonReply:
+async def token_endpoint(request: Request) -> Response:
+    rt = runtime(request)
     grant_type = "unknown"
     try:
-        client = await authenticated_client(post, rt)
-        grant_type = post.form.require("grant_type")
+        form, client = await client_form(request, rt)
+        grant_type = form.require("grant_type")
         handler = GRANT_HANDLERS.get(grant_type)
         if handler is None:
             grant_type = "unsupported"
             raise unsupported_grant_type("unsupported grant_type")
         if grant_type not in client.config.registration.authorization_grant_types:
             raise unauthorized_client(f"the client may not use the {grant_type} grant")
-        response = await handler(post.form, client, rt.ctx)
+        response = await handler(form, client, rt.ctx)
     except OAuthError as error:
         rt.metrics.count_token_request(grant_type, error.error)
-        return JsonReply.error(error)
+        raise
     rt.metrics.count_token_request(grant_type, "issued")
-    return JsonReply(response.to_dict())
+    return no_store_json(response.to_dict())
