@@ -8,7 +8,7 @@ from tests.server.browser import hidden_fields
 from tests.server.configs import server_config
 from tests.support.server import running_server
 
-LIMITS = {"max-failures-per-user": 100, "max-failures-per-address": 2}
+LIMITS = {"max-failures-per-user-and-address": 100, "max-failures-per-address": 2}
 
 
 async def guesses_with_forged_addresses(url: str) -> list[int]:
