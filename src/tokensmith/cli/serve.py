@@ -34,6 +34,7 @@ def serve(
 
         from tokensmith.server.app import WORKERS_ENV, create_app
         from tokensmith.server.http_protocol import HTTP_PROTOCOL
+        from tokensmith.server.key_encryption import KeyEncryptionError
         from tokensmith.server.metrics import shared_metrics_directory
         from tokensmith.server.worker_processes import StartupFailed, WorkerSpec, serve_processes
     except ImportError as exc:
@@ -42,6 +43,8 @@ def serve(
     # traceback per worker, and workers then start on an up-to-date schema.
     try:
         asyncio.run(_prepare_database(settings))
+    except KeyEncryptionError as exc:
+        raise fail(str(exc)) from None
     except Exception as exc:  # any driver error: report it on one line
         raise fail(f"cannot open the database {_redacted(settings.database_url)}: {_one_line(exc)}") from None
     bind_host = host or settings.host
@@ -92,11 +95,13 @@ def _log_supervisor(log_level: str) -> None:
 async def _prepare_database(settings: ServerConfig) -> None:
     """Migrate the schema and create any missing signing key, once, before the server processes start: worker
     processes starting together then all load the same keys instead of each adding one."""
+    from tokensmith.server.key_encryption import configured_encryption_key
     from tokensmith.server.keys import KeyManager
     from tokensmith.store import opened_store
 
+    encryption_key = configured_encryption_key(settings.keys, settings.database_url)
     async with opened_store(settings.database_url) as store:
-        await KeyManager(store, settings.keys).load()
+        await KeyManager(store, settings.keys, encryption_key=encryption_key).load()
 
 
 def _redacted(database_url: str) -> str:
