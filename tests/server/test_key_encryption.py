@@ -242,8 +242,8 @@ def _plaintext_row(key: ECKey | RSAKey, alg: str, created_at: datetime) -> dict[
     }
 
 
-async def test_keys_of_an_earlier_version_are_sealed_in_place_at_start(tmp_path: Path) -> None:
-    url = sqlite_url(tmp_path / "old.db")
+async def test_keys_of_an_earlier_version_are_sealed_in_place_at_start(store_url: str) -> None:
+    url = store_url
     es = ECKey.generate_key("P-256", parameters={"kid": "es-old", "alg": "ES256", "use": "sig"}, private=True)
     rs = RSAKey.generate_key(2048, parameters={"kid": "rs-old", "alg": "RS256", "use": "sig"}, private=True)
     # Replicas of that version starting together could leave two active keys of one algorithm.
@@ -275,8 +275,8 @@ async def test_keys_of_an_earlier_version_are_sealed_in_place_at_start(tmp_path:
     assert again.records == manager.records
 
 
-async def test_processes_sealing_the_same_old_keys_at_once_agree(tmp_path: Path) -> None:
-    url = sqlite_url(tmp_path / "old.db")
+async def test_processes_sealing_the_same_old_keys_at_once_agree(store_url: str) -> None:
+    url = store_url
     es = ECKey.generate_key("P-256", parameters={"kid": "es-old", "alg": "ES256"}, private=True)
     await _database_of_an_earlier_version(url, [_plaintext_row(es, "ES256", NOW)])
     kek = KeyEncryptionKey.generate()
@@ -419,3 +419,17 @@ def test_a_record_shows_no_private_key() -> None:
     private = open_private_key(record, kek).as_dict(private=True)["d"]
     assert private not in repr(record)
     assert private not in repr(dataclasses.asdict(record))
+
+
+def test_the_demo_takes_the_key_encryption_key_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tokensmith.demo.settings import ARTICLE_TOPOLOGY, load_server_config
+
+    text = new_key_text()
+    monkeypatch.delenv("TOKENSMITH_KEYS__ENCRYPTION_KEY_FILE", raising=False)
+    monkeypatch.setenv(ENVIRONMENT_VARIABLE, text)
+    config = load_server_config(ARTICLE_TOPOLOGY, "postgresql+asyncpg://db.example/demo")
+    assert configured_encryption_key(config.keys, config.database_url).id == KeyEncryptionKey.from_text(text, "").id
+    monkeypatch.delenv(ENVIRONMENT_VARIABLE)
+    config = load_server_config(ARTICLE_TOPOLOGY, "postgresql+asyncpg://db.example/demo")
+    with pytest.raises(KeyEncryptionError, match=ENVIRONMENT_VARIABLE):
+        configured_encryption_key(config.keys, config.database_url)

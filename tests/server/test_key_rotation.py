@@ -102,8 +102,8 @@ async def _lacks_key(http: httpx.AsyncClient, kid: str | None) -> bool:
     return kid not in {key["kid"] for key in (await http.get("/oauth2/jwks")).json()["keys"]}
 
 
-async def test_processes_due_at_once_add_one_key_per_algorithm(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 't.db'}"
+async def test_processes_due_at_once_add_one_key_per_algorithm(store_url: str) -> None:
+    url = store_url
     clock = FakeClock()
     kek = KeyEncryptionKey.generate()
     settings = KeySettings(rotation_interval=timedelta(days=1))

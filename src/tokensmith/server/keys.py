@@ -117,7 +117,7 @@ async def seal_plaintext_keys(store: Store, encryption_key: KeyEncryptionKey) ->
     """Seal the keys stored in clear by earlier versions, in place; return how many this call sealed."""
     sealed = 0
     while plaintext := await store.list_plaintext_signing_keys():
-        records = [seal_key(k.kid, k.alg, k.private_jwk, encryption_key, utc_now()) for k in plaintext]
+        records = [seal_key(k.kid, k.alg, k.private_jwk, encryption_key, k.created_at) for k in plaintext]
         # Another process starting at the same moment may seal them first: the loop then finds none left.
         if await store.replace_signing_key_ciphertexts(records, None):
             sealed += len(records)

@@ -33,6 +33,7 @@ class PlaintextSigningKey:
     kid: str
     alg: str
     private_jwk: dict[str, Any]
+    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

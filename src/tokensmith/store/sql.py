@@ -227,9 +227,9 @@ _list_keys = (
     .where(signing_keys.c.encrypted_private_jwk.is_not(None))
     .order_by(signing_keys.c.created_at, signing_keys.c.kid)
 )
-_list_plaintext_keys = select(signing_keys.c.kid, signing_keys.c.alg, signing_keys.c.private_jwk).where(
-    signing_keys.c.private_jwk.is_not(None)
-)
+_list_plaintext_keys = select(
+    signing_keys.c.kid, signing_keys.c.alg, signing_keys.c.private_jwk, signing_keys.c.created_at
+).where(signing_keys.c.private_jwk.is_not(None))
 _retire_active_key = (
     update(signing_keys)
     .where(signing_keys.c.kid == bindparam("target_kid"), signing_keys.c.status == "active")

@@ -41,6 +41,7 @@ class FakeStore:
 
     def __init__(self) -> None:
         self.keys: list[SigningKeyRecord] = []
+        self.encryption_key = KeyEncryptionKey.generate()  # the keys' sealing key, as long as the "database" lives
         self.tokens: dict[str, IssuedTokenRecord] = {}
         self.audit: list[AuditEvent] = []
         self.calls: list[str] = []
@@ -157,7 +158,7 @@ async def make_context(
     store = store or FakeStore()
     clock = clock or FakeClock()
     typed_store = cast(Store, store)
-    keys = KeyManager(typed_store, config.keys, clock, encryption_key=KeyEncryptionKey.generate())
+    keys = KeyManager(typed_store, config.keys, clock, encryption_key=store.encryption_key)
     await keys.load()
     tokens = TokenIssuer(config, keys, typed_store, clock)
     return ServerContext(config=config, store=typed_store, keys=keys, tokens=tokens, clock=clock)
