@@ -433,3 +433,13 @@ def test_the_demo_takes_the_key_encryption_key_from_the_environment(monkeypatch:
     config = load_server_config(ARTICLE_TOPOLOGY, "postgresql+asyncpg://db.example/demo")
     with pytest.raises(KeyEncryptionError, match=ENVIRONMENT_VARIABLE):
         configured_encryption_key(config.keys, config.database_url)
+
+
+def test_serve_on_postgresql_without_a_key_says_which_setting_in_one_line(tmp_path: Path) -> None:
+    config_file = tmp_path / "server.yaml"
+    config_file.write_text("database-url: postgresql+asyncpg://tokensmith@127.0.0.1:1/none\n")
+    result = runner.invoke(cli, ["serve", "--config", str(config_file)], env={ENVIRONMENT_VARIABLE: None})
+    assert result.exit_code == 1
+    assert result.output.startswith("tokensmith: keys.encryption-key is not set")
+    assert ENVIRONMENT_VARIABLE in result.output
+    assert "Traceback" not in result.output
