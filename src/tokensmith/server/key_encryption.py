@@ -164,8 +164,8 @@ def _key_file_beside(database: Path) -> KeyEncryptionKey:
             logger.warning(
                 "created %s: the key-encryption key of the signing keys in %s. Keep it apart from backups of the "
                 "database, or set keys.encryption-key-file (docs/security.md, 'Keys at rest')",
-                path,
-                database,
+                path.resolve(),
+                database.resolve(),
             )
         finally:
             with contextlib.suppress(FileNotFoundError):
