@@ -33,8 +33,10 @@ from bench.loadgen import LoadResult, Request, run_wrk
 from bench.processes import RssSampler, Service, free_port
 from bench.systems import REPO
 from tokensmith.client.exchanger import TokenExchanger
+from tokensmith.config.server import KeySettings
 from tokensmith.demo.settings import load_server_config
-from tokensmith.server.keys import import_key
+from tokensmith.server.key_encryption import configured_encryption_key
+from tokensmith.server.keys import open_private_key
 from tokensmith.store import open_store
 
 VARIANTS = ("cached", "uncached")
@@ -92,7 +94,9 @@ async def _signing_key(database_url: str, alg: str) -> signing.SigningKey:
         await store.close()
     if not records:
         raise RuntimeError(f"the authorization server has no active {alg} key")
-    return import_key(max(records, key=lambda r: r.created_at))
+    return open_private_key(
+        max(records, key=lambda r: r.created_at), configured_encryption_key(KeySettings(), database_url)
+    )
 
 
 def _user_tokens(key: signing.SigningKey, issuer: str, count: int) -> list[str]:

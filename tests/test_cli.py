@@ -208,7 +208,8 @@ def test_version() -> None:
 
 
 def test_serve_with_an_unreachable_database_prints_one_line_and_exits_1(tmp_path: Path) -> None:
-    path = write(tmp_path, "database-url: postgresql+asyncpg://tokensmith:hunter2@127.0.0.1:1/none\n")
+    kek = "keys: {encryption-key: AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA}\n"  # PostgreSQL needs one
+    path = write(tmp_path, "database-url: postgresql+asyncpg://tokensmith:hunter2@127.0.0.1:1/none\n" + kek)
     line, stderr = serve_fails(path)
     assert line.startswith("tokensmith: cannot open the database postgresql+asyncpg://tokensmith:***@127.0.0.1:1/none")
     assert "hunter2" not in stderr

@@ -11,6 +11,7 @@ from tests.server.configs import server_config
 
 from tokensmith.config.server import ServerConfig
 from tokensmith.server.context import ServerContext
+from tokensmith.server.key_encryption import KeyEncryptionKey
 from tokensmith.server.keys import KeyManager
 from tokensmith.server.tokens import TokenIssuer
 from tokensmith.store import open_store
@@ -44,7 +45,7 @@ async def ctx(config: ServerConfig, clock: FakeClock) -> AsyncIterator[ServerCon
     store = open_store(config.database_url)
     await store.initialize()
     try:
-        keys = KeyManager(store, config.keys, clock)
+        keys = KeyManager(store, config.keys, clock, encryption_key=KeyEncryptionKey.generate())
         await keys.load()
         yield ServerContext(
             config=config, store=store, keys=keys, tokens=TokenIssuer(config, keys, store, clock), clock=clock

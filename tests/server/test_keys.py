@@ -18,10 +18,12 @@ from joserfc.jws import JWSRegistry
 
 from tokensmith import jose
 from tokensmith.config.server import KeySettings
-from tokensmith.server.keys import KeyManager, generate_key, import_key
+from tokensmith.server.key_encryption import KeyEncryptionKey
+from tokensmith.server.keys import KeyManager, generate_key, open_private_key
 from tokensmith.store.sql import SqlStore
 
 GRACE = timedelta(minutes=10)
+KEK = KeyEncryptionKey.generate("the test key")
 CLAIMS = {"iss": "https://as.example", "sub": "alice", "aud": "message-service"}
 
 
@@ -52,7 +54,7 @@ def forged(header: dict[str, Any], claims: dict[str, Any] = CLAIMS, signature: b
 
 def signing_key(keys: KeyManager, alg: str) -> ECKey | RSAKey:
     kid = kid_for(keys, alg)
-    return import_key(next(r for r in keys.records if r.kid == kid))
+    return open_private_key(next(r for r in keys.records if r.kid == kid), KEK)
 
 
 def validly_signed(header: dict[str, Any], key: ECKey | RSAKey, alg: str, claims: dict[str, Any] = CLAIMS) -> str:
@@ -84,7 +86,7 @@ async def store(database_url: str) -> AsyncIterator[SqlStore]:
 
 @pytest.fixture
 async def keys(store: SqlStore, clock: FakeClock) -> KeyManager:
-    manager = KeyManager(store, KeySettings(retired_key_grace=GRACE), clock)
+    manager = KeyManager(store, KeySettings(retired_key_grace=GRACE), clock, encryption_key=KEK)
     await manager.load()
     return manager
 
@@ -110,7 +112,7 @@ async def replica_keys(database_url: str, clock: FakeClock) -> AsyncIterator[tup
     replica_store = CountingStore(database_url)
     await replica_store.initialize()
     try:
-        replica = KeyManager(replica_store, KeySettings(retired_key_grace=GRACE), clock)
+        replica = KeyManager(replica_store, KeySettings(retired_key_grace=GRACE), clock, encryption_key=KEK)
         await replica.load()
         yield replica, replica_store
     finally:
@@ -123,7 +125,8 @@ async def replica_keys(database_url: str, clock: FakeClock) -> AsyncIterator[tup
 async def test_first_load_generates_one_key_per_configured_algorithm(keys: KeyManager, store: SqlStore) -> None:
     stored = await store.list_signing_keys()
     assert sorted(r.alg for r in stored) == ["ES256", "RS256"]
-    assert all(r.status == "active" and r.private_jwk.get("d") for r in stored)
+    assert all(r.status == "active" and r.encryption_key_id == KEK.id for r in stored)
+    assert all("d" not in r.public_jwk and "d" in open_private_key(r, KEK).as_dict(private=True) for r in stored)
     published = keys.jwks()["keys"]
     assert sorted(k["kid"] for k in published) == sorted(r.kid for r in stored)
     assert {k["alg"] for k in published} == {"ES256", "RS256"}
@@ -138,7 +141,7 @@ async def test_keys_persist_and_are_not_regenerated(keys: KeyManager, database_u
     other_store = SqlStore(database_url)
     await other_store.initialize()
     try:
-        restarted = KeyManager(other_store, KeySettings(retired_key_grace=GRACE), clock)
+        restarted = KeyManager(other_store, KeySettings(retired_key_grace=GRACE), clock, encryption_key=KEK)
         await restarted.load()
         assert sorted(r.kid for r in restarted.records) == kids
         assert len(await other_store.list_signing_keys()) == 2
@@ -149,10 +152,14 @@ async def test_keys_persist_and_are_not_regenerated(keys: KeyManager, database_u
 
 
 async def test_a_newly_wanted_algorithm_gets_a_key(store: SqlStore, clock: FakeClock) -> None:
-    only_es = KeyManager(store, KeySettings(access_token_algorithm="ES256", id_token_algorithm="ES256"), clock)
+    only_es = KeyManager(
+        store, KeySettings(access_token_algorithm="ES256", id_token_algorithm="ES256"), clock, encryption_key=KEK
+    )
     await only_es.load()
     assert [r.alg for r in only_es.records] == ["ES256"]
-    both = KeyManager(store, KeySettings(access_token_algorithm="ES256", id_token_algorithm="RS256"), clock)
+    both = KeyManager(
+        store, KeySettings(access_token_algorithm="ES256", id_token_algorithm="RS256"), clock, encryption_key=KEK
+    )
     await both.load()
     assert sorted(r.alg for r in both.records) == ["ES256", "RS256"]
 
@@ -171,7 +178,9 @@ async def test_sign_and_verify(keys: KeyManager, alg: str) -> None:
 
 
 async def test_signing_with_an_algorithm_without_a_key_fails(store: SqlStore, clock: FakeClock) -> None:
-    only_es = KeyManager(store, KeySettings(access_token_algorithm="ES256", id_token_algorithm="ES256"), clock)
+    only_es = KeyManager(
+        store, KeySettings(access_token_algorithm="ES256", id_token_algorithm="ES256"), clock, encryption_key=KEK
+    )
     await only_es.load()
     with pytest.raises(ValueError, match="no active RS256 signing key"):
         only_es.sign(CLAIMS, alg="RS256")
@@ -194,7 +203,7 @@ async def test_hs256_signed_with_the_public_key_is_refused(keys: KeyManager) -> 
 
 
 async def test_unknown_or_missing_kid_is_refused(keys: KeyManager, clock: FakeClock) -> None:
-    stranger = import_key(generate_key("ES256", clock()))
+    stranger = open_private_key(generate_key("ES256", clock(), KEK), KEK)
     token = jwt.encode({"alg": "ES256", "kid": stranger.kid}, CLAIMS, stranger, algorithms=["ES256"])
     with pytest.raises(jose.UnknownKey):
         keys.verify(token)
@@ -441,7 +450,10 @@ async def test_replicas_starting_together_converge_on_one_signing_key(
     await other_store.initialize()
     try:
         settings = KeySettings(retired_key_grace=GRACE)
-        first, second = KeyManager(store, settings, clock), KeyManager(other_store, settings, clock)
+        first, second = (
+            KeyManager(store, settings, clock, encryption_key=KEK),
+            KeyManager(other_store, settings, clock, encryption_key=KEK),
+        )
         await asyncio.gather(first.load(), second.load())  # both may generate keys before seeing the other's
         await asyncio.gather(first.refresh(), second.refresh())
         for alg in ["ES256", "RS256"]:

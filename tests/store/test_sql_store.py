@@ -108,9 +108,18 @@ def session_record(label: str = "session", *, expires_in: int = 3600) -> Session
     )
 
 
-def key_record(kid: str, *, created: datetime = NOW, alg: str = "ES256") -> SigningKeyRecord:
+def key_record(
+    kid: str, *, created: datetime = NOW, alg: str = "ES256", status: str = "active", retired_at: datetime | None = None
+) -> SigningKeyRecord:
     return SigningKeyRecord(
-        kid=kid, alg=alg, private_jwk={"kty": "EC", "crv": "P-256", "kid": kid, "d": "secret"}, created_at=created
+        kid=kid,
+        alg=alg,
+        public_jwk={"kty": "EC", "crv": "P-256", "kid": kid, "x": "x", "y": "y"},
+        encrypted_private_jwk=f"sealed-{kid}",
+        encryption_key_id="kek-1",
+        created_at=created,
+        status=status,
+        retired_at=retired_at,
     )
 
 
@@ -248,20 +257,63 @@ async def test_naive_datetimes_are_refused(store: SqlStore) -> None:
 # --- signing keys -------------------------------------------------------------------------------------------
 
 
-async def test_signing_keys_add_list_retire_delete(store: SqlStore) -> None:
-    await store.add_signing_key(key_record("k2", created=NOW + timedelta(seconds=1), alg="RS256"))
-    await store.add_signing_key(key_record("k1"))
+async def test_signing_keys_add_list_rotate_delete(store: SqlStore) -> None:
+    assert await store.add_signing_key(key_record("k2", created=NOW + timedelta(seconds=1), alg="RS256"))
+    assert await store.add_signing_key(key_record("k1"))
     keys = await store.list_signing_keys()
     assert [k.kid for k in keys] == ["k1", "k2"]  # oldest first
     assert keys[0] == key_record("k1")
     assert keys[1].alg == "RS256"
 
-    await store.retire_signing_key("k1", NOW + timedelta(minutes=5))
-    retired = (await store.list_signing_keys())[0]
-    assert (retired.status, retired.retired_at) == ("retired", NOW + timedelta(minutes=5))
+    later = NOW + timedelta(minutes=5)
+    assert await store.rotate_signing_key("k1", key_record("k3", created=later), later)
+    retired, _, new = await store.list_signing_keys()
+    assert (retired.kid, retired.status, retired.retired_at) == ("k1", "retired", later)
+    assert (new.kid, new.status) == ("k3", "active")
 
     await store.delete_signing_key("k1")
-    assert [k.kid for k in await store.list_signing_keys()] == ["k2"]
+    assert [k.kid for k in await store.list_signing_keys()] == ["k2", "k3"]
+
+
+async def test_one_active_signing_key_per_algorithm(store: SqlStore) -> None:
+    assert await store.add_signing_key(key_record("k1"))
+    assert not await store.add_signing_key(key_record("k2"))  # another process added one first
+    assert await store.add_signing_key(key_record("k3", status="retired", retired_at=NOW))
+    assert await store.add_signing_key(key_record("k4", alg="RS256"))
+    assert sorted(k.kid for k in await store.list_signing_keys()) == ["k1", "k3", "k4"]
+
+
+async def test_a_key_is_rotated_once_whoever_asks(store: SqlStore, store_url: str) -> None:
+    await store.add_signing_key(key_record("k1"))
+    other = SqlStore(store_url)
+    try:
+        await other.initialize()
+        later = NOW + timedelta(minutes=1)
+        outcomes = await asyncio.gather(
+            store.rotate_signing_key("k1", key_record("a", created=later), later),
+            other.rotate_signing_key("k1", key_record("b", created=later), later),
+        )
+    finally:
+        await other.close()
+    assert sorted(outcomes) == [False, True]
+    active = [k.kid for k in await store.list_signing_keys() if k.status == "active"]
+    assert active == (["a"] if outcomes[0] else ["b"])
+    assert not await store.rotate_signing_key("k1", key_record("c", created=later), later)  # k1 is retired
+
+
+async def test_ciphertexts_are_replaced_all_or_nothing(store: SqlStore) -> None:
+    await store.add_signing_key(key_record("k1"))
+    await store.add_signing_key(key_record("k2", alg="RS256"))
+    k1, k2 = await store.list_signing_keys()
+    resealed = [replace(k, encrypted_private_jwk=f"new-{k.kid}", encryption_key_id="kek-2") for k in (k1, k2)]
+
+    # Only one of the two under kek-1 given: the other would be left under it, so nothing changes.
+    assert not await store.replace_signing_key_ciphertexts(resealed[:1], "kek-1")
+    assert {k.encryption_key_id for k in await store.list_signing_keys()} == {"kek-1"}
+    assert not await store.replace_signing_key_ciphertexts(resealed, "kek-3")  # not sealed under kek-3
+
+    assert await store.replace_signing_key_ciphertexts(resealed, "kek-1")
+    assert await store.list_signing_keys() == resealed
 
 
 # --- authorization codes ------------------------------------------------------------------------------------

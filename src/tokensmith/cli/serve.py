@@ -28,6 +28,7 @@ def serve(
     """Run the authorization server."""
     settings = load_or_exit(config)
     try:
+        from tokensmith.server.key_encryption import KeyEncryptionError
         from tokensmith.server.serving import ServeFailed, serve_server
     except ImportError as exc:
         raise fail(f"the server is not installed ({exc.name} missing): pip install 'tokensmith[server]'") from None
@@ -35,6 +36,8 @@ def serve(
     # traceback per worker, and workers then start on an up-to-date schema.
     try:
         asyncio.run(_prepare_database(settings))
+    except KeyEncryptionError as exc:
+        raise fail(str(exc)) from None
     except Exception as exc:  # any driver error: report it on one line
         raise fail(f"cannot open the database {_redacted(settings.database_url)}: {_one_line(exc)}") from None
     try:
@@ -54,11 +57,13 @@ def serve(
 async def _prepare_database(settings: ServerConfig) -> None:
     """Migrate the schema and create any missing signing key, once, before the server processes start: worker
     processes starting together then all load the same keys instead of each adding one."""
+    from tokensmith.server.key_encryption import configured_encryption_key
     from tokensmith.server.keys import KeyManager
     from tokensmith.store import opened_store
 
+    encryption_key = configured_encryption_key(settings.keys, settings.database_url)
     async with opened_store(settings.database_url) as store:
-        await KeyManager(store, settings.keys).load()
+        await KeyManager(store, settings.keys, encryption_key=encryption_key).load()
 
 
 def _redacted(database_url: str) -> str:

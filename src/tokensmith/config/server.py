@@ -16,11 +16,12 @@ so the article's YAML translates line by line::
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Literal, cast
 
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, KeySetSerialization
-from pydantic import BaseModel, Field, PrivateAttr, field_validator, model_validator
+from pydantic import BaseModel, Field, PrivateAttr, SecretStr, field_validator, model_validator
 
 from tokensmith.config.exchange import ExchangePolicy, TrustedIssuer
 from tokensmith.config.types import KEBAB, Duration, NonNegativeDuration
@@ -184,6 +185,18 @@ class KeySettings(BaseModel):
     id_token_algorithm: Literal["ES256", "RS256"] = "RS256"
     # Retired keys stay in the JWKS this long after rotation, so tokens they signed still verify.
     retired_key_grace: Duration = timedelta(hours=1)
+    # A new signing key per algorithm once the active one is this old (0: only `tokensmith keys rotate` rotates).
+    rotation_interval: NonNegativeDuration = timedelta(0)
+    # The key-encryption key sealing the private signing keys in the database (32 random bytes, base64url), or a
+    # file holding it. Neither: a file beside a SQLite database; PostgreSQL needs one (docs/security.md).
+    encryption_key: SecretStr | None = None
+    encryption_key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_encryption_key(self) -> KeySettings:
+        if self.encryption_key is not None and self.encryption_key_file is not None:
+            raise ValueError("set encryption-key or encryption-key-file, not both")
+        return self
 
 
 class TokenDefaults(BaseModel):

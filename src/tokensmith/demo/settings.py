@@ -7,6 +7,7 @@ topology in use, so ``--as-port 9101`` changes the issuer everywhere at once.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
@@ -160,6 +161,12 @@ def load_service_settings(model: type[M], name: str, topology: Topology) -> M:
     return _validate(model, path, data)
 
 
+_ENCRYPTION_KEY_VARIABLES = {
+    "TOKENSMITH_KEYS__ENCRYPTION_KEY": "encryption-key",
+    "TOKENSMITH_KEYS__ENCRYPTION_KEY_FILE": "encryption-key-file",
+}
+
+
 def load_server_config(topology: Topology, database_url: str | None = None) -> ServerConfig:
     """The authorization server's shipped file, its URLs moved to ``topology``."""
     base = load_config(shipped_config_path("authorization-server.yaml"), environ={})
@@ -167,6 +174,10 @@ def load_server_config(topology: Topology, database_url: str | None = None) -> S
     data["host"] = topology.host
     if database_url is not None:
         data["database-url"] = database_url
+    # Of the environment, only the key-encryption key (needed with PostgreSQL): the demo's settings are its own.
+    for variable, key in _ENCRYPTION_KEY_VARIABLES.items():
+        if os.environ.get(variable):
+            data.setdefault("keys", {})[key] = os.environ[variable]
     try:
         return ServerConfig.model_validate(data)
     except ValidationError as exc:  # only --database-url can make the shipped file invalid

@@ -38,6 +38,7 @@ from tokensmith.server.endpoints.runtime import STATIC_DIR, Runtime, new_templat
 from tokensmith.server.endpoints.token import token_endpoint
 from tokensmith.server.endpoints.userinfo import userinfo_endpoint
 from tokensmith.server.grants.token_exchange import close_exchange_runtime
+from tokensmith.server.key_encryption import KeyEncryptionError, configured_encryption_key
 from tokensmith.server.keys import KeyManager
 from tokensmith.server.metrics import CONTENT_TYPE_LATEST, ServerMetrics
 from tokensmith.server.passwords import SecretVerifier, UserPasswordChecker
@@ -104,11 +105,14 @@ def routes() -> list[Route | Mount]:
 
 
 async def _refresh_keys_periodically(keys: KeyManager) -> None:
-    """Pick up keys another replica or `tokensmith keys rotate` added, so this process signs with the newest."""
+    """Pick up keys another replica or `tokensmith keys rotate` added, so this process signs with the newest, and
+    rotate keys that are `keys.rotation-interval` old."""
     while True:
         await asyncio.sleep(KEY_REFRESH_SECONDS)
         try:
-            await keys.refresh()
+            await keys.maintain()
+        except KeyEncryptionError as exc:  # e.g. the keys were re-wrapped under a new key-encryption key
+            logger.warning("could not re-read the signing keys: %s", exc)
         except Exception:  # a database hiccup must not stop the loop; the next round retries
             logger.warning("could not re-read the signing keys", exc_info=True)
 
@@ -135,10 +139,11 @@ def create_app(config: ServerConfig, *, clock: Clock = utc_now) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        encryption_key = configured_encryption_key(config.keys, config.database_url)
         store = open_store(config.database_url, config.database_durability)
         await store.initialize()
         try:
-            keys = KeyManager(store, config.keys, clock)
+            keys = KeyManager(store, config.keys, clock, encryption_key=encryption_key)
             await keys.load()
             ctx = ServerContext(
                 config=config,

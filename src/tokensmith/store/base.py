@@ -18,6 +18,7 @@ from tokensmith.store.records import (
     ClientAssertionRecord,
     IssuedTokenRecord,
     LoginAttempt,
+    PlaintextSigningKey,
     RefreshTokenRecord,
     RevokedTokenRecord,
     SessionRecord,
@@ -50,12 +51,27 @@ class Store(Protocol):
 
     async def close(self) -> None: ...
 
-    # signing keys
-    async def list_signing_keys(self) -> Sequence[SigningKeyRecord]: ...
+    # signing keys (at most one active per algorithm, held by the database)
+    async def list_signing_keys(self) -> Sequence[SigningKeyRecord]:
+        """The sealed keys, oldest first (keys still in clear are :meth:`list_plaintext_signing_keys`)."""
 
-    async def add_signing_key(self, key: SigningKeyRecord) -> None: ...
+    async def list_plaintext_signing_keys(self) -> Sequence[PlaintextSigningKey]:
+        """Keys written before keys were sealed at rest, for the server to seal."""
 
-    async def retire_signing_key(self, kid: str, retired_at: datetime) -> None: ...
+    async def add_signing_key(self, key: SigningKeyRecord) -> bool:
+        """Add the key; False, adding nothing, when it is active and its algorithm already has an active key
+        (another process added it: re-read)."""
+
+    async def rotate_signing_key(self, retiring_kid: str, new_key: SigningKeyRecord, now: datetime) -> bool:
+        """In one transaction, retire ``retiring_kid`` and add ``new_key`` (active); False, changing nothing, when
+        ``retiring_kid`` is no longer active (another process rotated first: re-read)."""
+
+    async def replace_signing_key_ciphertexts(
+        self, keys: Sequence[SigningKeyRecord], previous_key_id: str | None
+    ) -> bool:
+        """In one transaction, write each key's public JWK, ciphertext and key-encryption key id over its row, which
+        must still be sealed under ``previous_key_id`` (None: still in clear, which is then cleared). Commit only
+        when every key matched and no row is left under ``previous_key_id``; else change nothing and return False."""
 
     async def delete_signing_key(self, kid: str) -> None: ...
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from sqlalchemy import event
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
@@ -59,6 +59,14 @@ def _sqlite_connection_settings(synchronous: str, dbapi_connection: Any, _record
 
 def is_memory_database(url: URL) -> bool:
     return url.database in (None, "", ":memory:")
+
+
+def sqlite_database_file(database_url: str) -> Path | None:
+    """The file of a SQLite database URL (as its engine opens it); None for an in-memory one and other databases."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or is_memory_database(url):
+        return None
+    return Path(str(url.database)).expanduser()
 
 
 def create_private_file(path: Path) -> None:

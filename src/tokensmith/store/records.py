@@ -15,11 +15,25 @@ from typing import Any
 class SigningKeyRecord:
     kid: str
     alg: str  # "ES256" or "RS256"
-    private_jwk: dict[str, Any]  # the private key as a JWK (RFC 7517) dict
+    public_jwk: dict[str, Any]  # the public key as a JWK (RFC 7517) dict, in clear: the JWKS is built from it
+    # The private JWK sealed with AES-256-GCM (server/key_encryption.py) under the key-encryption key whose id is
+    # `encryption_key_id`.
+    encrypted_private_jwk: str
+    encryption_key_id: str
     created_at: datetime
-    # "active": signs new tokens; "retired": published in the JWKS for verification only until expiry.
+    # "active": signs new tokens (one per algorithm); "retired": published in the JWKS for verification only.
     status: str = "active"
     retired_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PlaintextSigningKey:
+    """A signing key stored before keys were encrypted at rest: the server encrypts it in place at start."""
+
+    kid: str
+    alg: str
+    private_jwk: dict[str, Any]
+    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

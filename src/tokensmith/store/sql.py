@@ -50,6 +50,7 @@ from tokensmith.store.records import (
     ClientAssertionRecord,
     IssuedTokenRecord,
     LoginAttempt,
+    PlaintextSigningKey,
     RefreshTokenRecord,
     RevokedTokenRecord,
     SessionRecord,
@@ -220,12 +221,32 @@ _get_session = select(sessions).where(
 )
 _delete_session = delete(sessions).where(sessions.c.session_hash == bindparam("hash"))
 
-_list_keys = select(signing_keys).order_by(signing_keys.c.created_at, signing_keys.c.kid)
-_retire_key = (
+_SEALED_KEY_COLUMNS: Final = tuple(c for c in signing_keys.c if c.name != "private_jwk")
+_list_keys = (
+    select(*_SEALED_KEY_COLUMNS)
+    .where(signing_keys.c.encrypted_private_jwk.is_not(None))
+    .order_by(signing_keys.c.created_at, signing_keys.c.kid)
+)
+_list_plaintext_keys = select(
+    signing_keys.c.kid, signing_keys.c.alg, signing_keys.c.private_jwk, signing_keys.c.created_at
+).where(signing_keys.c.private_jwk.is_not(None))
+_retire_active_key = (
     update(signing_keys)
-    .where(signing_keys.c.kid == bindparam("target_kid"))
+    .where(signing_keys.c.kid == bindparam("target_kid"), signing_keys.c.status == "active")
     .values(status="retired", retired_at=bindparam("retired_at", type_=UTCDateTime()))
 )
+_sealed_under = signing_keys.c.encryption_key_id.is_not_distinct_from(bindparam("previous_key_id", type_=String()))
+_reseal_key = (
+    update(signing_keys)
+    .where(signing_keys.c.kid == bindparam("target_kid"), _sealed_under)
+    .values(
+        private_jwk=null(),
+        public_jwk=bindparam("new_public_jwk", type_=signing_keys.c.public_jwk.type),
+        encrypted_private_jwk=bindparam("new_encrypted_private_jwk"),
+        encryption_key_id=bindparam("new_encryption_key_id"),
+    )
+)
+_count_sealed_under = select(func.count()).select_from(signing_keys).where(_sealed_under)
 _delete_key = delete(signing_keys).where(signing_keys.c.kid == bindparam("target_kid"))
 
 _list_audit = select(audit_events).order_by(audit_events.c.id.desc()).limit(bindparam("limit", type_=Integer()))
@@ -459,11 +480,49 @@ class SqlStore:
             rows = (await connection.execute(_list_keys)).mappings().all()
         return [SigningKeyRecord(**row) for row in rows]
 
-    async def add_signing_key(self, key: SigningKeyRecord) -> None:
-        await self._write(_insert_signing_keys, _params(key))
+    async def list_plaintext_signing_keys(self) -> Sequence[PlaintextSigningKey]:
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(_list_plaintext_keys)).mappings().all()
+        return [PlaintextSigningKey(**row) for row in rows]
 
-    async def retire_signing_key(self, kid: str, retired_at: datetime) -> None:
-        await self._write(_retire_key, {"target_kid": kid, "retired_at": retired_at})
+    async def add_signing_key(self, key: SigningKeyRecord) -> bool:
+        """False when the unique index of active keys refused it: another process added one for the algorithm."""
+        try:
+            await self._write(_insert_signing_keys, _params(key))
+        except IntegrityError:
+            return False
+        return True
+
+    async def rotate_signing_key(self, retiring_kid: str, new_key: SigningKeyRecord, now: datetime) -> bool:
+        # The conditional UPDATE decides: of processes rotating the same key at once, one retires it (the others
+        # wait for its row lock, then match nothing) and only that one adds a key.
+        async with self._tx.begin() as connection:
+            retired = await connection.execute(_retire_active_key, {"target_kid": retiring_kid, "retired_at": now})
+            if retired.rowcount != 1:
+                return False
+            await connection.execute(_insert_signing_keys, _params(new_key))
+        return True
+
+    async def replace_signing_key_ciphertexts(
+        self, keys: Sequence[SigningKeyRecord], previous_key_id: str | None
+    ) -> bool:
+        async with self._tx.connect() as connection, connection.begin() as transaction:
+            for key in keys:
+                params = {
+                    "target_kid": key.kid,
+                    "previous_key_id": previous_key_id,
+                    "new_public_jwk": key.public_jwk,
+                    "new_encrypted_private_jwk": key.encrypted_private_jwk,
+                    "new_encryption_key_id": key.encryption_key_id,
+                }
+                if (await connection.execute(_reseal_key, params)).rowcount != 1:
+                    await transaction.rollback()
+                    return False
+            left = (await connection.execute(_count_sealed_under, {"previous_key_id": previous_key_id})).scalar_one()
+            if left:
+                await transaction.rollback()
+                return False
+        return True
 
     async def delete_signing_key(self, kid: str) -> None:
         await self._write(_delete_key, {"target_kid": kid})

@@ -75,15 +75,29 @@ def _json() -> JSON:
     return JSON(none_as_null=True)
 
 
+# A row holds either the key sealed (public_jwk, encrypted_private_jwk, encryption_key_id) or, written before keys
+# were encrypted at rest, `private_jwk` in clear, which the server seals in place at start.
 signing_keys = Table(
     "signing_keys",
     metadata,
     Column("kid", String(64), primary_key=True),
     Column("alg", String(16), nullable=False),
-    Column("private_jwk", _json(), nullable=False),
+    Column("private_jwk", _json(), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("status", String(16), nullable=False),
     Column("retired_at", UTCDateTime(), nullable=True),
+    Column("public_jwk", _json(), nullable=True),
+    Column("encrypted_private_jwk", Text, nullable=True),
+    Column("encryption_key_id", String(32), nullable=True),
+)
+# One active key per algorithm, decided by the database whatever the number of processes starting or rotating at once.
+_is_active = signing_keys.c.status == "active"
+Index(
+    "ix_signing_keys_one_active_per_alg",
+    signing_keys.c.alg,
+    unique=True,
+    sqlite_where=_is_active,
+    postgresql_where=_is_active,
 )
 
 authorization_codes = Table(

@@ -12,6 +12,7 @@ from tokensmith.config.exchange import ACCESS_TOKEN_TYPE
 from tokensmith.config.server import TOKEN_EXCHANGE, ServerConfig
 from tokensmith.server.context import ServerContext
 from tokensmith.server.grants.base import AuthenticatedClient, TokenRequest
+from tokensmith.server.key_encryption import KeyEncryptionKey
 from tokensmith.server.keys import KeyManager
 from tokensmith.server.tokens import IssuedToken, TokenIssuer
 from tokensmith.store.base import Store
@@ -40,6 +41,7 @@ class FakeStore:
 
     def __init__(self) -> None:
         self.keys: list[SigningKeyRecord] = []
+        self.encryption_key = KeyEncryptionKey.generate()  # the keys' sealing key, as long as the "database" lives
         self.tokens: dict[str, IssuedTokenRecord] = {}
         self.audit: list[AuditEvent] = []
         self.calls: list[str] = []
@@ -49,8 +51,12 @@ class FakeStore:
     async def list_signing_keys(self) -> Sequence[SigningKeyRecord]:
         return tuple(self.keys)
 
-    async def add_signing_key(self, key: SigningKeyRecord) -> None:
+    async def list_plaintext_signing_keys(self) -> Sequence[object]:
+        return ()
+
+    async def add_signing_key(self, key: SigningKeyRecord) -> bool:
         self.keys.append(key)
+        return True
 
     async def record_issued_token(self, token: IssuedTokenRecord) -> None:
         self.calls.append("record_issued_token")
@@ -152,7 +158,7 @@ async def make_context(
     store = store or FakeStore()
     clock = clock or FakeClock()
     typed_store = cast(Store, store)
-    keys = KeyManager(typed_store, config.keys, clock)
+    keys = KeyManager(typed_store, config.keys, clock, encryption_key=store.encryption_key)
     await keys.load()
     tokens = TokenIssuer(config, keys, typed_store, clock)
     return ServerContext(config=config, store=typed_store, keys=keys, tokens=tokens, clock=clock)

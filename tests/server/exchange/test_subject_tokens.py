@@ -25,7 +25,7 @@ from tokensmith.errors import OAuthError
 from tokensmith.server.context import ServerContext
 from tokensmith.server.grants.base import TokenRequest
 from tokensmith.server.grants.token_exchange import TokenExchangeGrant
-from tokensmith.server.keys import import_key
+from tokensmith.server.keys import open_private_key
 from tokensmith.server.subject_tokens import MAX_TOKEN_BYTES
 
 GRANT = TokenExchangeGrant()
@@ -119,7 +119,9 @@ async def test_a_subject_token_with_a_crit_header_is_refused_even_when_validly_s
     header = jose.parse(subject.token).header
     record = next(r for r in ctx.keys.records if r.kid == header["kid"])
     signing_input = f"{b64({**header, 'crit': ['kid']})}.{b64(dict(subject.claims))}"
-    signature = JWSRegistry.algorithms[header["alg"]].sign(signing_input.encode(), import_key(record))
+    signature = JWSRegistry.algorithms[header["alg"]].sign(
+        signing_input.encode(), open_private_key(record, ctx.keys.encryption_key)
+    )
     error = await refusal(ctx, exchange_request(f"{signing_input}.{b64(signature)}"))
     assert error.error == "invalid_request"
     assert "'crit'" in error.description

@@ -15,6 +15,8 @@ from tests.server.browser import Browser, basic_auth
 from tests.server.configs import PASSWORD, SERVICE_CLIENT, SERVICE_SECRET, WEB_SECRET, server_config
 
 from tokensmith.server.app import create_app
+from tokensmith.server.key_encryption import KeyEncryptionKey
+from tokensmith.server.keys import open_private_key
 from tokensmith.server.sessions import SESSION_COOKIE
 from tokensmith.store import open_store
 
@@ -47,14 +49,18 @@ async def test_debug_logs_hold_no_secret(tmp_path: Path, caplog: pytest.LogCaptu
         await http.post("/oauth2/token", data={"grant_type": "client_credentials", **service, "client_secret": "bad"})
 
     store = open_store(database_url)
+    encryption_key_text = (tmp_path / "t.db.key").read_text().strip()
+    encryption_key = KeyEncryptionKey.from_text(encryption_key_text, "the test")
     try:
-        # The private signing keys were written (with their parameters) while DEBUG was on.
-        private_parts = [key.private_jwk["d"] for key in await store.list_signing_keys()]
+        # The private signing keys were written (sealed, with their parameters) while DEBUG was on.
+        records = await store.list_signing_keys()
+        private_parts = [open_private_key(r, encryption_key).as_dict(private=True)["d"] for r in records]
     finally:
         await store.close()
     assert private_parts
     secrets = {
         **{f"private signing key {n}": part for n, part in enumerate(private_parts)},
+        "key-encryption key": encryption_key_text,
         "password": PASSWORD,
         "web client secret": WEB_SECRET,
         "service client secret": SERVICE_SECRET,

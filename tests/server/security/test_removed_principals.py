@@ -36,6 +36,7 @@ from tokensmith.server.context import ServerContext
 from tokensmith.server.digest import digest
 from tokensmith.server.endpoints.introspect import introspect
 from tokensmith.server.grants.token_exchange import close_exchange_runtime
+from tokensmith.server.key_encryption import configured_encryption_key
 from tokensmith.server.keys import KeyManager
 from tokensmith.server.sessions import SESSION_COOKIE
 from tokensmith.server.tokens import TokenIssuer
@@ -85,7 +86,9 @@ async def started(config: ServerConfig, clock: FakeClock) -> AsyncIterator[Serve
     """The server's protocol core as one start of ``tokensmith serve`` builds it, on the configured database."""
     store = open_store(config.database_url)
     await store.initialize()
-    keys = KeyManager(store, config.keys, clock)
+    keys = KeyManager(
+        store, config.keys, clock, encryption_key=configured_encryption_key(config.keys, config.database_url)
+    )
     await keys.load()
     ctx = ServerContext(
         config=config, store=store, keys=keys, tokens=TokenIssuer(config, keys, store, clock), clock=clock
