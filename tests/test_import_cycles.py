@@ -25,13 +25,13 @@ KNOWN_CYCLES = [
     pytest.param(
         frozenset(
             {
-                "tokensmith.server.context",
-                "tokensmith.server.client_assertion",
-                "tokensmith.server.grants.token_exchange",
-                "tokensmith.server.grants.exchange_refresh",
-                "tokensmith.server.grants.base",
-                "tokensmith.server.grants.issuance",
-                "tokensmith.server.principals",
+                "tokensmith.server.core.context",
+                "tokensmith.server.core.client_assertion",
+                "tokensmith.server.core.grants.token_exchange",
+                "tokensmith.server.core.grants.exchange_refresh",
+                "tokensmith.server.core.grants.base",
+                "tokensmith.server.core.grants.issuance",
+                "tokensmith.server.core.principals",
             }
         ),
         id="server-context",

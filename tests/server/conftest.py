@@ -10,9 +10,9 @@ import pytest
 from tests.server.configs import server_config
 
 from tokensmith.config.server import ServerConfig
-from tokensmith.server.context import ServerContext
+from tokensmith.server.core.context import ServerContext
+from tokensmith.server.core.tokens import TokenIssuer
 from tokensmith.server.keys import KeyManager
-from tokensmith.server.tokens import TokenIssuer
 from tokensmith.store import open_store
 
 

@@ -27,12 +27,12 @@ from tests.server.protocol import form
 
 from tokensmith.config.server import ServerConfig
 from tokensmith.errors import OAuthError
-from tokensmith.server.client_assertion import ClientAssertionVerifier, client_assertion_metadata
-from tokensmith.server.client_auth import authenticate_client, require_confidential
 from tokensmith.server.clock import utc_now
-from tokensmith.server.grants.base import AuthenticatedClient
-from tokensmith.server.metadata import server_metadata
-from tokensmith.server.passwords import SecretVerifier
+from tokensmith.server.core.client_assertion import ClientAssertionVerifier, client_assertion_metadata
+from tokensmith.server.core.client_auth import authenticate_client, require_confidential
+from tokensmith.server.core.grants.base import AuthenticatedClient
+from tokensmith.server.core.metadata import server_metadata
+from tokensmith.server.core.passwords import SecretVerifier
 from tokensmith.store.sql import SqlStore
 
 ISSUER = "http://localhost:9001"

@@ -7,8 +7,8 @@ from typing import Any
 from tests.server.configs import config_data, server_config
 
 from tokensmith.config.server import ServerConfig
-from tokensmith.server import metadata as metadata_module
-from tokensmith.server.metadata import enabled_grant_types, register_metadata, server_metadata
+from tokensmith.server.core import metadata as metadata_module
+from tokensmith.server.core.metadata import enabled_grant_types, register_metadata, server_metadata
 
 
 def test_grant_types_follow_the_clients() -> None:

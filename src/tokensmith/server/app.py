@@ -24,9 +24,13 @@ from starlette.types import Receive, Scope, Send
 
 from tokensmith.config.loader import load_config
 from tokensmith.config.server import ServerConfig
-from tokensmith.server.client_assertion import close_client_assertion_verifier
 from tokensmith.server.clock import Clock, utc_now
-from tokensmith.server.context import ServerContext
+from tokensmith.server.core.client_assertion import close_client_assertion_verifier
+from tokensmith.server.core.context import ServerContext
+from tokensmith.server.core.grants.token_exchange import close_exchange_runtime
+from tokensmith.server.core.passwords import SecretVerifier, UserPasswordChecker
+from tokensmith.server.core.rate_limit import LoginThrottle
+from tokensmith.server.core.tokens import TokenIssuer
 from tokensmith.server.endpoints.authorize import authorize_endpoint
 from tokensmith.server.endpoints.direct import DirectEndpoint
 from tokensmith.server.endpoints.discovery import discovery_endpoint
@@ -39,14 +43,10 @@ from tokensmith.server.endpoints.revoke import revoke_endpoint
 from tokensmith.server.endpoints.runtime import STATIC_DIR, Runtime, new_templates
 from tokensmith.server.endpoints.token import token_endpoint
 from tokensmith.server.endpoints.userinfo import userinfo_endpoint
-from tokensmith.server.grants.token_exchange import close_exchange_runtime
 from tokensmith.server.heap import settle_heap_for_serving
 from tokensmith.server.keys import KeyManager
 from tokensmith.server.metrics import CONTENT_TYPE_LATEST, ServerMetrics
-from tokensmith.server.passwords import SecretVerifier, UserPasswordChecker
-from tokensmith.server.rate_limit import LoginThrottle
 from tokensmith.server.request_limits import RequestLimits
-from tokensmith.server.tokens import TokenIssuer
 from tokensmith.store import open_store
 from tokensmith.store.base import Store
 

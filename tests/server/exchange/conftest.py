@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from tests.server.exchange.fakes import ContextFactory, FakeClock, FakeStore, article_config, make_context
 
-from tokensmith.server.context import ServerContext
-from tokensmith.server.grants.token_exchange import close_exchange_runtime
+from tokensmith.server.core.context import ServerContext
+from tokensmith.server.core.grants.token_exchange import close_exchange_runtime
 
 
 @pytest.fixture

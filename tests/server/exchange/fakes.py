@@ -10,10 +10,10 @@ from typing import Any, cast
 
 from tokensmith.config.exchange import ACCESS_TOKEN_TYPE
 from tokensmith.config.server import TOKEN_EXCHANGE, ServerConfig
-from tokensmith.server.context import ServerContext
-from tokensmith.server.grants.base import AuthenticatedClient, TokenRequest
+from tokensmith.server.core.context import ServerContext
+from tokensmith.server.core.grants.base import AuthenticatedClient, TokenRequest
+from tokensmith.server.core.tokens import IssuedToken, TokenIssuer
 from tokensmith.server.keys import KeyManager
-from tokensmith.server.tokens import IssuedToken, TokenIssuer
 from tokensmith.store.base import Store
 from tokensmith.store.records import AuditEvent, IssuedTokenRecord, RevokedTokenRecord, SigningKeyRecord
 

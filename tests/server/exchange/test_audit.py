@@ -11,9 +11,9 @@ from tests.server.exchange.fakes import ISSUER, ContextFactory, FakeStore, clien
 
 from tokensmith.config.exchange import ACCESS_TOKEN_TYPE
 from tokensmith.errors import OAuthError
-from tokensmith.server.audit import AuditLog, ExchangeAttempt
-from tokensmith.server.context import ServerContext
-from tokensmith.server.grants.token_exchange import TokenExchangeGrant
+from tokensmith.server.core.audit import AuditLog, ExchangeAttempt
+from tokensmith.server.core.context import ServerContext
+from tokensmith.server.core.grants.token_exchange import TokenExchangeGrant
 from tokensmith.store.records import AuditEvent
 
 GRANT = TokenExchangeGrant()

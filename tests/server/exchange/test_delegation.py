@@ -10,9 +10,9 @@ from tests.server.exchange.fakes import ISSUER, ContextFactory, client, exchange
 
 from tokensmith.config.exchange import ACCESS_TOKEN_TYPE
 from tokensmith.errors import OAuthError
-from tokensmith.server.context import ServerContext
-from tokensmith.server.grants.base import TokenRequest
-from tokensmith.server.grants.token_exchange import TokenExchangeGrant
+from tokensmith.server.core.context import ServerContext
+from tokensmith.server.core.grants.base import TokenRequest
+from tokensmith.server.core.grants.token_exchange import TokenExchangeGrant
 
 GRANT = TokenExchangeGrant()
 DELEGATION = {"delegation": True}

@@ -22,11 +22,11 @@ from tokensmith.config.exchange import (
     SAML2_TOKEN_TYPE,
 )
 from tokensmith.errors import OAuthError
-from tokensmith.server.context import ServerContext
-from tokensmith.server.grants.base import TokenRequest
-from tokensmith.server.grants.token_exchange import TokenExchangeGrant
+from tokensmith.server.core.context import ServerContext
+from tokensmith.server.core.grants.base import TokenRequest
+from tokensmith.server.core.grants.token_exchange import TokenExchangeGrant
+from tokensmith.server.core.subject_tokens import MAX_TOKEN_BYTES
 from tokensmith.server.keys import import_key
-from tokensmith.server.subject_tokens import MAX_TOKEN_BYTES
 
 GRANT = TokenExchangeGrant()
 

@@ -24,11 +24,11 @@ from tests.server.exchange.fakes import (
 
 from tokensmith.config.exchange import JWT_TOKEN_TYPE
 from tokensmith.errors import OAuthError
-from tokensmith.server.audit import AuditLog
-from tokensmith.server.context import ServerContext
-from tokensmith.server.grants.base import TokenRequest
-from tokensmith.server.grants.token_exchange import ExchangeRuntime, TokenExchangeGrant
-from tokensmith.server.subject_tokens import SubjectTokenValidator
+from tokensmith.server.core.audit import AuditLog
+from tokensmith.server.core.context import ServerContext
+from tokensmith.server.core.grants.base import TokenRequest
+from tokensmith.server.core.grants.token_exchange import ExchangeRuntime, TokenExchangeGrant
+from tokensmith.server.core.subject_tokens import SubjectTokenValidator
 
 GRANT = TokenExchangeGrant()
 IDP = "https://idp.example"

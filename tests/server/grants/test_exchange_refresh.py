@@ -19,10 +19,10 @@ from tests.server.protocol import as_client, grant
 from tokensmith.config.exchange import ACCESS_TOKEN_TYPE, REFRESH_TOKEN_TYPE
 from tokensmith.config.server import REFRESH_TOKEN, TOKEN_EXCHANGE, ServerConfig
 from tokensmith.errors import OAuthError
-from tokensmith.server.context import ServerContext
-from tokensmith.server.digest import digest
-from tokensmith.server.grants.base import TokenResponse
-from tokensmith.server.grants.token_exchange import close_exchange_runtime, token_exchange_metadata
+from tokensmith.server.core.context import ServerContext
+from tokensmith.server.core.digest import digest
+from tokensmith.server.core.grants.base import TokenResponse
+from tokensmith.server.core.grants.token_exchange import close_exchange_runtime, token_exchange_metadata
 
 EXCHANGER = "message-service"
 RELAY = "message-relay"

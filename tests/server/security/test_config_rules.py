@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tokensmith.config.server import PROMPT_VALUES, ServerConfig
-from tokensmith.server.metadata import server_metadata
+from tokensmith.server.core.metadata import server_metadata
 
 
 def _client(client_id: str) -> dict[str, object]:

@@ -15,7 +15,7 @@ from tests.server.browser import Browser, basic_auth
 from tests.server.configs import PASSWORD, SERVICE_CLIENT, SERVICE_SECRET, WEB_SECRET, server_config
 
 from tokensmith.server.app import create_app
-from tokensmith.server.sessions import SESSION_COOKIE
+from tokensmith.server.core.sessions import SESSION_COOKIE
 from tokensmith.store import open_store
 
 

@@ -32,13 +32,13 @@ from tokensmith.config.exchange import ACCESS_TOKEN_TYPE
 from tokensmith.config.server import TOKEN_EXCHANGE, ServerConfig
 from tokensmith.errors import OAuthError
 from tokensmith.server.app import create_app
-from tokensmith.server.context import ServerContext
-from tokensmith.server.digest import digest
+from tokensmith.server.core.context import ServerContext
+from tokensmith.server.core.digest import digest
+from tokensmith.server.core.grants.token_exchange import close_exchange_runtime
+from tokensmith.server.core.sessions import SESSION_COOKIE
+from tokensmith.server.core.tokens import TokenIssuer
 from tokensmith.server.endpoints.introspect import introspect
-from tokensmith.server.grants.token_exchange import close_exchange_runtime
 from tokensmith.server.keys import KeyManager
-from tokensmith.server.sessions import SESSION_COOKIE
-from tokensmith.server.tokens import TokenIssuer
 from tokensmith.store import open_store
 
 EXCHANGER = "message-service"

@@ -3,11 +3,11 @@ client of a bounded form POST with whichever method it used (RFC 6749 2.3, RFC 7
 
 from __future__ import annotations
 
-from tokensmith.server.client_assertion import client_assertion_verifier
-from tokensmith.server.client_auth import authenticate_client
+from tokensmith.server.core.client_assertion import client_assertion_verifier
+from tokensmith.server.core.client_auth import authenticate_client
+from tokensmith.server.core.grants.base import AuthenticatedClient
 from tokensmith.server.endpoints.direct import FormPost
 from tokensmith.server.endpoints.runtime import Runtime
-from tokensmith.server.grants.base import AuthenticatedClient
 
 
 async def authenticated_client(post: FormPost, rt: Runtime) -> AuthenticatedClient:

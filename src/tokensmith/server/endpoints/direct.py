@@ -22,6 +22,7 @@ from typing import Any
 
 from tokensmith.errors import OAuthError, invalid_request
 from tokensmith.json_text import json_dumper
+from tokensmith.server.core.grants.base import TokenRequest
 from tokensmith.server.endpoints.forms import (
     check_declared_length,
     check_form_content_type,
@@ -30,7 +31,6 @@ from tokensmith.server.endpoints.forms import (
 )
 from tokensmith.server.endpoints.responses import NO_STORE
 from tokensmith.server.endpoints.runtime import Runtime
-from tokensmith.server.grants.base import TokenRequest
 from tokensmith.server.request_limits import header_limit_error, header_problem
 
 logger = logging.getLogger("tokensmith.server")

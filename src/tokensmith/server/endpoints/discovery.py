@@ -5,8 +5,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from tokensmith.server.core.metadata import server_metadata
 from tokensmith.server.endpoints.runtime import runtime
-from tokensmith.server.metadata import server_metadata
 
 
 async def discovery_endpoint(request: Request) -> Response:

@@ -12,15 +12,15 @@ from __future__ import annotations
 from typing import Any
 
 from tokensmith.errors import OAuthError
-from tokensmith.server.access_tokens import active_access_token, looks_like_jwt
-from tokensmith.server.client_auth import require_confidential
-from tokensmith.server.context import ServerContext
-from tokensmith.server.digest import digest
+from tokensmith.server.core.access_tokens import active_access_token, looks_like_jwt
+from tokensmith.server.core.client_auth import require_confidential
+from tokensmith.server.core.context import ServerContext
+from tokensmith.server.core.digest import digest
+from tokensmith.server.core.grants.refresh_token import removed_refresh_principal
+from tokensmith.server.core.principals import removed_token_principal
 from tokensmith.server.endpoints.client_request import authenticated_client
 from tokensmith.server.endpoints.direct import FormPost, JsonReply
 from tokensmith.server.endpoints.runtime import Runtime
-from tokensmith.server.grants.refresh_token import removed_refresh_principal
-from tokensmith.server.principals import removed_token_principal
 
 INACTIVE: dict[str, Any] = {"active": False}
 

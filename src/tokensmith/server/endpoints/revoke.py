@@ -8,9 +8,9 @@ or already invalid token gets 200 too: the client's goal, a token that no longer
 from __future__ import annotations
 
 from tokensmith.errors import OAuthError
-from tokensmith.server.access_tokens import is_access_token, looks_like_jwt, verified_claims
-from tokensmith.server.context import ServerContext
-from tokensmith.server.digest import digest
+from tokensmith.server.core.access_tokens import is_access_token, looks_like_jwt, verified_claims
+from tokensmith.server.core.context import ServerContext
+from tokensmith.server.core.digest import digest
 from tokensmith.server.endpoints.client_request import authenticated_client
 from tokensmith.server.endpoints.direct import FormPost, JsonReply
 from tokensmith.server.endpoints.runtime import Runtime

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from tokensmith.errors import OAuthError, unauthorized_client, unsupported_grant_type
+from tokensmith.server.core.grants import GRANT_HANDLERS
 from tokensmith.server.endpoints.client_request import authenticated_client
 from tokensmith.server.endpoints.direct import FormPost, JsonReply
 from tokensmith.server.endpoints.runtime import Runtime
-from tokensmith.server.grants import GRANT_HANDLERS
 
 
 async def token_endpoint(rt: Runtime, post: FormPost) -> JsonReply:

@@ -3,7 +3,7 @@ for the policy-approved audience and scope out.
 
 Hot path cost: one database read per token of ours (its revocation state) and two writes, both committed before
 the response: the new token's lineage row and the exchange's audit event (every exchange, granted or refused,
-leaves one; see ``server/audit.py``).
+leaves one; see ``server/core/audit.py``).
 """
 
 from __future__ import annotations
@@ -16,17 +16,17 @@ from urllib.parse import urlsplit
 from tokensmith.config.exchange import ID_TOKEN_TYPE, INPUT_TOKEN_TYPES, ISSUABLE_TOKEN_TYPES, REFRESH_TOKEN_TYPE
 from tokensmith.config.server import TOKEN_EXCHANGE, ServerConfig
 from tokensmith.errors import OAuthError, invalid_request, invalid_scope, invalid_target, unauthorized_client
-from tokensmith.server.audit import FAILED, GRANTED, REFUSED, AuditLog, ExchangeAttempt
-from tokensmith.server.context import ServerContext
-from tokensmith.server.grants.base import AuthenticatedClient, TokenRequest, TokenResponse
-from tokensmith.server.grants.exchange_refresh import (
+from tokensmith.server.core.audit import FAILED, GRANTED, REFUSED, AuditLog, ExchangeAttempt
+from tokensmith.server.core.context import ServerContext
+from tokensmith.server.core.grants.base import AuthenticatedClient, TokenRequest, TokenResponse
+from tokensmith.server.core.grants.exchange_refresh import (
     ExchangedContext,
     ExchangeLineage,
     new_exchange_lineage,
     save_exchange_refresh_token,
 )
-from tokensmith.server.metadata import register_metadata
-from tokensmith.server.policy import (
+from tokensmith.server.core.metadata import register_metadata
+from tokensmith.server.core.policy import (
     build_act,
     check_may_act,
     check_mode,
@@ -35,9 +35,9 @@ from tokensmith.server.policy import (
     resolve_targets,
     token_lifetime,
 )
-from tokensmith.server.principals import check_exchange_input
-from tokensmith.server.revocations import RevocationCache
-from tokensmith.server.subject_tokens import SubjectTokenValidator, TokenRules, ValidatedToken
+from tokensmith.server.core.principals import check_exchange_input
+from tokensmith.server.core.revocation_cache import RevocationCache
+from tokensmith.server.core.subject_tokens import SubjectTokenValidator, TokenRules, ValidatedToken
 
 # RFC 8693 2.2.1: the token_type of an issued token that is not an access token.
 NOT_APPLICABLE = "N_A"

@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING
 
 from tokensmith.config.server import ServerConfig
 from tokensmith.server.clock import Clock
+from tokensmith.server.core.tokens import TokenIssuer
 from tokensmith.server.keys import KeyManager
-from tokensmith.server.tokens import TokenIssuer
 from tokensmith.store.base import Store
 
 if TYPE_CHECKING:
-    from tokensmith.server.client_assertion import ClientAssertionVerifier
-    from tokensmith.server.grants.token_exchange import ExchangeRuntime
+    from tokensmith.server.core.client_assertion import ClientAssertionVerifier
+    from tokensmith.server.core.grants.token_exchange import ExchangeRuntime
 
 
 @dataclass(slots=True)

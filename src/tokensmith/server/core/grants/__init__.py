@@ -3,11 +3,11 @@
 The token endpoint dispatches on ``GRANT_HANDLERS``; adding a grant is one entry here.
 """
 
-from tokensmith.server.grants.authorization_code import AuthorizationCodeGrant
-from tokensmith.server.grants.base import AuthenticatedClient, GrantHandler, TokenRequest, TokenResponse
-from tokensmith.server.grants.client_credentials import ClientCredentialsGrant
-from tokensmith.server.grants.refresh_token import RefreshTokenGrant
-from tokensmith.server.grants.token_exchange import TokenExchangeGrant
+from tokensmith.server.core.grants.authorization_code import AuthorizationCodeGrant
+from tokensmith.server.core.grants.base import AuthenticatedClient, GrantHandler, TokenRequest, TokenResponse
+from tokensmith.server.core.grants.client_credentials import ClientCredentialsGrant
+from tokensmith.server.core.grants.refresh_token import RefreshTokenGrant
+from tokensmith.server.core.grants.token_exchange import TokenExchangeGrant
 
 GRANT_HANDLERS: dict[str, GrantHandler] = {
     handler.grant_type: handler

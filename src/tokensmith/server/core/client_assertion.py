@@ -19,8 +19,8 @@ from tokensmith import jose
 from tokensmith.config.server import CLIENT_ASSERTION_KEY_TYPES, ClientRegistration, ServerConfig
 from tokensmith.errors import OAuthError, invalid_client
 from tokensmith.server.clock import Clock
-from tokensmith.server.context import ServerContext
-from tokensmith.server.metadata import register_metadata
+from tokensmith.server.core.context import ServerContext
+from tokensmith.server.core.metadata import register_metadata
 from tokensmith.store.base import Store
 from tokensmith.store.records import ClientAssertionRecord
 

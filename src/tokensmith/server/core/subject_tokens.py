@@ -33,8 +33,8 @@ from tokensmith.config.exchange import (
 )
 from tokensmith.errors import invalid_request
 from tokensmith.server.clock import Clock
+from tokensmith.server.core.revocation_cache import RevocationCache
 from tokensmith.server.keys import KeyManager
-from tokensmith.server.revocations import RevocationCache
 from tokensmith.store.base import Store
 
 # A subject or actor token larger than this is refused before any parsing (a JWT of ours is well under 2 KiB).

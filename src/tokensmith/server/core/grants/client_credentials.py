@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from tokensmith.config.server import CLIENT_CREDENTIALS
 from tokensmith.errors import invalid_scope, unauthorized_client
-from tokensmith.server.context import ServerContext
-from tokensmith.server.grants.base import AuthenticatedClient, TokenRequest, TokenResponse
-from tokensmith.server.grants.issuance import OPENID, new_grant_id, token_audience
+from tokensmith.server.core.context import ServerContext
+from tokensmith.server.core.grants.base import AuthenticatedClient, TokenRequest, TokenResponse
+from tokensmith.server.core.grants.issuance import OPENID, new_grant_id, token_audience
 
 
 class ClientCredentialsGrant:

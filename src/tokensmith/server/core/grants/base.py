@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from tokensmith.config.server import ClientConfig
 from tokensmith.errors import invalid_request
-from tokensmith.server.context import ServerContext
+from tokensmith.server.core.context import ServerContext
 
 # RFC 8693 2.1 and RFC 8707 2: the only token-request parameters that may repeat.
 REPEATABLE = frozenset({"audience", "resource"})
