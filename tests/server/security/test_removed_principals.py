@@ -35,9 +35,9 @@ from tokensmith.server.app import create_app
 from tokensmith.server.core.context import ServerContext
 from tokensmith.server.core.digest import digest
 from tokensmith.server.core.grants.token_exchange import close_exchange_runtime
+from tokensmith.server.core.introspection import introspect
 from tokensmith.server.core.sessions import SESSION_COOKIE
 from tokensmith.server.core.tokens import TokenIssuer
-from tokensmith.server.endpoints.introspect import introspect
 from tokensmith.server.keys import KeyManager
 from tokensmith.store import open_store
 

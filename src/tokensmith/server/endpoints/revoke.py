@@ -8,16 +8,10 @@ or already invalid token gets 200 too: the client's goal, a token that no longer
 from __future__ import annotations
 
 from tokensmith.errors import OAuthError
-from tokensmith.server.core.access_tokens import is_access_token, looks_like_jwt, verified_claims
-from tokensmith.server.core.context import ServerContext
-from tokensmith.server.core.digest import digest
+from tokensmith.server.core.revocation import revoke
 from tokensmith.server.endpoints.client_request import authenticated_client
 from tokensmith.server.endpoints.direct import FormPost, JsonReply
 from tokensmith.server.endpoints.runtime import Runtime
-
-
-def not_yours() -> OAuthError:
-    return OAuthError("unauthorized_client", "the token was not issued to this client")
 
 
 async def revoke_endpoint(rt: Runtime, post: FormPost) -> JsonReply:
@@ -29,25 +23,3 @@ async def revoke_endpoint(rt: Runtime, post: FormPost) -> JsonReply:
     except OAuthError as error:
         return JsonReply.error(error)
     return JsonReply(None)
-
-
-async def revoke(ctx: ServerContext, token: str, client_id: str) -> None:
-    now = ctx.clock()
-    if looks_like_jwt(token):
-        claims = await verified_claims(ctx, token)
-        if claims is None or not is_access_token(claims):
-            return
-        if claims["client_id"] != client_id:
-            raise not_yours()
-        await ctx.store.revoke_token_lineage(claims["jti"], now)
-        return
-    if len(token) > 512:
-        return
-    token_hash = digest(token)
-    record = await ctx.store.get_refresh_token(token_hash)
-    if record is None:
-        return
-    if record.client_id != client_id:
-        raise not_yours()
-    await ctx.store.revoke_refresh_token(token_hash, now)
-    await ctx.store.revoke_grant(record.grant_id, now)
