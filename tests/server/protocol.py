@@ -10,7 +10,6 @@ from tokensmith.server.core.authorization import (
     validate_authorization_request,
 )
 from tokensmith.server.core.context import ServerContext
-from tokensmith.server.core.grants import GRANT_HANDLERS
 from tokensmith.server.core.grants.base import AuthenticatedClient, TokenRequest, TokenResponse
 from tokensmith.server.core.pkce import s256_challenge
 
@@ -53,4 +52,4 @@ async def new_code(
 
 async def grant(ctx: ServerContext, client: AuthenticatedClient, **params: Any) -> TokenResponse:
     request = form(**params)
-    return await GRANT_HANDLERS[params["grant_type"]](request, client, ctx)
+    return await ctx.grants[params["grant_type"]](request, client, ctx)

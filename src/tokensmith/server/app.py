@@ -25,12 +25,9 @@ from starlette.types import Receive, Scope, Send
 from tokensmith.config.loader import load_config
 from tokensmith.config.server import ServerConfig
 from tokensmith.server.clock import Clock, utc_now
-from tokensmith.server.core.client_assertion import close_client_assertion_verifier
-from tokensmith.server.core.context import ServerContext
-from tokensmith.server.core.grants.token_exchange import close_exchange_runtime
 from tokensmith.server.core.passwords import SecretVerifier, UserPasswordChecker
 from tokensmith.server.core.rate_limit import LoginThrottle
-from tokensmith.server.core.tokens import TokenIssuer
+from tokensmith.server.core.wiring import build_context
 from tokensmith.server.endpoints.authorize import authorize_endpoint
 from tokensmith.server.endpoints.direct import DirectEndpoint
 from tokensmith.server.endpoints.discovery import discovery_endpoint
@@ -186,13 +183,7 @@ def create_app(config: ServerConfig, *, clock: Clock = utc_now, settle_heap: boo
         try:
             keys = KeyManager(store, config.keys, clock)
             await keys.load()
-            ctx = ServerContext(
-                config=config,
-                store=store,
-                keys=keys,
-                tokens=TokenIssuer(config, keys, store, clock),
-                clock=clock,
-            )
+            ctx = build_context(config, store, keys, clock)
             app.start_serving(
                 Runtime(
                     ctx=ctx,
@@ -220,8 +211,7 @@ def create_app(config: ServerConfig, *, clock: Clock = utc_now, settle_heap: boo
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
-                await close_exchange_runtime(ctx)
-                await close_client_assertion_verifier(ctx)
+                await ctx.aclose()
         finally:
             await store.close()
 

@@ -34,10 +34,9 @@ from tokensmith.errors import OAuthError
 from tokensmith.server.app import create_app
 from tokensmith.server.core.context import ServerContext
 from tokensmith.server.core.digest import digest
-from tokensmith.server.core.grants.token_exchange import close_exchange_runtime
 from tokensmith.server.core.introspection import introspect
 from tokensmith.server.core.sessions import SESSION_COOKIE
-from tokensmith.server.core.tokens import TokenIssuer
+from tokensmith.server.core.wiring import build_context
 from tokensmith.server.keys import KeyManager
 from tokensmith.store import open_store
 
@@ -87,13 +86,11 @@ async def started(config: ServerConfig, clock: FakeClock) -> AsyncIterator[Serve
     await store.initialize()
     keys = KeyManager(store, config.keys, clock)
     await keys.load()
-    ctx = ServerContext(
-        config=config, store=store, keys=keys, tokens=TokenIssuer(config, keys, store, clock), clock=clock
-    )
+    ctx = build_context(config, store, keys, clock)
     try:
         yield ctx
     finally:
-        await close_exchange_runtime(ctx)
+        await ctx.aclose()
         await store.close()
 
 

@@ -3,7 +3,6 @@ client of a bounded form POST with whichever method it used (RFC 6749 2.3, RFC 7
 
 from __future__ import annotations
 
-from tokensmith.server.core.client_assertion import client_assertion_verifier
 from tokensmith.server.core.client_auth import authenticate_client
 from tokensmith.server.core.grants.base import AuthenticatedClient
 from tokensmith.server.endpoints.direct import FormPost
@@ -17,5 +16,5 @@ async def authenticated_client(post: FormPost, rt: Runtime) -> AuthenticatedClie
         post.form,
         rt.ctx.config,
         rt.secrets,
-        assertions=client_assertion_verifier(rt.ctx),
+        assertions=rt.ctx.client_assertions,
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from tokensmith.errors import OAuthError, unauthorized_client, unsupported_grant_type
-from tokensmith.server.core.grants import GRANT_HANDLERS
 from tokensmith.server.endpoints.client_request import authenticated_client
 from tokensmith.server.endpoints.direct import FormPost, JsonReply
 from tokensmith.server.endpoints.runtime import Runtime
@@ -14,7 +13,7 @@ async def token_endpoint(rt: Runtime, post: FormPost) -> JsonReply:
     try:
         client = await authenticated_client(post, rt)
         grant_type = post.form.require("grant_type")
-        handler = GRANT_HANDLERS.get(grant_type)
+        handler = rt.ctx.grants.get(grant_type)
         if handler is None:
             grant_type = "unsupported"
             raise unsupported_grant_type("unsupported grant_type")

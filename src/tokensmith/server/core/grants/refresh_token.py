@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from tokensmith.config.server import REFRESH_TOKEN, ServerConfig
 from tokensmith.errors import invalid_grant, invalid_scope
-from tokensmith.server.core.context import ServerContext
+from tokensmith.server.core.context import GrantHandler, ServerContext
 from tokensmith.server.core.digest import digest
 from tokensmith.server.core.grants.base import AuthenticatedClient, TokenRequest, TokenResponse
 from tokensmith.server.core.grants.exchange_refresh import ExchangedContext, check_exchange_refresh, refresh_exchanged
@@ -33,7 +33,7 @@ def removed_refresh_principal(config: ServerConfig, record: RefreshTokenRecord) 
     )
 
 
-class RefreshTokenGrant:
+class RefreshTokenGrant(GrantHandler):
     grant_type = REFRESH_TOKEN
 
     async def __call__(self, request: TokenRequest, client: AuthenticatedClient, ctx: ServerContext) -> TokenResponse:
