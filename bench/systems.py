@@ -235,7 +235,7 @@ def _encoded_secret(scheme: str, secret: str) -> str:
     if scheme == "{bcrypt}":
         return "{bcrypt}" + bcrypt.hashpw(secret.encode(), bcrypt.gensalt()).decode()
     if scheme == "{argon2}":
-        from tokensmith.server.passwords import hash_password
+        from tokensmith.server.core.passwords import hash_password
 
         return hash_password(secret)
     return "{noop}" + secret

@@ -19,7 +19,7 @@ from tests.support.store_batches import audit_reasons, seed_expired_and_live_tok
 from typer.testing import CliRunner
 
 from tokensmith.cli import app
-from tokensmith.server.passwords import verify_password
+from tokensmith.server.core.passwords import verify_password
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from tokensmith.cli import app
 from tokensmith.config import load_config
-from tokensmith.server.passwords import verify_password
+from tokensmith.server.core.passwords import verify_password
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "authorization-server.yaml"
 runner = CliRunner()

@@ -12,34 +12,9 @@ from collections import deque
 from collections.abc import Mapping, Set
 from pathlib import Path
 
-import pytest
-
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 Graph = Mapping[str, Set[str]]
-
-# Cycles that exist today and that another change removes. The main test allows a cycle only among the modules of
-# one entry (a cycle that draws in any other module fails); each entry's own test is a strict expected failure, so it
-# fails as soon as the cycle is gone, and then the entry is deleted.
-KNOWN_CYCLES = [
-    pytest.param(
-        frozenset(
-            {
-                "tokensmith.server.context",
-                "tokensmith.server.client_assertion",
-                "tokensmith.server.grants.token_exchange",
-                "tokensmith.server.grants.exchange_refresh",
-                "tokensmith.server.grants.base",
-                "tokensmith.server.grants.issuance",
-                "tokensmith.server.principals",
-            }
-        ),
-        id="server-context",
-        marks=pytest.mark.xfail(
-            strict=True, reason="the context's lazily created slots import the features that use them (issue 22)"
-        ),
-    ),
-]
 
 
 def module_files(root: Path, package: str) -> dict[str, Path]:
@@ -138,19 +113,7 @@ def described(graph: Graph, component: Set[str]) -> str:
 def test_no_import_cycles() -> None:
     graph = import_graph(SRC, "tokensmith")
     assert len(graph) > 50  # the whole package was read
-    allowed = [known.values[0] for known in KNOWN_CYCLES]
-    unexpected = [
-        described(graph, component)
-        for component in cycles(graph)
-        if not any(component <= members for members in allowed)
-    ]
-    assert unexpected == []
-
-
-@pytest.mark.parametrize("members", KNOWN_CYCLES)
-def test_known_cycle_is_gone(members: frozenset[str]) -> None:
-    graph = import_graph(SRC, "tokensmith")
-    assert [described(graph, c) for c in cycles(graph) if c & members] == []
+    assert [described(graph, component) for component in cycles(graph)] == []
 
 
 def test_cycles_are_found_in_a_synthetic_graph() -> None:

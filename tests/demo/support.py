@@ -10,7 +10,7 @@ import httpx
 from tokensmith.config.server import ServerConfig
 from tokensmith.demo.check import FlowCheck
 from tokensmith.demo.runner import DemoSystem
-from tokensmith.server.context import ServerContext
+from tokensmith.server.core.context import ServerContext
 
 # A client whose tokens are for message-service but without message.read (the 403 case).
 SCOPE_TESTER = ("scope-tester", "scope-secret")

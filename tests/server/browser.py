@@ -13,7 +13,7 @@ import httpx
 from tests.server.configs import PASSWORD, USERNAME, WEB_CLIENT, WEB_REDIRECT, WEB_SECRET
 from tests.server.protocol import VERIFIER
 
-from tokensmith.server.pkce import s256_challenge
+from tokensmith.server.core.pkce import s256_challenge
 
 _HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
 

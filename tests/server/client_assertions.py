@@ -13,7 +13,7 @@ from typing import Any
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
 
-from tokensmith.server.client_assertion import JWT_BEARER
+from tokensmith.server.core.client_assertion import JWT_BEARER
 
 SIGNED_CLIENT = "signed-service"
 EC_KEY = ECKey.generate_key("P-256", parameters={"kid": "ec-1"}, private=True)

@@ -7,7 +7,7 @@ from typing import Any
 import bcrypt
 
 from tokensmith.config.server import ServerConfig
-from tokensmith.server.passwords import hash_password
+from tokensmith.server.core.passwords import hash_password
 
 WEB_CLIENT = "messaging-client-oidc"
 WEB_SECRET = "web secret:with/odd+chars"

@@ -10,10 +10,10 @@ import pytest
 from tests.server.configs import server_config
 
 from tokensmith.config.server import ServerConfig
-from tokensmith.server.context import ServerContext
+from tokensmith.server.core.context import ServerContext
+from tokensmith.server.core.wiring import build_context
 from tokensmith.server.key_encryption import KeyEncryptionKey
 from tokensmith.server.keys import KeyManager
-from tokensmith.server.tokens import TokenIssuer
 from tokensmith.store import open_store
 
 
@@ -47,8 +47,10 @@ async def ctx(config: ServerConfig, clock: FakeClock) -> AsyncIterator[ServerCon
     try:
         keys = KeyManager(store, config.keys, clock, encryption_key=KeyEncryptionKey.generate())
         await keys.load()
-        yield ServerContext(
-            config=config, store=store, keys=keys, tokens=TokenIssuer(config, keys, store, clock), clock=clock
-        )
+        ctx = build_context(config, store, keys, clock)
+        try:
+            yield ctx
+        finally:
+            await ctx.aclose()
     finally:
         await store.close()

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from tokensmith.server.authorization import (
+from tokensmith.server.core.authorization import (
     issue_authorization_code,
     resolve_client_redirect,
     validate_authorization_request,
 )
-from tokensmith.server.context import ServerContext
-from tokensmith.server.grants import GRANT_HANDLERS
-from tokensmith.server.grants.base import AuthenticatedClient, TokenRequest, TokenResponse
-from tokensmith.server.pkce import s256_challenge
+from tokensmith.server.core.context import ServerContext
+from tokensmith.server.core.grants.base import AuthenticatedClient, TokenRequest, TokenResponse
+from tokensmith.server.core.pkce import s256_challenge
 
 VERIFIER = "v" * 20 + "-._~" + "0123456789ABCDEFGHIJKLMNOP"  # 50 unreserved characters
 
@@ -53,4 +52,4 @@ async def new_code(
 
 async def grant(ctx: ServerContext, client: AuthenticatedClient, **params: Any) -> TokenResponse:
     request = form(**params)
-    return await GRANT_HANDLERS[params["grant_type"]](request, client, ctx)
+    return await ctx.grants[params["grant_type"]](request, client, ctx)

@@ -8,7 +8,7 @@ import pytest
 from tests.server.configs import PLAIN_CLIENT, PLAIN_REDIRECT, WEB_CLIENT, WEB_REDIRECT, server_config
 
 from tokensmith.errors import OAuthError
-from tokensmith.server.authorization import (
+from tokensmith.server.core.authorization import (
     AuthorizationRequest,
     redirect_with,
     resolve_client_redirect,

@@ -25,14 +25,14 @@ from tests.server.client_assertions import (
 from tests.server.configs import SERVICE_CLIENT, config_data
 from tests.server.protocol import form
 
-from tokensmith.config.server import ServerConfig
+from tokensmith.config.server import GRANT_TYPES, ServerConfig
 from tokensmith.errors import OAuthError
-from tokensmith.server.client_assertion import ClientAssertionVerifier, client_assertion_metadata
-from tokensmith.server.client_auth import authenticate_client, require_confidential
 from tokensmith.server.clock import utc_now
-from tokensmith.server.grants.base import AuthenticatedClient
-from tokensmith.server.metadata import server_metadata
-from tokensmith.server.passwords import SecretVerifier
+from tokensmith.server.core.client_assertion import ClientAssertionVerifier, client_assertion_metadata
+from tokensmith.server.core.client_auth import authenticate_client, require_confidential
+from tokensmith.server.core.grants.base import AuthenticatedClient
+from tokensmith.server.core.metadata import server_metadata
+from tokensmith.server.core.passwords import SecretVerifier
 from tokensmith.store.sql import SqlStore
 
 ISSUER = "http://localhost:9001"
@@ -269,11 +269,16 @@ def test_configuration_rules() -> None:
     assert make_config().client_by_id(SIGNED_CLIENT) is not None
 
 
-def test_discovery_advertises_private_key_jwt() -> None:
-    metadata = server_metadata(CONFIG)
+def test_discovery_advertises_private_key_jwt(verifier: ClientAssertionVerifier) -> None:
+    metadata = server_metadata(CONFIG, grant_types=GRANT_TYPES, contributors=[verifier])
     for endpoint in ("token", "introspection", "revocation"):
         assert "private_key_jwt" in metadata[f"{endpoint}_endpoint_auth_methods_supported"]
         assert metadata[f"{endpoint}_endpoint_auth_signing_alg_values_supported"] == ["ES256", "PS256", "RS256"]
     plain = ServerConfig.model_validate(config_data())
     assert client_assertion_metadata(plain) == {}
-    assert "private_key_jwt" not in server_metadata(plain)["token_endpoint_auth_methods_supported"]
+    assert (
+        "private_key_jwt"
+        not in server_metadata(plain, grant_types=GRANT_TYPES, contributors=[verifier])[
+            "token_endpoint_auth_methods_supported"
+        ]
+    )

@@ -19,8 +19,8 @@ from tests.server.configs import (
 from tests.server.protocol import form
 
 from tokensmith.errors import OAuthError
-from tokensmith.server.client_auth import authenticate_client, parse_basic_credentials
-from tokensmith.server.passwords import SecretVerifier
+from tokensmith.server.core.client_auth import authenticate_client, parse_basic_credentials
+from tokensmith.server.core.passwords import SecretVerifier
 
 CONFIG = server_config()
 

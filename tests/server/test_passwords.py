@@ -5,7 +5,7 @@ from __future__ import annotations
 import bcrypt
 
 from tokensmith.config.server import UserConfig
-from tokensmith.server.passwords import SecretVerifier, UserPasswordChecker, hash_password, verify_password
+from tokensmith.server.core.passwords import SecretVerifier, UserPasswordChecker, hash_password, verify_password
 
 
 def test_noop_bcrypt_and_argon2() -> None:

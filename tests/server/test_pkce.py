@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tokensmith.server.pkce import is_valid_challenge, is_valid_verifier, s256_challenge, verifier_matches
+from tokensmith.server.core.pkce import is_valid_challenge, is_valid_verifier, s256_challenge, verifier_matches
 
 RFC_VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
 RFC_CHALLENGE = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from tests.support.records import NOW, SetClock
 
 from tokensmith.config.server import LoginSettings
-from tokensmith.server.rate_limit import LoginThrottle, counter_hash
+from tokensmith.server.core.rate_limit import LoginThrottle, counter_hash
 from tokensmith.store.sql import SqlStore
 from tokensmith.store.tables import login_attempts
 

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from tests.support.records import NOW, SetClock, issued_token
 
 from tokensmith.config.server import ServerConfig
-from tokensmith.server.revocations import RevocationCache
+from tokensmith.server.core.revocation_cache import RevocationCache
 from tokensmith.store.sql import SqlStore
 
 

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from tokensmith.server import passwords
-from tokensmith.server.passwords import SecretVerifier, hash_password
+from tokensmith.server.core import passwords
+from tokensmith.server.core.passwords import SecretVerifier, hash_password
 
 
 @pytest.fixture

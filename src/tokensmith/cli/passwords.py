@@ -14,7 +14,7 @@ from tokensmith.cli.common import fail
 def password_hasher() -> Callable[[str], str]:
     """The server's password hashing (argon2id), or exit with one line naming the extra it needs."""
     try:
-        from tokensmith.server.passwords import hash_password
+        from tokensmith.server.core.passwords import hash_password
     except ImportError:
         raise fail("password hashing needs the server extra: pip install 'tokensmith[server]'") from None
     return hash_password

@@ -23,9 +23,10 @@ from starlette.staticfiles import StaticFiles
 from tokensmith.config.loader import load_config
 from tokensmith.config.server import ServerConfig
 from tokensmith.errors import OAuthError
-from tokensmith.server.client_assertion import close_client_assertion_verifier
 from tokensmith.server.clock import Clock, utc_now
-from tokensmith.server.context import ServerContext
+from tokensmith.server.core.passwords import SecretVerifier, UserPasswordChecker
+from tokensmith.server.core.rate_limit import LoginThrottle
+from tokensmith.server.core.wiring import build_context
 from tokensmith.server.endpoints.authorize import authorize_endpoint
 from tokensmith.server.endpoints.discovery import discovery_endpoint
 from tokensmith.server.endpoints.introspect import introspect_endpoint
@@ -37,14 +38,10 @@ from tokensmith.server.endpoints.revoke import revoke_endpoint
 from tokensmith.server.endpoints.runtime import STATIC_DIR, Runtime, new_templates
 from tokensmith.server.endpoints.token import token_endpoint
 from tokensmith.server.endpoints.userinfo import userinfo_endpoint
-from tokensmith.server.grants.token_exchange import close_exchange_runtime
 from tokensmith.server.key_encryption import KeyEncryptionError, configured_encryption_key
 from tokensmith.server.keys import KeyManager
 from tokensmith.server.metrics import CONTENT_TYPE_LATEST, ServerMetrics
-from tokensmith.server.passwords import SecretVerifier, UserPasswordChecker
-from tokensmith.server.rate_limit import LoginThrottle
 from tokensmith.server.request_limits import RequestLimits
-from tokensmith.server.tokens import TokenIssuer
 from tokensmith.store import open_store
 from tokensmith.store.base import Store
 
@@ -145,13 +142,7 @@ def create_app(config: ServerConfig, *, clock: Clock = utc_now) -> Starlette:
         try:
             keys = KeyManager(store, config.keys, clock, encryption_key=encryption_key)
             await keys.load()
-            ctx = ServerContext(
-                config=config,
-                store=store,
-                keys=keys,
-                tokens=TokenIssuer(config, keys, store, clock),
-                clock=clock,
-            )
+            ctx = build_context(config, store, keys, clock)
             app.state.runtime = Runtime(
                 ctx=ctx,
                 secrets=SecretVerifier(),
@@ -175,8 +166,7 @@ def create_app(config: ServerConfig, *, clock: Clock = utc_now) -> Starlette:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
-                await close_exchange_runtime(ctx)
-                await close_client_assertion_verifier(ctx)
+                await ctx.aclose()
         finally:
             await store.close()
 

@@ -125,7 +125,7 @@ def _insert_issued_token() -> Insert:
     """``INSERT ... SELECT`` of one issued token (run as an executemany): a token exchanged from a token that is
     already revoked is recorded as revoked, at birth.
 
-    The token exchange checks revocation in memory (server/revocations.py), so another replica's revocation may
+    The token exchange checks revocation in memory (server/core/revocation_cache.py), so another replica's revocation may
     reach it a moment late; this keeps the lineage whole all the same, for introspection and later exchanges. It
     costs two primary-key probes per new token inside the insert itself, no extra statement.
     """

@@ -188,7 +188,7 @@ client_assertions = Table(
     Column("expires_at", UTCDateTime(), nullable=False, index=True),
 )
 
-# Failed-login throttling, shared by every process and replica (server/rate_limit.py): attempts per counter and
+# Failed-login throttling, shared by every process and replica (server/core/rate_limit.py): attempts per counter and
 # fixed window. The counter is a SHA-256 digest of what is counted (a username, a client address), never the text
 # itself: people type passwords into the username field. Rows are purged two windows after theirs started.
 login_attempts = Table(

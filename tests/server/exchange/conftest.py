@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
 from tests.server.exchange.fakes import ContextFactory, FakeClock, FakeStore, article_config, make_context
 
-from tokensmith.server.context import ServerContext
-from tokensmith.server.grants.token_exchange import close_exchange_runtime
+from tokensmith.server.core.context import ServerContext
 
 
 @pytest.fixture
@@ -24,17 +24,20 @@ def store() -> FakeStore:
 
 @pytest.fixture
 async def context_factory(store: FakeStore, clock: FakeClock) -> AsyncIterator[ContextFactory]:
-    """Builds the article's context with message-service's `token-exchange` policy (and other settings) given."""
+    """Builds the article's context with message-service's `token-exchange` policy (and other settings) given;
+    ``http`` fetches the trusted issuers' keys."""
     made: list[ServerContext] = []
 
-    async def build(policy: dict[str, Any] | None = None, **overrides: Any) -> ServerContext:
-        context = await make_context(article_config(policy=policy, **overrides), store, clock)
+    async def build(
+        policy: dict[str, Any] | None = None, *, http: httpx.AsyncClient | None = None, **overrides: Any
+    ) -> ServerContext:
+        context = await make_context(article_config(policy=policy, **overrides), store, clock, http=http)
         made.append(context)
         return context
 
     yield build
     for context in made:
-        await close_exchange_runtime(context)
+        await context.aclose()
 
 
 @pytest.fixture

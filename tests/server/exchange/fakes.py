@@ -8,20 +8,23 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
+import httpx
+
 from tokensmith.config.exchange import ACCESS_TOKEN_TYPE
 from tokensmith.config.server import TOKEN_EXCHANGE, ServerConfig
-from tokensmith.server.context import ServerContext
-from tokensmith.server.grants.base import AuthenticatedClient, TokenRequest
+from tokensmith.server.core.context import ServerContext
+from tokensmith.server.core.grants.base import AuthenticatedClient, TokenRequest, TokenResponse
+from tokensmith.server.core.tokens import IssuedToken
+from tokensmith.server.core.wiring import build_context
 from tokensmith.server.key_encryption import KeyEncryptionKey
 from tokensmith.server.keys import KeyManager
-from tokensmith.server.tokens import IssuedToken, TokenIssuer
 from tokensmith.store.base import Store
 from tokensmith.store.records import AuditEvent, IssuedTokenRecord, RevokedTokenRecord, SigningKeyRecord
 
 ISSUER = "http://localhost:9001"
 START = datetime(2026, 5, 12, 9, 0, tzinfo=UTC)
 
-# context_factory(policy=None, **config_overrides) -> the article's context with that message-service policy
+# context_factory(policy=None, *, http=None, **config_overrides) -> the article's context with that message-service policy
 ContextFactory = Callable[..., Awaitable[ServerContext]]
 
 
@@ -153,15 +156,24 @@ def article_config(**overrides: Any) -> ServerConfig:
 
 
 async def make_context(
-    config: ServerConfig, store: FakeStore | None = None, clock: FakeClock | None = None
+    config: ServerConfig,
+    store: FakeStore | None = None,
+    clock: FakeClock | None = None,
+    *,
+    http: httpx.AsyncClient | None = None,
 ) -> ServerContext:
+    """The context the server would build over this store and clock (close it with ``aclose``)."""
     store = store or FakeStore()
     clock = clock or FakeClock()
     typed_store = cast(Store, store)
     keys = KeyManager(typed_store, config.keys, clock, encryption_key=store.encryption_key)
     await keys.load()
-    tokens = TokenIssuer(config, keys, typed_store, clock)
-    return ServerContext(config=config, store=typed_store, keys=keys, tokens=tokens, clock=clock)
+    return build_context(config, typed_store, keys, clock, http=http)
+
+
+async def exchange_grant(request: TokenRequest, client: AuthenticatedClient, ctx: ServerContext) -> TokenResponse:
+    """The token-exchange grant as the context registered it."""
+    return await ctx.grants[TOKEN_EXCHANGE](request, client, ctx)
 
 
 def fake_store(ctx: ServerContext) -> FakeStore:

@@ -6,15 +6,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from tests.server.exchange.fakes import ContextFactory, client, exchange_request, user_token
+from tests.server.exchange.fakes import ContextFactory, client, exchange_grant, exchange_request, user_token
 
 from tokensmith.config.exchange import ID_TOKEN_TYPE, JWT_TOKEN_TYPE
 from tokensmith.errors import OAuthError
-from tokensmith.server.context import ServerContext
-from tokensmith.server.grants.base import TokenRequest
-from tokensmith.server.grants.token_exchange import TokenExchangeGrant
-
-GRANT = TokenExchangeGrant()
+from tokensmith.server.core.context import ServerContext
+from tokensmith.server.core.grants.base import TokenRequest
 
 # message-service may ask for tokens aimed at two APIs, each with its own scopes.
 TWO_APIS: dict[str, Any] = {
@@ -26,13 +23,13 @@ TWO_APIS: dict[str, Any] = {
 
 
 async def granted(ctx: ServerContext, request: TokenRequest) -> tuple[dict[str, Any], dict[str, Any]]:
-    response = await GRANT(request, client(ctx), ctx)
+    response = await exchange_grant(request, client(ctx), ctx)
     return response.to_dict(), ctx.keys.verify(response.access_token).claims
 
 
 async def refusal(ctx: ServerContext, request: TokenRequest) -> OAuthError:
     with pytest.raises(OAuthError) as caught:
-        await GRANT(request, client(ctx), ctx)
+        await exchange_grant(request, client(ctx), ctx)
     return caught.value
 
 

@@ -7,23 +7,28 @@ import asyncio
 import logging
 
 import pytest
-from tests.server.exchange.fakes import ISSUER, ContextFactory, FakeStore, client, exchange_request, user_token
+from tests.server.exchange.fakes import (
+    ISSUER,
+    ContextFactory,
+    FakeStore,
+    client,
+    exchange_grant,
+    exchange_request,
+    user_token,
+)
 
 from tokensmith.config.exchange import ACCESS_TOKEN_TYPE
 from tokensmith.errors import OAuthError
-from tokensmith.server.audit import AuditLog, ExchangeAttempt
-from tokensmith.server.context import ServerContext
-from tokensmith.server.grants.token_exchange import TokenExchangeGrant
+from tokensmith.server.core.audit import AuditLog, ExchangeAttempt
+from tokensmith.server.core.context import ServerContext
 from tokensmith.store.records import AuditEvent
-
-GRANT = TokenExchangeGrant()
 
 
 async def test_a_granted_exchange_is_audited_with_who_for_whom_audience_and_scope(
     ctx: ServerContext, store: FakeStore
 ) -> None:
     subject = await user_token(ctx)
-    await GRANT(exchange_request(subject.token, scope="message.read"), client(ctx), ctx)
+    await exchange_grant(exchange_request(subject.token, scope="message.read"), client(ctx), ctx)
     # Committed before the grant returns (before the response goes out): nothing is left to write later.
     [event] = store.audit
     assert (event.event, event.outcome, event.reason) == ("token_exchange", "granted", None)
@@ -38,7 +43,7 @@ async def test_a_delegated_exchange_names_the_actor(context_factory: ContextFact
     ctx = await context_factory({"delegation": True})
     subject = await user_token(ctx)
     actor = await user_token(ctx, subject="user-service", client_id="user-service")
-    await GRANT(
+    await exchange_grant(
         exchange_request(subject.token, actor_token=actor.token, actor_token_type=ACCESS_TOKEN_TYPE), client(ctx), ctx
     )
     assert store.audit[-1].actor == "user-service"
@@ -61,7 +66,7 @@ async def test_a_refused_exchange_is_audited_before_the_error_is_returned(
     request = {"subject_token": subject.token, "subject_token_type": ACCESS_TOKEN_TYPE, **params}
     token, token_type = request.pop("subject_token"), request.pop("subject_token_type")
     with pytest.raises(OAuthError) as caught:
-        await GRANT(exchange_request(token, token_type, **request), client(ctx), ctx)
+        await exchange_grant(exchange_request(token, token_type, **request), client(ctx), ctx)
     assert caught.value.error == error
     [event] = store.audit
     assert event.outcome == "refused"
@@ -72,7 +77,7 @@ async def test_a_refused_exchange_is_audited_before_the_error_is_returned(
 async def test_a_refusal_after_validation_still_names_the_subject(ctx: ServerContext, store: FakeStore) -> None:
     subject = await user_token(ctx)
     with pytest.raises(OAuthError):
-        await GRANT(exchange_request(subject.token, audience="admin-api"), client(ctx), ctx)
+        await exchange_grant(exchange_request(subject.token, audience="admin-api"), client(ctx), ctx)
     assert (store.audit[0].subject, store.audit[0].details["subject_jti"]) == ("baeldung", subject.jti)
 
 
@@ -84,7 +89,7 @@ async def test_a_server_failure_is_audited_and_re_raised(ctx: ServerContext, sto
 
     store.record_issued_token = broken  # type: ignore[method-assign,assignment]
     with pytest.raises(RuntimeError):
-        await GRANT(exchange_request(subject.token), client(ctx), ctx)
+        await exchange_grant(exchange_request(subject.token), client(ctx), ctx)
     assert store.audit[0].outcome == "failed"
     assert store.audit[0].reason == "server_error: RuntimeError"
 
@@ -95,7 +100,7 @@ async def test_an_unavailable_audit_table_does_not_change_the_outcome_and_logs_t
     subject = await user_token(ctx)
     store.fail_audit = True
     with caplog.at_level(logging.ERROR), pytest.raises(OAuthError):
-        await GRANT(exchange_request(subject.token, audience="admin-api"), client(ctx), ctx)
+        await exchange_grant(exchange_request(subject.token, audience="admin-api"), client(ctx), ctx)
     assert "audit event not stored" in caplog.text
     assert "admin-api" in caplog.text
 

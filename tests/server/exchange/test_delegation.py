@@ -6,15 +6,21 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from tests.server.exchange.fakes import ISSUER, ContextFactory, client, exchange_request, fake_store, user_token
+from tests.server.exchange.fakes import (
+    ISSUER,
+    ContextFactory,
+    client,
+    exchange_grant,
+    exchange_request,
+    fake_store,
+    user_token,
+)
 
 from tokensmith.config.exchange import ACCESS_TOKEN_TYPE
 from tokensmith.errors import OAuthError
-from tokensmith.server.context import ServerContext
-from tokensmith.server.grants.base import TokenRequest
-from tokensmith.server.grants.token_exchange import TokenExchangeGrant
+from tokensmith.server.core.context import ServerContext
+from tokensmith.server.core.grants.base import TokenRequest
 
-GRANT = TokenExchangeGrant()
 DELEGATION = {"delegation": True}
 
 
@@ -24,13 +30,13 @@ async def service_token(ctx: ServerContext, name: str = "user-service") -> str:
 
 
 async def claims_of(ctx: ServerContext, request: TokenRequest) -> dict[str, Any]:
-    response = await GRANT(request, client(ctx), ctx)
+    response = await exchange_grant(request, client(ctx), ctx)
     return ctx.keys.verify(response.access_token).claims
 
 
 async def refusal(ctx: ServerContext, request: TokenRequest) -> OAuthError:
     with pytest.raises(OAuthError) as caught:
-        await GRANT(request, client(ctx), ctx)
+        await exchange_grant(request, client(ctx), ctx)
     return caught.value
 
 
@@ -57,7 +63,7 @@ async def test_delegation_records_the_actor_tokens_jti_in_the_lineage(context_fa
 async def test_a_chain_nests_the_previous_act_inside_the_current_one(context_factory: ContextFactory) -> None:
     ctx = await context_factory(DELEGATION)
     subject = await user_token(ctx)
-    first = await GRANT(delegated(subject.token, await service_token(ctx, "user-service")), client(ctx), ctx)
+    first = await exchange_grant(delegated(subject.token, await service_token(ctx, "user-service")), client(ctx), ctx)
     claims = await claims_of(ctx, delegated(first.access_token, await service_token(ctx, "message-service")))
     assert claims["act"] == {
         "sub": "message-service",
@@ -69,7 +75,7 @@ async def test_a_chain_nests_the_previous_act_inside_the_current_one(context_fac
 async def test_a_chain_past_the_maximum_depth_is_invalid_request(context_factory: ContextFactory) -> None:
     ctx = await context_factory({"delegation": True, "max-delegation-depth": 1})
     subject = await user_token(ctx)
-    first = await GRANT(delegated(subject.token, await service_token(ctx, "a")), client(ctx), ctx)
+    first = await exchange_grant(delegated(subject.token, await service_token(ctx, "a")), client(ctx), ctx)
     error = await refusal(ctx, delegated(first.access_token, await service_token(ctx, "b")))
     assert error.error == "invalid_request"
     assert "chain too deep" in error.description
@@ -78,7 +84,7 @@ async def test_a_chain_past_the_maximum_depth_is_invalid_request(context_factory
 async def test_impersonation_keeps_an_existing_act_chain(context_factory: ContextFactory) -> None:
     ctx = await context_factory({"delegation": True, "impersonation": True})
     subject = await user_token(ctx)
-    first = await GRANT(delegated(subject.token, await service_token(ctx)), client(ctx), ctx)
+    first = await exchange_grant(delegated(subject.token, await service_token(ctx)), client(ctx), ctx)
     claims = await claims_of(ctx, exchange_request(first.access_token))
     assert claims["act"] == {"sub": "user-service", "iss": ISSUER}
 
@@ -139,5 +145,5 @@ async def test_the_delegated_token_never_outlives_the_actor_token(context_factor
     ctx = await context_factory(DELEGATION)
     subject = await user_token(ctx)
     actor = await user_token(ctx, subject="svc", client_id="svc", ttl=timedelta(seconds=20))
-    response = await GRANT(delegated(subject.token, actor.token), client(ctx), ctx)
+    response = await exchange_grant(delegated(subject.token, actor.token), client(ctx), ctx)
     assert response.expires_in == 20

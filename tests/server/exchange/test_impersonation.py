@@ -11,6 +11,7 @@ from tests.server.exchange.fakes import (
     ContextFactory,
     FakeStore,
     client,
+    exchange_grant,
     exchange_request,
     fake_store,
     user_token,
@@ -18,15 +19,12 @@ from tests.server.exchange.fakes import (
 
 from tokensmith.config.exchange import ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE
 from tokensmith.errors import OAuthError
-from tokensmith.server.context import ServerContext
-from tokensmith.server.grants.base import TokenRequest
-from tokensmith.server.grants.token_exchange import TokenExchangeGrant
-
-GRANT = TokenExchangeGrant()
+from tokensmith.server.core.context import ServerContext
+from tokensmith.server.core.grants.base import TokenRequest
 
 
 async def exchanged_claims(ctx: ServerContext, request: TokenRequest) -> tuple[dict[str, Any], dict[str, Any]]:
-    response = await GRANT(request, client(ctx), ctx)
+    response = await exchange_grant(request, client(ctx), ctx)
     return response.to_dict(), ctx.keys.verify(response.access_token).claims
 
 
@@ -87,11 +85,11 @@ async def test_one_exchange_writes_its_token_and_its_audit_event_and_reads_only_
     subject = await user_token(ctx)
     store: FakeStore = fake_store(ctx)
     store.calls.clear()
-    await GRANT(exchange_request(subject.token), client(ctx), ctx)
+    await exchange_grant(exchange_request(subject.token), client(ctx), ctx)
     # The first exchange loads the revoked jtis (revocations.py); both writes are done before the grant returns.
     assert store.calls == ["list_revoked_tokens", "record_issued_token", "add_audit_event"]
     store.calls.clear()
-    await GRANT(exchange_request(subject.token), client(ctx), ctx)
+    await exchange_grant(exchange_request(subject.token), client(ctx), ctx)
     # Later ones check revocation in memory: no read, the two writes.
     assert store.calls == ["record_issued_token", "add_audit_event"]
 
@@ -107,12 +105,12 @@ async def test_lineage_records_the_subject_tokens_jti(ctx: ServerContext) -> Non
 async def test_a_client_not_registered_for_token_exchange_is_unauthorized_client(ctx: ServerContext) -> None:
     subject = await user_token(ctx)
     with pytest.raises(OAuthError) as caught:
-        await GRANT(exchange_request(subject.token), client(ctx, "messaging-client-oidc"), ctx)
+        await exchange_grant(exchange_request(subject.token), client(ctx, "messaging-client-oidc"), ctx)
     assert caught.value.error == "unauthorized_client"
 
 
 async def test_a_public_client_may_not_exchange(ctx: ServerContext) -> None:
     subject = await user_token(ctx)
     with pytest.raises(OAuthError) as caught:
-        await GRANT(exchange_request(subject.token), client(ctx, method="none"), ctx)
+        await exchange_grant(exchange_request(subject.token), client(ctx, method="none"), ctx)
     assert caught.value.error == "unauthorized_client"

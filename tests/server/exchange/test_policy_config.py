@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from tests.server.exchange.fakes import article_config
 
 from tokensmith.config.exchange import ID_TOKEN_TYPE, INPUT_TOKEN_TYPES, SAML2_TOKEN_TYPE, ExchangePolicy, TrustedIssuer
-from tokensmith.server.grants.token_exchange import token_exchange_metadata
+from tokensmith.server.core.grants.token_exchange import token_exchange_metadata
 
 
 def test_the_defaults_reproduce_the_article() -> None:

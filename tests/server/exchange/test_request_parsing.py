@@ -8,8 +8,8 @@ from tests.server.exchange.fakes import exchange_request
 from tokensmith.config.exchange import ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE
 from tokensmith.config.server import TOKEN_EXCHANGE
 from tokensmith.errors import OAuthError
-from tokensmith.server.grants.base import TokenRequest
-from tokensmith.server.grants.token_exchange import MAX_TARGETS, parse_exchange_request
+from tokensmith.server.core.grants.base import TokenRequest
+from tokensmith.server.core.grants.token_exchange import MAX_TARGETS, parse_exchange_request
 
 
 def error_of(request: TokenRequest) -> OAuthError:

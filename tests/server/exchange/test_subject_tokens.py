@@ -11,7 +11,15 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import OctKey
 from joserfc.jws import JWSRegistry
-from tests.server.exchange.fakes import ContextFactory, FakeClock, client, exchange_request, fake_store, user_token
+from tests.server.exchange.fakes import (
+    ContextFactory,
+    FakeClock,
+    client,
+    exchange_grant,
+    exchange_request,
+    fake_store,
+    user_token,
+)
 
 from tokensmith import jose
 from tokensmith.config.exchange import (
@@ -22,13 +30,10 @@ from tokensmith.config.exchange import (
     SAML2_TOKEN_TYPE,
 )
 from tokensmith.errors import OAuthError
-from tokensmith.server.context import ServerContext
-from tokensmith.server.grants.base import TokenRequest
-from tokensmith.server.grants.token_exchange import TokenExchangeGrant
+from tokensmith.server.core.context import ServerContext
+from tokensmith.server.core.grants.base import TokenRequest
+from tokensmith.server.core.subject_tokens import MAX_TOKEN_BYTES
 from tokensmith.server.keys import open_private_key
-from tokensmith.server.subject_tokens import MAX_TOKEN_BYTES
-
-GRANT = TokenExchangeGrant()
 
 
 def b64(data: dict[str, Any] | bytes) -> str:
@@ -38,7 +43,7 @@ def b64(data: dict[str, Any] | bytes) -> str:
 
 async def refusal(ctx: ServerContext, request: TokenRequest) -> OAuthError:
     with pytest.raises(OAuthError) as caught:
-        await GRANT(request, client(ctx), ctx)
+        await exchange_grant(request, client(ctx), ctx)
     return caught.value
 
 
@@ -145,7 +150,7 @@ async def test_a_subject_token_is_parsed_once(ctx: ServerContext, monkeypatch: p
         return real_parse(token, strict_header=strict_header)
 
     monkeypatch.setattr(jose, "parse", counting_parse)
-    response = await GRANT(exchange_request(subject.token), client(ctx), ctx)
+    response = await exchange_grant(exchange_request(subject.token), client(ctx), ctx)
     assert response.access_token
     assert parsed == [subject.token]  # the one parse is the one verified
 
@@ -193,7 +198,7 @@ async def test_our_id_token_is_accepted_as_id_token_from_the_client_it_was_issue
     id_token = await ctx.tokens.issue_id_token(
         subject="baeldung", client_id="message-service", ttl=timedelta(minutes=5), extra_claims={"name": "B"}
     )
-    response = await GRANT(exchange_request(id_token.token, ID_TOKEN_TYPE), client(ctx), ctx)
+    response = await exchange_grant(exchange_request(id_token.token, ID_TOKEN_TYPE), client(ctx), ctx)
     claims = ctx.keys.verify(response.access_token).claims
     assert (claims["sub"], claims["name"], claims["aud"]) == ("baeldung", "B", "message-service")
     assert fake_store(ctx).tokens[claims["jti"]].parent_jti == id_token.jti
@@ -215,7 +220,7 @@ async def test_a_policy_may_accept_id_tokens_of_named_clients(context_factory: C
     id_token = await ctx.tokens.issue_id_token(
         subject="baeldung", client_id="messaging-client-oidc", ttl=timedelta(minutes=5)
     )
-    response = await GRANT(exchange_request(id_token.token, ID_TOKEN_TYPE), client(ctx), ctx)
+    response = await exchange_grant(exchange_request(id_token.token, ID_TOKEN_TYPE), client(ctx), ctx)
     assert ctx.keys.verify(response.access_token).claims["sub"] == "baeldung"
 
 
@@ -236,7 +241,7 @@ async def test_an_access_token_sent_as_an_id_token_is_invalid_request(ctx: Serve
 async def test_subject_token_audience_rule_refuses_other_audiences(context_factory: ContextFactory) -> None:
     ctx = await context_factory({"subject-token-audiences": ["user-service"]})
     accepted = await user_token(ctx, audience=("user-service",))
-    await GRANT(exchange_request(accepted.token), client(ctx), ctx)
+    await exchange_grant(exchange_request(accepted.token), client(ctx), ctx)
     refused = await user_token(ctx, audience=("billing",))
     error = await refusal(ctx, exchange_request(refused.token))
     assert error.error == "invalid_request"
@@ -256,5 +261,5 @@ async def test_a_client_may_be_denied_our_own_tokens(context_factory: ContextFac
 async def test_access_token_and_jwt_types_are_both_accepted_for_our_access_tokens(ctx: ServerContext) -> None:
     for token_type in (ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE):
         subject = await user_token(ctx)
-        response = await GRANT(exchange_request(subject.token, token_type), client(ctx), ctx)
+        response = await exchange_grant(exchange_request(subject.token, token_type), client(ctx), ctx)
         assert response.access_token

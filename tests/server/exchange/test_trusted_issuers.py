@@ -18,19 +18,16 @@ from tests.server.exchange.fakes import (
     ContextFactory,
     FakeClock,
     client,
+    exchange_grant,
     exchange_request,
     fake_store,
 )
 
 from tokensmith.config.exchange import JWT_TOKEN_TYPE
 from tokensmith.errors import OAuthError
-from tokensmith.server.audit import AuditLog
-from tokensmith.server.context import ServerContext
-from tokensmith.server.grants.base import TokenRequest
-from tokensmith.server.grants.token_exchange import ExchangeRuntime, TokenExchangeGrant
-from tokensmith.server.subject_tokens import SubjectTokenValidator
+from tokensmith.server.core.context import ServerContext
+from tokensmith.server.core.grants.base import TokenRequest
 
-GRANT = TokenExchangeGrant()
 IDP = "https://idp.example"
 
 
@@ -84,33 +81,20 @@ def idp(clock: FakeClock) -> FakeIdP:
 
 @pytest.fixture
 async def ctx(context_factory: ContextFactory, idp: FakeIdP) -> AsyncIterator[ServerContext]:
-    context = await context_factory(POLICY, **TRUSTED)
     http = httpx.AsyncClient(transport=httpx.MockTransport(lambda request: idp.handle(request)))
-    context.exchange = ExchangeRuntime(
-        validator=SubjectTokenValidator(
-            issuer=context.issuer,
-            keys=context.keys,
-            store=context.store,
-            trusted_issuers=context.config.trusted_issuers,
-            clock=context.clock,
-            clock_skew=context.config.tokens.clock_skew,
-            http=http,
-        ),
-        audit=AuditLog(context.store),
-    )
-    yield context
+    yield await context_factory(POLICY, http=http, **TRUSTED)
     await http.aclose()
 
 
 async def refusal(ctx: ServerContext, request: TokenRequest) -> OAuthError:
     with pytest.raises(OAuthError) as caught:
-        await GRANT(request, client(ctx), ctx)
+        await exchange_grant(request, client(ctx), ctx)
     return caught.value
 
 
 async def test_a_trusted_issuers_token_is_exchanged_with_its_subject_mapped(ctx: ServerContext, idp: FakeIdP) -> None:
     token = idp.token({"email": "alice@example.com", "groups": ["admin"]})
-    response = await GRANT(exchange_request(token, JWT_TOKEN_TYPE), client(ctx), ctx)
+    response = await exchange_grant(exchange_request(token, JWT_TOKEN_TYPE), client(ctx), ctx)
     claims = ctx.keys.verify(response.access_token).claims
     assert claims["sub"] == "idp|alice"
     assert claims["iss"] == ISSUER
@@ -122,17 +106,17 @@ async def test_a_trusted_issuers_token_is_exchanged_with_its_subject_mapped(ctx:
 
 async def test_keys_are_discovered_once_and_cached(ctx: ServerContext, idp: FakeIdP) -> None:
     for _ in range(3):
-        await GRANT(exchange_request(idp.token({})), client(ctx), ctx)
+        await exchange_grant(exchange_request(idp.token({})), client(ctx), ctx)
     assert idp.requests == ["/.well-known/openid-configuration", "/jwks"]
 
 
 async def test_an_unknown_kid_refetches_the_keys_once_per_cool_down(
     ctx: ServerContext, idp: FakeIdP, clock: FakeClock
 ) -> None:
-    await GRANT(exchange_request(idp.token({})), client(ctx), ctx)
+    await exchange_grant(exchange_request(idp.token({})), client(ctx), ctx)
     clock.advance(seconds=31)
     rotated = idp.rotate()
-    await GRANT(exchange_request(idp.token({}, key=rotated)), client(ctx), ctx)
+    await exchange_grant(exchange_request(idp.token({}, key=rotated)), client(ctx), ctx)
     assert idp.requests.count("/jwks") == 2
     # Forged kids within the cool-down do not make us fetch again.
     stranger = RSAKey.generate_key(2048, parameters={"kid": "forged"}, private=True)
@@ -146,10 +130,10 @@ async def test_an_unknown_kid_refetches_the_keys_once_per_cool_down(
 async def test_cached_keys_keep_working_when_the_issuer_is_down(
     ctx: ServerContext, idp: FakeIdP, clock: FakeClock
 ) -> None:
-    await GRANT(exchange_request(idp.token({})), client(ctx), ctx)
+    await exchange_grant(exchange_request(idp.token({})), client(ctx), ctx)
     idp.up = False
     clock.advance(minutes=11)  # past key-cache-time-to-live: a refresh is attempted and fails
-    response = await GRANT(exchange_request(idp.token({})), client(ctx), ctx)
+    response = await exchange_grant(exchange_request(idp.token({})), client(ctx), ctx)
     assert response.access_token
 
 
@@ -211,7 +195,7 @@ async def test_an_unreachable_issuer_is_not_asked_again_on_every_request(
     assert len(idp.requests) == 1
     idp.up = True
     clock.advance(seconds=31)
-    assert (await GRANT(exchange_request(idp.token({})), client(ctx), ctx)).access_token
+    assert (await exchange_grant(exchange_request(idp.token({})), client(ctx), ctx)).access_token
 
 
 async def test_an_unreadable_key_in_the_jwks_is_skipped(
@@ -227,7 +211,7 @@ async def test_an_unreadable_key_in_the_jwks_is_skipped(
         return response
 
     idp.handle = with_junk  # type: ignore[method-assign]
-    assert (await GRANT(exchange_request(idp.token({})), client(ctx), ctx)).access_token
+    assert (await exchange_grant(exchange_request(idp.token({})), client(ctx), ctx)).access_token
     assert "skipping an unreadable key (kid 'junk')" in caplog.text
 
 
@@ -257,7 +241,7 @@ async def test_an_external_token_with_a_crit_header_is_refused_even_when_validly
     assert error.error == "invalid_request"
     assert "'crit'" in error.description
     # Without `crit`, the same key and claims are exchanged: only the header was refused.
-    assert (await GRANT(exchange_request(idp.token({})), client(ctx), ctx)).access_token
+    assert (await exchange_grant(exchange_request(idp.token({})), client(ctx), ctx)).access_token
 
 
 async def test_an_ec_key_on_another_curve_is_never_used_for_es256(ctx: ServerContext, idp: FakeIdP) -> None:

@@ -8,9 +8,9 @@ from tests.server.conftest import FakeClock
 from tests.server.protocol import VERIFIER, as_client, grant, new_code
 
 from tokensmith.errors import OAuthError
-from tokensmith.server.access_tokens import active_access_token
-from tokensmith.server.context import ServerContext
-from tokensmith.server.tokens import at_hash
+from tokensmith.server.core.access_tokens import active_access_token
+from tokensmith.server.core.context import ServerContext
+from tokensmith.server.core.tokens import at_hash
 
 
 async def redeem(ctx: ServerContext, code: str, client_id: str = WEB_CLIENT, **params: str) -> dict[str, object]:

@@ -7,7 +7,7 @@ from tests.server.configs import SERVICE_CLIENT
 from tests.server.protocol import as_client, grant
 
 from tokensmith.errors import OAuthError
-from tokensmith.server.context import ServerContext
+from tokensmith.server.core.context import ServerContext
 
 
 async def test_defaults_to_registered_scopes_and_configured_audience(ctx: ServerContext) -> None:

@@ -6,7 +6,6 @@ token unless the policy says so; revoking the subject token (or an ancestor) mak
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -19,10 +18,10 @@ from tests.server.protocol import as_client, grant
 from tokensmith.config.exchange import ACCESS_TOKEN_TYPE, REFRESH_TOKEN_TYPE
 from tokensmith.config.server import REFRESH_TOKEN, TOKEN_EXCHANGE, ServerConfig
 from tokensmith.errors import OAuthError
-from tokensmith.server.context import ServerContext
-from tokensmith.server.digest import digest
-from tokensmith.server.grants.base import TokenResponse
-from tokensmith.server.grants.token_exchange import close_exchange_runtime, token_exchange_metadata
+from tokensmith.server.core.context import ServerContext
+from tokensmith.server.core.digest import digest
+from tokensmith.server.core.grants.base import TokenResponse
+from tokensmith.server.core.grants.token_exchange import token_exchange_metadata
 
 EXCHANGER = "message-service"
 RELAY = "message-relay"
@@ -67,12 +66,6 @@ def config(tmp_path: Path) -> ServerConfig:
     data["keys"] = {"access-token-algorithm": "ES256", "id-token-algorithm": "ES256"}
     data["database-url"] = f"sqlite+aiosqlite:///{tmp_path / 'tokensmith.db'}"
     return ServerConfig.model_validate(data)
-
-
-@pytest.fixture(autouse=True)
-async def exchange_closed(ctx: ServerContext) -> AsyncIterator[None]:
-    yield
-    await close_exchange_runtime(ctx)
 
 
 async def user_token(ctx: ServerContext, *, minutes: int = 30, **claims: Any) -> tuple[str, str]:
@@ -257,7 +250,7 @@ async def test_policy_switched_off_later_refuses_refresh(ctx: ServerContext, con
     assert first.refresh_token is not None
     data = config.model_dump(by_alias=True)
     data["clients"]["exchanger"]["token-exchange"]["issue-refresh-token"] = False
-    ctx.config = ServerConfig.model_validate(data)
+    ctx = replace(ctx, config=ServerConfig.model_validate(data))
     with pytest.raises(OAuthError, match="no longer allows"):
         await refresh(ctx, EXCHANGER, first.refresh_token)
 

@@ -8,9 +8,9 @@ from tests.server.conftest import FakeClock
 from tests.server.protocol import VERIFIER, as_client, grant, new_code
 
 from tokensmith.errors import OAuthError
-from tokensmith.server.access_tokens import active_access_token
-from tokensmith.server.context import ServerContext
-from tokensmith.server.digest import digest
+from tokensmith.server.core.access_tokens import active_access_token
+from tokensmith.server.core.context import ServerContext
+from tokensmith.server.core.digest import digest
 
 
 async def first_tokens(ctx: ServerContext, scope: str = "openid profile message.read") -> dict[str, object]:

@@ -9,7 +9,7 @@ from tests.server.configs import WEB_CLIENT, WEB_REDIRECT, config_data
 from tests.server.protocol import VERIFIER, as_client, grant, new_code
 
 from tokensmith.config.server import ServerConfig
-from tokensmith.server.context import ServerContext
+from tokensmith.server.core.context import ServerContext
 
 
 @pytest.fixture

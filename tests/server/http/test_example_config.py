@@ -15,7 +15,7 @@ from tests.support.server import running_server
 from tokensmith.config.exchange import ACCESS_TOKEN_TYPE
 from tokensmith.config.loader import load_config
 from tokensmith.config.server import TOKEN_EXCHANGE
-from tokensmith.server.pkce import s256_challenge
+from tokensmith.server.core.pkce import s256_challenge
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "authorization-server.yaml"
 REDIRECT = "http://127.0.0.1:8080/login/oauth2/code/messaging-client-oidc"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tokensmith.config.server import PROMPT_VALUES, ServerConfig
-from tokensmith.server.metadata import server_metadata
+from tokensmith.config.server import GRANT_TYPES, PROMPT_VALUES, ServerConfig
+from tokensmith.server.core.metadata import server_metadata
 
 
 def _client(client_id: str) -> dict[str, object]:
@@ -34,5 +34,6 @@ def test_distinct_client_ids_and_usernames_are_accepted() -> None:
 
 
 def test_discovery_lists_every_prompt_value_the_authorize_endpoint_accepts() -> None:
-    metadata = server_metadata(ServerConfig.model_validate({"clients": {"svc": _client("svc")}}))
+    config = ServerConfig.model_validate({"clients": {"svc": _client("svc")}})
+    metadata = server_metadata(config, grant_types=GRANT_TYPES, contributors=[])
     assert set(metadata["prompt_values_supported"]) == PROMPT_VALUES

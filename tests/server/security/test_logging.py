@@ -15,9 +15,9 @@ from tests.server.browser import Browser, basic_auth
 from tests.server.configs import PASSWORD, SERVICE_CLIENT, SERVICE_SECRET, WEB_SECRET, server_config
 
 from tokensmith.server.app import create_app
+from tokensmith.server.core.sessions import SESSION_COOKIE
 from tokensmith.server.key_encryption import KeyEncryptionKey
 from tokensmith.server.keys import open_private_key
-from tokensmith.server.sessions import SESSION_COOKIE
 from tokensmith.store import open_store
 
 

@@ -15,7 +15,7 @@ from argon2 import PasswordHasher, extract_parameters
 from tests.server.browser import hidden_fields
 
 from tokensmith.config.server import UserConfig
-from tokensmith.server.passwords import UserPasswordChecker, hash_password
+from tokensmith.server.core.passwords import UserPasswordChecker, hash_password
 
 ROUNDS = 4
 

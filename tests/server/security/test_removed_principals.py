@@ -32,14 +32,13 @@ from tokensmith.config.exchange import ACCESS_TOKEN_TYPE
 from tokensmith.config.server import TOKEN_EXCHANGE, ServerConfig
 from tokensmith.errors import OAuthError
 from tokensmith.server.app import create_app
-from tokensmith.server.context import ServerContext
-from tokensmith.server.digest import digest
-from tokensmith.server.endpoints.introspect import introspect
-from tokensmith.server.grants.token_exchange import close_exchange_runtime
+from tokensmith.server.core.context import ServerContext
+from tokensmith.server.core.digest import digest
+from tokensmith.server.core.introspection import introspect
+from tokensmith.server.core.sessions import SESSION_COOKIE
+from tokensmith.server.core.wiring import build_context
 from tokensmith.server.key_encryption import configured_encryption_key
 from tokensmith.server.keys import KeyManager
-from tokensmith.server.sessions import SESSION_COOKIE
-from tokensmith.server.tokens import TokenIssuer
 from tokensmith.store import open_store
 
 EXCHANGER = "message-service"
@@ -90,13 +89,11 @@ async def started(config: ServerConfig, clock: FakeClock) -> AsyncIterator[Serve
         store, config.keys, clock, encryption_key=configured_encryption_key(config.keys, config.database_url)
     )
     await keys.load()
-    ctx = ServerContext(
-        config=config, store=store, keys=keys, tokens=TokenIssuer(config, keys, store, clock), clock=clock
-    )
+    ctx = build_context(config, store, keys, clock)
     try:
         yield ctx
     finally:
-        await close_exchange_runtime(ctx)
+        await ctx.aclose()
         await store.close()
 
 

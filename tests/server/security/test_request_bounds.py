@@ -14,7 +14,7 @@ import httpx
 import pytest
 from tests.server.browser import Browser, web_authorize_params
 
-from tokensmith.server.authorization import MAX_PARAMETER_CHARS, MAX_PARAMETERS, MAX_REQUEST_CHARS
+from tokensmith.server.core.authorization import MAX_PARAMETER_CHARS, MAX_PARAMETERS, MAX_REQUEST_CHARS
 from tokensmith.server.endpoints.forms import MAX_FORM_FIELDS, parse_form
 from tokensmith.server.request_limits import MAX_HEADER_BYTES, MAX_HEADERS
 

@@ -10,7 +10,7 @@ from tests.server.browser import Browser, hidden_fields, web_authorize_params
 from tests.server.configs import server_config
 
 from tokensmith.server.app import create_app
-from tokensmith.server.sessions import LOGIN_CSRF_COOKIE, SESSION_COOKIE
+from tokensmith.server.core.sessions import LOGIN_CSRF_COOKIE, SESSION_COOKIE
 
 
 async def _signed_in_as(http: httpx.AsyncClient, session_id: str) -> bool:

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from tokensmith.errors import OAuthError
-from tokensmith.server.authorization import (
+from tokensmith.server.core.authorization import (
     AuthorizationRequest,
     ClientRedirect,
     error_redirect,
@@ -21,9 +21,9 @@ from tokensmith.server.authorization import (
     success_redirect,
     validate_authorization_request,
 )
+from tokensmith.server.core.sessions import SESSION_COOKIE, csrf_matches, signed_in_session
 from tokensmith.server.endpoints.forms import read_form
 from tokensmith.server.endpoints.runtime import Runtime, runtime
-from tokensmith.server.sessions import SESSION_COOKIE, csrf_matches, signed_in_session
 from tokensmith.store.base import Store
 from tokensmith.store.records import SessionRecord
 

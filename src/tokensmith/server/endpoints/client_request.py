@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from tokensmith.server.client_assertion import client_assertion_verifier
-from tokensmith.server.client_auth import authenticate_client
+from tokensmith.server.core.client_auth import authenticate_client
+from tokensmith.server.core.grants.base import AuthenticatedClient, TokenRequest
 from tokensmith.server.endpoints.forms import read_client_form
 from tokensmith.server.endpoints.runtime import Runtime
-from tokensmith.server.grants.base import AuthenticatedClient, TokenRequest
 
 
 async def authenticated_client(request: Request, form: TokenRequest, rt: Runtime) -> AuthenticatedClient:
@@ -19,7 +18,7 @@ async def authenticated_client(request: Request, form: TokenRequest, rt: Runtime
         form,
         rt.ctx.config,
         rt.secrets,
-        assertions=client_assertion_verifier(rt.ctx),
+        assertions=rt.ctx.client_assertions,
     )
 
 

@@ -6,10 +6,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from tokensmith.server.endpoints.runtime import runtime
-from tokensmith.server.metadata import server_metadata
 
 
 async def discovery_endpoint(request: Request) -> Response:
-    metadata = server_metadata(runtime(request).ctx.config)
+    metadata = runtime(request).ctx.metadata()
     # Browser-based clients read discovery across origins.
     return JSONResponse(metadata, headers={"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"})

@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 
 from tokensmith.errors import OAuthError, invalid_request
-from tokensmith.server.grants.base import REPEATABLE, TokenRequest
+from tokensmith.server.core.grants.base import REPEATABLE, TokenRequest
 
 FORM_TYPE = "application/x-www-form-urlencoded"
 # No form of ours has more than a dozen fields (a token exchange may repeat audience and resource a few times).

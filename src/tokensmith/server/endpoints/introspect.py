@@ -9,22 +9,14 @@ not active (unknown, expired, revoked, not ours, an ID token, another client's r
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tokensmith.server.access_tokens import active_access_token, looks_like_jwt
-from tokensmith.server.client_auth import require_confidential
-from tokensmith.server.context import ServerContext
-from tokensmith.server.digest import digest
+from tokensmith.server.core.client_auth import require_confidential
+from tokensmith.server.core.introspection import introspect
 from tokensmith.server.endpoints.client_request import client_form
 from tokensmith.server.endpoints.responses import no_store_json
 from tokensmith.server.endpoints.runtime import runtime
-from tokensmith.server.grants.refresh_token import removed_refresh_principal
-from tokensmith.server.principals import removed_token_principal
-
-INACTIVE: dict[str, Any] = {"active": False}
 
 
 async def introspect_endpoint(request: Request) -> Response:
@@ -34,39 +26,3 @@ async def introspect_endpoint(request: Request) -> Response:
     token = form.require("token")
     form.get("token_type_hint")  # a hint only (RFC 7662 2.1); read so a repeated one is refused
     return no_store_json(await introspect(rt.ctx, token, client.client_id))
-
-
-async def introspect(ctx: ServerContext, token: str, client_id: str) -> dict[str, Any]:
-    """What ``client_id`` may learn about ``token``."""
-    if looks_like_jwt(token):
-        claims = await active_access_token(ctx, token)
-        if claims is None or removed_token_principal(ctx.config, claims) is not None:
-            return INACTIVE
-        body: dict[str, Any] = {"active": True, "token_type": "Bearer", **claims}
-        if isinstance(body.get("scope"), list):
-            body["scope"] = " ".join(str(s) for s in body["scope"])
-        body.setdefault("username", claims.get("sub"))
-        return body
-    return await _introspect_refresh_token(ctx, token, client_id)
-
-
-async def _introspect_refresh_token(ctx: ServerContext, token: str, client_id: str) -> dict[str, Any]:
-    if len(token) > 512:
-        return INACTIVE
-    record = await ctx.store.get_refresh_token(digest(token))
-    now = ctx.clock()
-    if record is None or record.revoked_at is not None or record.used_at is not None or record.expires_at <= now:
-        return INACTIVE
-    if record.client_id != client_id or removed_refresh_principal(ctx.config, record) is not None:
-        return INACTIVE
-    return {
-        "active": True,
-        "token_type": "refresh_token",
-        "client_id": record.client_id,
-        "sub": record.subject,
-        "username": record.subject,
-        "scope": " ".join(record.scope),
-        "iss": ctx.issuer,
-        "iat": int(record.issued_at.timestamp()),
-        "exp": int(record.expires_at.timestamp()),
-    }

@@ -12,11 +12,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from tokensmith.errors import OAuthError
-from tokensmith.server.authorization import MAX_RETURN_URL_CHARS
-from tokensmith.server.digest import new_secret
-from tokensmith.server.endpoints.forms import read_form
-from tokensmith.server.endpoints.runtime import Runtime, client_address, runtime
-from tokensmith.server.sessions import (
+from tokensmith.server.core.authorization import MAX_RETURN_URL_CHARS
+from tokensmith.server.core.digest import new_secret
+from tokensmith.server.core.sessions import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
     csrf_matches,
@@ -24,6 +22,8 @@ from tokensmith.server.sessions import (
     signed_in_session,
     start_session,
 )
+from tokensmith.server.endpoints.forms import read_form
+from tokensmith.server.endpoints.runtime import Runtime, client_address, runtime
 
 # Only the authorization endpoint is a valid place to return to: anything else would be an open redirect.
 _SAFE_NEXT_PREFIX = "/oauth2/authorize"

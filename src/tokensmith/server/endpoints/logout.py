@@ -14,13 +14,13 @@ from starlette.responses import RedirectResponse, Response
 
 from tokensmith.config.server import ClientConfig
 from tokensmith.errors import OAuthError, invalid_request
-from tokensmith.server.access_tokens import is_access_token, verified_claims
-from tokensmith.server.authorization import redirect_with
-from tokensmith.server.context import ServerContext
+from tokensmith.server.core.access_tokens import is_access_token, verified_claims
+from tokensmith.server.core.authorization import redirect_with
+from tokensmith.server.core.context import ServerContext
+from tokensmith.server.core.sessions import SESSION_COOKIE, csrf_matches, current_session, end_session
 from tokensmith.server.endpoints.forms import read_form
 from tokensmith.server.endpoints.login import secure_cookies
 from tokensmith.server.endpoints.runtime import Runtime, runtime
-from tokensmith.server.sessions import SESSION_COOKIE, csrf_matches, current_session, end_session
 
 _PARAMS = ("id_token_hint", "client_id", "post_logout_redirect_uri", "state", "ui_locales", "logout_hint")
 

@@ -10,17 +10,10 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tokensmith.errors import OAuthError
-from tokensmith.server.access_tokens import is_access_token, looks_like_jwt, verified_claims
-from tokensmith.server.context import ServerContext
-from tokensmith.server.digest import digest
+from tokensmith.server.core.revocation import revoke
 from tokensmith.server.endpoints.client_request import client_form
 from tokensmith.server.endpoints.responses import NO_STORE
 from tokensmith.server.endpoints.runtime import runtime
-
-
-def not_yours() -> OAuthError:
-    return OAuthError("unauthorized_client", "the token was not issued to this client")
 
 
 async def revoke_endpoint(request: Request) -> Response:
@@ -30,25 +23,3 @@ async def revoke_endpoint(request: Request) -> Response:
     form.get("token_type_hint")  # a hint only; read so a repeated one is refused
     await revoke(rt.ctx, token, client.client_id)
     return Response(headers=NO_STORE)
-
-
-async def revoke(ctx: ServerContext, token: str, client_id: str) -> None:
-    now = ctx.clock()
-    if looks_like_jwt(token):
-        claims = await verified_claims(ctx, token)
-        if claims is None or not is_access_token(claims):
-            return
-        if claims["client_id"] != client_id:
-            raise not_yours()
-        await ctx.store.revoke_token_lineage(claims["jti"], now)
-        return
-    if len(token) > 512:
-        return
-    token_hash = digest(token)
-    record = await ctx.store.get_refresh_token(token_hash)
-    if record is None:
-        return
-    if record.client_id != client_id:
-        raise not_yours()
-    await ctx.store.revoke_refresh_token(token_hash, now)
-    await ctx.store.revoke_grant(record.grant_id, now)

@@ -10,10 +10,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
-from tokensmith.server.context import ServerContext
+from tokensmith.server.core.context import ServerContext
+from tokensmith.server.core.passwords import SecretVerifier, UserPasswordChecker
+from tokensmith.server.core.rate_limit import LoginThrottle
 from tokensmith.server.metrics import ServerMetrics
-from tokensmith.server.passwords import SecretVerifier, UserPasswordChecker
-from tokensmith.server.rate_limit import LoginThrottle
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"

@@ -9,7 +9,6 @@ from tokensmith.errors import OAuthError, unauthorized_client, unsupported_grant
 from tokensmith.server.endpoints.client_request import client_form
 from tokensmith.server.endpoints.responses import no_store_json
 from tokensmith.server.endpoints.runtime import runtime
-from tokensmith.server.grants import GRANT_HANDLERS
 
 
 async def token_endpoint(request: Request) -> Response:
@@ -18,7 +17,7 @@ async def token_endpoint(request: Request) -> Response:
     try:
         form, client = await client_form(request, rt)
         grant_type = form.require("grant_type")
-        handler = GRANT_HANDLERS.get(grant_type)
+        handler = rt.ctx.grants.get(grant_type)
         if handler is None:
             grant_type = "unsupported"
             raise unsupported_grant_type("unsupported grant_type")

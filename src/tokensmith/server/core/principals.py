@@ -20,7 +20,7 @@ from typing import Any, Literal, Protocol
 
 from tokensmith.config.server import ServerConfig
 from tokensmith.errors import invalid_request
-from tokensmith.server.context import ServerContext
+from tokensmith.server.core.context import ServerContext
 
 # The claim that marks a token issued for a local user's sign-in.
 USER_TOKEN_CLAIM = "auth_time"

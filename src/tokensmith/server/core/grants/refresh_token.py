@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from tokensmith.config.server import REFRESH_TOKEN, ServerConfig
 from tokensmith.errors import invalid_grant, invalid_scope
-from tokensmith.server.context import ServerContext
-from tokensmith.server.digest import digest
-from tokensmith.server.grants.base import AuthenticatedClient, TokenRequest, TokenResponse
-from tokensmith.server.grants.exchange_refresh import ExchangedContext, check_exchange_refresh, refresh_exchanged
-from tokensmith.server.grants.issuance import UserGrant, family_expiry, family_started_at, issue_for_user
-from tokensmith.server.principals import is_user_token, removed_principal
+from tokensmith.server.core.context import GrantHandler, ServerContext
+from tokensmith.server.core.digest import digest
+from tokensmith.server.core.grants.base import AuthenticatedClient, TokenRequest, TokenResponse
+from tokensmith.server.core.grants.exchange_refresh import ExchangedContext, check_exchange_refresh, refresh_exchanged
+from tokensmith.server.core.grants.issuance import UserGrant, family_expiry, family_started_at, issue_for_user
+from tokensmith.server.core.principals import is_user_token, removed_principal
 from tokensmith.store.records import RefreshTokenRecord
 
 
@@ -33,7 +33,7 @@ def removed_refresh_principal(config: ServerConfig, record: RefreshTokenRecord) 
     )
 
 
-class RefreshTokenGrant:
+class RefreshTokenGrant(GrantHandler):
     grant_type = REFRESH_TOKEN
 
     async def __call__(self, request: TokenRequest, client: AuthenticatedClient, ctx: ServerContext) -> TokenResponse:

@@ -14,15 +14,15 @@ from urllib.parse import unquote_plus
 
 from tokensmith.config.server import ServerConfig
 from tokensmith.errors import OAuthError, invalid_client, invalid_request
-from tokensmith.server.client_assertion import (
+from tokensmith.server.core.client_assertion import (
     JWT_BEARER,
     PRIVATE_KEY_JWT,
     ClientAssertionVerifier,
     assertion_failed,
     assertion_subject,
 )
-from tokensmith.server.grants.base import AuthenticatedClient, TokenRequest
-from tokensmith.server.passwords import SecretVerifier
+from tokensmith.server.core.grants.base import AuthenticatedClient, TokenRequest
+from tokensmith.server.core.passwords import SecretVerifier
 
 
 @dataclass(frozen=True, slots=True)

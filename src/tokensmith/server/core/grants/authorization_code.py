@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from tokensmith.config.server import AUTHORIZATION_CODE
 from tokensmith.errors import invalid_grant, invalid_request
-from tokensmith.server.context import ServerContext
-from tokensmith.server.digest import digest
-from tokensmith.server.grants.base import AuthenticatedClient, TokenRequest, TokenResponse
-from tokensmith.server.grants.issuance import UserGrant, issue_for_user
-from tokensmith.server.pkce import is_valid_verifier, verifier_matches
-from tokensmith.server.principals import removed_principal
+from tokensmith.server.core.context import GrantHandler, ServerContext
+from tokensmith.server.core.digest import digest
+from tokensmith.server.core.grants.base import AuthenticatedClient, TokenRequest, TokenResponse
+from tokensmith.server.core.grants.issuance import UserGrant, issue_for_user
+from tokensmith.server.core.pkce import is_valid_verifier, verifier_matches
+from tokensmith.server.core.principals import removed_principal
 
 
-class AuthorizationCodeGrant:
+class AuthorizationCodeGrant(GrantHandler):
     grant_type = AUTHORIZATION_CODE
 
     async def __call__(self, request: TokenRequest, client: AuthenticatedClient, ctx: ServerContext) -> TokenResponse:

@@ -18,10 +18,10 @@ from typing import Any
 
 from tokensmith.config.server import ClientConfig
 from tokensmith.errors import invalid_grant
-from tokensmith.server.context import ServerContext
-from tokensmith.server.digest import digest, new_secret
-from tokensmith.server.grants.base import TokenResponse
-from tokensmith.server.grants.issuance import FAMILY_STARTED_AT, family_expiry, family_started_at
+from tokensmith.server.core.context import ServerContext
+from tokensmith.server.core.digest import digest, new_secret
+from tokensmith.server.core.grants.base import TokenResponse
+from tokensmith.server.core.grants.issuance import FAMILY_STARTED_AT, family_expiry, family_started_at
 from tokensmith.store.records import RefreshTokenRecord
 
 # The key of the exchanged context inside RefreshTokenRecord.claims.

@@ -3,7 +3,7 @@ for the policy-approved audience and scope out.
 
 Hot path cost: one database read per token of ours (its revocation state) and two writes, both committed before
 the response: the new token's lineage row and the exchange's audit event (every exchange, granted or refused,
-leaves one; see ``server/audit.py``).
+leaves one; see ``server/core/audit.py``).
 """
 
 from __future__ import annotations
@@ -16,17 +16,16 @@ from urllib.parse import urlsplit
 from tokensmith.config.exchange import ID_TOKEN_TYPE, INPUT_TOKEN_TYPES, ISSUABLE_TOKEN_TYPES, REFRESH_TOKEN_TYPE
 from tokensmith.config.server import TOKEN_EXCHANGE, ServerConfig
 from tokensmith.errors import OAuthError, invalid_request, invalid_scope, invalid_target, unauthorized_client
-from tokensmith.server.audit import FAILED, GRANTED, REFUSED, AuditLog, ExchangeAttempt
-from tokensmith.server.context import ServerContext
-from tokensmith.server.grants.base import AuthenticatedClient, TokenRequest, TokenResponse
-from tokensmith.server.grants.exchange_refresh import (
+from tokensmith.server.core.audit import FAILED, GRANTED, REFUSED, AuditLog, ExchangeAttempt
+from tokensmith.server.core.context import GrantHandler, ServerContext
+from tokensmith.server.core.grants.base import AuthenticatedClient, TokenRequest, TokenResponse
+from tokensmith.server.core.grants.exchange_refresh import (
     ExchangedContext,
     ExchangeLineage,
     new_exchange_lineage,
     save_exchange_refresh_token,
 )
-from tokensmith.server.metadata import register_metadata
-from tokensmith.server.policy import (
+from tokensmith.server.core.policy import (
     build_act,
     check_may_act,
     check_mode,
@@ -35,9 +34,8 @@ from tokensmith.server.policy import (
     resolve_targets,
     token_lifetime,
 )
-from tokensmith.server.principals import check_exchange_input
-from tokensmith.server.revocations import RevocationCache
-from tokensmith.server.subject_tokens import SubjectTokenValidator, TokenRules, ValidatedToken
+from tokensmith.server.core.principals import check_exchange_input
+from tokensmith.server.core.subject_tokens import SubjectTokenValidator, TokenRules, ValidatedToken
 
 # RFC 8693 2.2.1: the token_type of an issued token that is not an access token.
 NOT_APPLICABLE = "N_A"
@@ -47,7 +45,6 @@ MAX_TARGETS = 16
 _SCOPE_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F)) - {'"', "\\"}
 
 
-@register_metadata
 def token_exchange_metadata(config: ServerConfig) -> dict[str, Any]:
     """RFC 8693 defines no metadata for token types, so these names are ours (documented in
     docs/exchange-policy.md); they appear only when some client may use the grant."""
@@ -64,45 +61,6 @@ def token_exchange_metadata(config: ServerConfig) -> dict[str, Any]:
             t for t in (*ISSUABLE_TOKEN_TYPES, REFRESH_TOKEN_TYPE) if t in requested
         ],
     }
-
-
-@dataclass(slots=True)
-class ExchangeRuntime:
-    """Per-server state of the grant: the trusted issuers' key caches and the audit trail."""
-
-    validator: SubjectTokenValidator
-    audit: AuditLog
-
-    async def aclose(self) -> None:
-        await self.validator.aclose()
-
-
-def exchange_runtime(ctx: ServerContext) -> ExchangeRuntime:
-    """The grant's state for this server, created on first use and kept in the context."""
-    if ctx.exchange is None:
-        config = ctx.config
-        ctx.exchange = ExchangeRuntime(
-            validator=SubjectTokenValidator(
-                issuer=config.issuer,
-                keys=ctx.keys,
-                store=ctx.store,
-                trusted_issuers=config.trusted_issuers,
-                clock=ctx.clock,
-                clock_skew=config.tokens.clock_skew,
-                revocations=RevocationCache(
-                    ctx.store, refresh_interval=config.tokens.revocation_refresh_interval, clock=ctx.clock
-                ),
-            ),
-            audit=AuditLog(ctx.store),
-        )
-    return ctx.exchange
-
-
-async def close_exchange_runtime(ctx: ServerContext) -> None:
-    """Close the key fetcher (call when the server stops)."""
-    if ctx.exchange is not None:
-        await ctx.exchange.aclose()
-        ctx.exchange = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,25 +115,36 @@ def parse_exchange_request(request: TokenRequest) -> ExchangeRequest:
     )
 
 
-class TokenExchangeGrant:
-    """``urn:ietf:params:oauth:grant-type:token-exchange`` at the token endpoint."""
+class TokenExchangeGrant(GrantHandler):
+    """``urn:ietf:params:oauth:grant-type:token-exchange`` at the token endpoint, with its per-server state: the
+    validator of subject and actor tokens (the trusted issuers' key caches) and the audit trail."""
 
     grant_type = TOKEN_EXCHANGE
 
+    def __init__(self, validator: SubjectTokenValidator, audit: AuditLog) -> None:
+        self.validator = validator
+        self.audit = audit
+
     async def __call__(self, request: TokenRequest, client: AuthenticatedClient, ctx: ServerContext) -> TokenResponse:
-        runtime = exchange_runtime(ctx)
         attempt = ExchangeAttempt(client_id=client.client_id)
         try:
-            response = await exchange(request, client, ctx, runtime.validator, attempt)
+            response = await exchange(request, client, ctx, self.validator, attempt)
         except OAuthError as exc:
             reason = f"{exc.error}: {exc.description}" if exc.description else exc.error
-            await runtime.audit.record(attempt.event(REFUSED, ctx.clock(), reason))
+            await self.audit.record(attempt.event(REFUSED, ctx.clock(), reason))
             raise
         except Exception as exc:
-            await runtime.audit.record(attempt.event(FAILED, ctx.clock(), f"server_error: {type(exc).__name__}"))
+            await self.audit.record(attempt.event(FAILED, ctx.clock(), f"server_error: {type(exc).__name__}"))
             raise
-        await runtime.audit.record(attempt.event(GRANTED, ctx.clock()))
+        await self.audit.record(attempt.event(GRANTED, ctx.clock()))
         return response
+
+    def metadata(self, config: ServerConfig) -> dict[str, Any]:
+        """What the grant adds to discovery: :func:`token_exchange_metadata`."""
+        return token_exchange_metadata(config)
+
+    async def aclose(self) -> None:
+        await self.validator.aclose()
 
 
 async def exchange(
@@ -364,11 +333,8 @@ def _capped(ttl: timedelta, not_after: datetime | None, now: datetime) -> timede
 
 __all__ = [
     "ExchangeRequest",
-    "ExchangeRuntime",
     "TokenExchangeGrant",
-    "close_exchange_runtime",
     "exchange",
-    "exchange_runtime",
     "parse_exchange_request",
     "token_exchange_metadata",
 ]

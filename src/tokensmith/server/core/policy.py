@@ -20,7 +20,7 @@ from tokensmith.config.exchange import (
 )
 from tokensmith.config.server import ClientConfig
 from tokensmith.errors import invalid_grant, invalid_request, invalid_scope, invalid_target, unauthorized_client
-from tokensmith.server.subject_tokens import ValidatedToken
+from tokensmith.server.core.subject_tokens import ValidatedToken
 
 OPENID = "openid"
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from tokensmith.config.server import REFRESH_TOKEN, ClientConfig
-from tokensmith.server.context import ServerContext
-from tokensmith.server.digest import digest, new_secret
-from tokensmith.server.grants.base import TokenResponse
-from tokensmith.server.principals import USER_TOKEN_CLAIM
+from tokensmith.server.core.context import ServerContext
+from tokensmith.server.core.digest import digest, new_secret
+from tokensmith.server.core.grants.base import TokenResponse
+from tokensmith.server.core.principals import USER_TOKEN_CLAIM
 from tokensmith.store.records import RefreshTokenRecord
 
 OPENID = "openid"
@@ -74,7 +74,7 @@ async def issue_for_user(
     settings = client.token
     scope = tuple(access_scope) if access_scope is not None else grant.scope
     client_id = client.registration.client_id
-    # `auth_time` (RFC 9068 2.2.1) also marks the token as a local user's (server/principals.py).
+    # `auth_time` (RFC 9068 2.2.1) also marks the token as a local user's (server/core/principals.py).
     user_claims = {USER_TOKEN_CLAIM: int(grant.auth_time.timestamp())} if grant.auth_time is not None else None
     access = await ctx.tokens.issue_access_token(
         subject=grant.subject,

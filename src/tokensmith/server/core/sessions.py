@@ -11,7 +11,7 @@ import hmac
 from datetime import datetime, timedelta
 
 from tokensmith.config.server import ServerConfig
-from tokensmith.server.digest import digest, new_secret
+from tokensmith.server.core.digest import digest, new_secret
 from tokensmith.store.base import Store
 from tokensmith.store.records import SessionRecord
 

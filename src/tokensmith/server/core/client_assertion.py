@@ -19,8 +19,6 @@ from tokensmith import jose
 from tokensmith.config.server import CLIENT_ASSERTION_KEY_TYPES, ClientRegistration, ServerConfig
 from tokensmith.errors import OAuthError, invalid_client
 from tokensmith.server.clock import Clock
-from tokensmith.server.context import ServerContext
-from tokensmith.server.metadata import register_metadata
 from tokensmith.store.base import Store
 from tokensmith.store.records import ClientAssertionRecord
 
@@ -95,16 +93,27 @@ class ClientAssertionVerifier:
         self._store = store
         self._clock = clock
         self._skew = clock_skew
-        self._own_http = http is None
-        self._http = http or httpx.AsyncClient(timeout=5.0, follow_redirects=False)
+        # Given, or opened (and closed) here for the first client whose keys are at a jwks_uri.
+        self._http = http
+        self._own_http = False
         self._keys: dict[str, ClientKeys] = {}
+
+    def metadata(self, config: ServerConfig) -> dict[str, Any]:
+        """What private_key_jwt adds to discovery: :func:`client_assertion_metadata`."""
+        return client_assertion_metadata(config)
 
     async def aclose(self) -> None:
         for keys in self._keys.values():
             if keys.remote is not None:
                 await keys.remote.aclose()
-        if self._own_http:
+        if self._own_http and self._http is not None:
             await self._http.aclose()
+
+    def _fetcher(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=5.0, follow_redirects=False)
+            self._own_http = True
+        return self._http
 
     async def verify(self, registration: ClientRegistration, assertion: str) -> None:
         """Accept the assertion for this client, or raise ``invalid_client`` saying why."""
@@ -147,7 +156,7 @@ class ClientAssertionVerifier:
         remote = None
         if registration.jwks_uri is not None:
             remote = jose.RemoteKeySet(
-                http=self._http,
+                http=self._fetcher(),
                 algorithms=algorithms,
                 jwks_uri=registration.jwks_uri,
                 max_age=registration.jwks_cache_time_to_live.total_seconds(),
@@ -173,22 +182,6 @@ class ClientAssertionVerifier:
         return datetime.fromtimestamp(exp + skew, UTC)
 
 
-def client_assertion_verifier(ctx: ServerContext) -> ClientAssertionVerifier:
-    """This server's verifier, created on first use and kept in the context."""
-    if ctx.client_assertions is None:
-        ctx.client_assertions = ClientAssertionVerifier(
-            issuer=ctx.issuer, store=ctx.store, clock=ctx.clock, clock_skew=ctx.config.tokens.clock_skew
-        )
-    return ctx.client_assertions
-
-
-async def close_client_assertion_verifier(ctx: ServerContext) -> None:
-    if ctx.client_assertions is not None:
-        await ctx.client_assertions.aclose()
-        ctx.client_assertions = None
-
-
-@register_metadata
 def client_assertion_metadata(config: ServerConfig) -> dict[str, Any]:
     """RFC 8414 2: the signing algorithms accepted for private_key_jwt at each endpoint that authenticates clients."""
     algorithms = sorted(

@@ -33,8 +33,8 @@ from tokensmith.config.exchange import (
 )
 from tokensmith.errors import invalid_request
 from tokensmith.server.clock import Clock
+from tokensmith.server.core.revocation_cache import RevocationCache
 from tokensmith.server.keys import KeyManager
-from tokensmith.server.revocations import RevocationCache
 from tokensmith.store.base import Store
 
 # A subject or actor token larger than this is refused before any parsing (a JWT of ours is well under 2 KiB).
@@ -147,12 +147,13 @@ class SubjectTokenValidator:
         self._revocations = revocations or RevocationCache(store, refresh_interval=timedelta(0), clock=clock)
         self._clock = clock
         self._skew = clock_skew
-        self._own_http = http is None
-        self._http = http or httpx.AsyncClient(timeout=5.0, follow_redirects=False)
+        # Given, or opened (and closed) here when a key set is fetched: a server with no trusted issuer has none.
+        self._http = http
+        self._own_http = False
         self._trusted = {t.issuer: t for t in trusted_issuers}
         self._trusted_keys = {
             t.issuer: jose.RemoteKeySet(
-                http=self._http,
+                http=self._fetcher(),
                 algorithms=t.algorithms,
                 jwks_uri=t.jwks_uri,
                 issuer=t.issuer,
@@ -163,10 +164,16 @@ class SubjectTokenValidator:
             for t in trusted_issuers
         }
 
+    def _fetcher(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=5.0, follow_redirects=False)
+            self._own_http = True
+        return self._http
+
     async def aclose(self) -> None:
         for keys in self._trusted_keys.values():
             await keys.aclose()
-        if self._own_http:
+        if self._own_http and self._http is not None:
             await self._http.aclose()
 
     async def validate(self, token: str, token_type: str, *, role: TokenRole, rules: TokenRules) -> ValidatedToken:

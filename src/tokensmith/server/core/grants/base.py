@@ -1,14 +1,15 @@
-"""The shape every grant handler shares: a parsed token request in, a token response out (or OAuthError)."""
+"""What every grant handler works on: the parsed token request, the authenticated client and the token response.
+
+The handler protocol itself, ``GrantHandler``, is in ``core/context.py``."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from tokensmith.config.server import ClientConfig
 from tokensmith.errors import invalid_request
-from tokensmith.server.context import ServerContext
 
 # RFC 8693 2.1 and RFC 8707 2: the only token-request parameters that may repeat.
 REPEATABLE = frozenset({"audience", "resource"})
@@ -83,11 +84,3 @@ class TokenResponse:
             body["id_token"] = self.id_token
         body.update(self.extra)
         return body
-
-
-class GrantHandler(Protocol):
-    grant_type: str
-
-    async def __call__(
-        self, request: TokenRequest, client: AuthenticatedClient, ctx: ServerContext
-    ) -> TokenResponse: ...

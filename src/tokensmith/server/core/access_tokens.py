@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from tokensmith import jose
-from tokensmith.server.context import ServerContext
+from tokensmith.server.core.context import ServerContext
 
 
 def looks_like_jwt(token: str) -> bool:

@@ -1,34 +1,33 @@
 """Authorization server metadata (RFC 8414) and OpenID Provider metadata (OpenID Connect Discovery 1.0).
 
-Both documents are built from the configuration: ``grant_types_supported`` lists the grants some client has
-enabled. Features kept in other modules add their fields with :func:`register_metadata`.
+Both documents are built from the configuration and from what the server registered: ``grant_types_supported``
+lists the registered grants some client has enabled, and each registered feature (a grant, private_key_jwt client
+authentication) adds its own fields through its ``metadata`` method.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Collection, Iterable, Mapping
+from typing import Any, Protocol
 
 from tokensmith.config.server import GRANT_TYPES, PROMPT_VALUES, ServerConfig
 
-MetadataContributor = Callable[[ServerConfig], dict[str, Any]]
 
-_CONTRIBUTORS: list[MetadataContributor] = []
+class MetadataContributor(Protocol):
+    """A registered feature that adds fields to both discovery documents."""
 
-
-def register_metadata(contributor: MetadataContributor) -> MetadataContributor:
-    """Add fields to both discovery documents (usable as a decorator)."""
-    if contributor not in _CONTRIBUTORS:
-        _CONTRIBUTORS.append(contributor)
-    return contributor
+    def metadata(self, config: ServerConfig) -> Mapping[str, Any]: ...
 
 
-def enabled_grant_types(config: ServerConfig) -> list[str]:
+def enabled_grant_types(config: ServerConfig, registered: Collection[str]) -> list[str]:
+    """The registered grant types some client may use."""
     enabled = {grant for client in config.clients.values() for grant in client.registration.authorization_grant_types}
-    return [grant for grant in GRANT_TYPES if grant in enabled]
+    return [grant for grant in GRANT_TYPES if grant in enabled and grant in registered]
 
 
-def server_metadata(config: ServerConfig) -> dict[str, Any]:
+def server_metadata(
+    config: ServerConfig, *, grant_types: Collection[str], contributors: Iterable[MetadataContributor]
+) -> dict[str, Any]:
     issuer = config.issuer
     methods = sorted(
         {m for client in config.clients.values() for m in client.registration.client_authentication_methods}
@@ -47,7 +46,7 @@ def server_metadata(config: ServerConfig) -> dict[str, Any]:
         "revocation_endpoint": f"{issuer}/oauth2/revoke",
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": enabled_grant_types(config),
+        "grant_types_supported": enabled_grant_types(config, grant_types),
         "subject_types_supported": ["public"],
         "scopes_supported": scopes,
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "azp", "at_hash", "name"],
@@ -65,6 +64,6 @@ def server_metadata(config: ServerConfig) -> dict[str, Any]:
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
     }
-    for contributor in _CONTRIBUTORS:
-        metadata.update(contributor(config))
+    for contributor in contributors:
+        metadata.update(contributor.metadata(config))
     return metadata

@@ -15,9 +15,9 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from tokensmith.config.server import AUTHORIZATION_CODE, PROMPT_VALUES, ClientConfig, ServerConfig
 from tokensmith.errors import OAuthError, invalid_request, invalid_scope, unauthorized_client
-from tokensmith.server.digest import digest, new_secret
-from tokensmith.server.grants.issuance import new_grant_id
-from tokensmith.server.pkce import is_valid_challenge
+from tokensmith.server.core.digest import digest, new_secret
+from tokensmith.server.core.grants.issuance import new_grant_id
+from tokensmith.server.core.pkce import is_valid_challenge
 from tokensmith.store.base import Store
 from tokensmith.store.records import AuthorizationCodeRecord
 

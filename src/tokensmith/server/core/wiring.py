@@ -1,0 +1,63 @@
+"""Assembling the protocol core of one server: every per-server object is built here, once, and handed to the
+:class:`ServerContext`; the grants the server offers are registered here and nowhere else.
+
+The app factory (``server/app.py``) calls :func:`build_context` when the server starts and ``ctx.aclose()`` when it
+stops; protocol tests build their contexts the same way.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from tokensmith.config.server import ServerConfig
+from tokensmith.server.clock import Clock
+from tokensmith.server.core.audit import AuditLog
+from tokensmith.server.core.client_assertion import ClientAssertionVerifier
+from tokensmith.server.core.context import GrantHandler, ServerContext, grant_registry
+from tokensmith.server.core.grants.authorization_code import AuthorizationCodeGrant
+from tokensmith.server.core.grants.client_credentials import ClientCredentialsGrant
+from tokensmith.server.core.grants.refresh_token import RefreshTokenGrant
+from tokensmith.server.core.grants.token_exchange import TokenExchangeGrant
+from tokensmith.server.core.revocation_cache import RevocationCache
+from tokensmith.server.core.subject_tokens import SubjectTokenValidator
+from tokensmith.server.core.tokens import TokenIssuer
+from tokensmith.server.keys import KeyManager
+from tokensmith.store.base import Store
+
+
+def build_context(
+    config: ServerConfig, store: Store, keys: KeyManager, clock: Clock, *, http: httpx.AsyncClient | None = None
+) -> ServerContext:
+    """The server's context over an opened store and loaded keys. ``http`` fetches the key sets of trusted issuers
+    and of ``private_key_jwt`` clients; by default each feature opens (and closes) its own client."""
+    exchange = TokenExchangeGrant(
+        validator=SubjectTokenValidator(
+            issuer=config.issuer,
+            keys=keys,
+            store=store,
+            trusted_issuers=config.trusted_issuers,
+            clock=clock,
+            clock_skew=config.tokens.clock_skew,
+            http=http,
+            revocations=RevocationCache(store, refresh_interval=config.tokens.revocation_refresh_interval, clock=clock),
+        ),
+        audit=AuditLog(store),
+    )
+    # The grants this server offers at its token endpoint.
+    grants: tuple[GrantHandler, ...] = (
+        AuthorizationCodeGrant(),
+        RefreshTokenGrant(),
+        ClientCredentialsGrant(),
+        exchange,
+    )
+    return ServerContext(
+        config=config,
+        store=store,
+        keys=keys,
+        tokens=TokenIssuer(config, keys, store, clock),
+        clock=clock,
+        client_assertions=ClientAssertionVerifier(
+            issuer=config.issuer, store=store, clock=clock, clock_skew=config.tokens.clock_skew, http=http
+        ),
+        grants=grant_registry(grants),
+    )
