@@ -40,6 +40,8 @@ WEB_SQL_AND_FRIENDS = (
 CORE_MAY_IMPORT = (
     "tokensmith.server.core",
     "tokensmith.server.keys",
+    # The sealing of private keys (AES-GCM); it also finds the default key file beside a SQLite database.
+    "tokensmith.server.key_encryption",
     "tokensmith.server.clock",
     "tokensmith.jose",
     "tokensmith.config",
