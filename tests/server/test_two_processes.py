@@ -23,6 +23,8 @@ from tests.server.configs import WEB_REDIRECT, config_data
 from tests.server.protocol import VERIFIER
 from tests.support.server import free_port
 
+from tokensmith.server.key_encryption import new_key_text
+
 SERVE = [sys.executable, "-m", "tokensmith", "serve"]
 
 
@@ -70,7 +72,10 @@ async def two_servers(tmp_path: Path, database_url: str) -> AsyncIterator[tuple[
     port_a, port_b = free_port(), free_port()
     issuer = f"http://127.0.0.1:{port_a}"  # replicas share one issuer; B is reached on its own port
     config_path = tmp_path / "server.yaml"
-    config_path.write_text(yaml.safe_dump(config_data(issuer=issuer, **{"database-url": database_url})))
+    # Both replicas seal and open the signing keys with the same key-encryption key (needed on PostgreSQL).
+    settings = config_data(issuer=issuer, **{"database-url": database_url})
+    settings["keys"] = {**settings.get("keys", {}), "encryption-key": new_key_text()}
+    config_path.write_text(yaml.safe_dump(settings))
     url_a, url_b = issuer, f"http://127.0.0.1:{port_b}"
     log_a, log_b = tmp_path / "a.log", tmp_path / "b.log"
     with serve(config_path, port_a, log_a) as process_a:
