@@ -1,7 +1,7 @@
 """Requests offering ``Upgrade: h2c`` (Java's HttpClient, so Spring's RestClient) keep their body.
 
 uvicorn's httptools protocol loses such a body (Kludex/uvicorn#2722); tokensmith serves with
-:mod:`tokensmith.server.http_protocol`, which reads it (tests/server/test_http_protocol.py covers split heads and
+:mod:`tokensmith.server.http.protocol`, which reads it (tests/server/test_http_protocol.py covers split heads and
 pipelines over raw sockets). No external tool is needed, so these run everywhere.
 """
 

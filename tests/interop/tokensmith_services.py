@@ -18,7 +18,7 @@ from tests.support.article import article_client_properties
 from tokensmith.demo.message_service import create_message_service
 from tokensmith.demo.settings import MessageServiceSettings, UserServiceSettings
 from tokensmith.demo.user_service import create_user_service
-from tokensmith.server.http_protocol import HTTP_PROTOCOL
+from tokensmith.server.http.protocol import HTTP_PROTOCOL
 
 START_TIMEOUT_S = 15.0
 

@@ -14,7 +14,7 @@ from tokensmith.server.core.authorization import (
     resolve_client_redirect,
     validate_authorization_request,
 )
-from tokensmith.server.endpoints.authorize import _needs_login
+from tokensmith.server.http.authorize import _needs_login
 from tokensmith.store.records import SessionRecord
 
 CONFIG = server_config()

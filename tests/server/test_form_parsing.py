@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tokensmith.errors import OAuthError
-from tokensmith.server.endpoints.forms import MAX_FORM_FIELDS, parse_form
+from tokensmith.server.http.forms import MAX_FORM_FIELDS, parse_form
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""tokensmith's HTTP protocol (server/http_protocol.py) over raw sockets: requests offering ``Upgrade: h2c`` keep
+"""tokensmith's HTTP protocol (server/http/protocol.py) over raw sockets: requests offering ``Upgrade: h2c`` keep
 their body however their bytes arrive, and request heads are bounded in size and time as they arrive.
 
 The server is uvicorn with the protocol, in a thread, serving an app that echoes each request.
@@ -20,7 +20,7 @@ import pytest
 import uvicorn
 from tests.support.server import free_port
 
-from tokensmith.server.http_protocol import HTTP_PROTOCOL
+from tokensmith.server.http.protocol import HTTP_PROTOCOL
 
 H2C = b"Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAEAAEAAAAIAAAAA\r\n"
 

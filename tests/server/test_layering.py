@@ -148,7 +148,7 @@ def test_the_checks_flag_what_they_forbid(tmp_path: Path) -> None:
         "import httpx\n"
         "from tokensmith import jose\n"
         "from tokensmith.server.core.context import ServerContext\n"
-        "from tokensmith.server.endpoints.runtime import Runtime\n"
+        "from tokensmith.server.http.runtime import Runtime\n"
         "from ..metrics import ServerMetrics\n"
         "if TYPE_CHECKING:\n"
         "    from starlette.requests import Request\n"
@@ -160,7 +160,7 @@ def test_the_checks_flag_what_they_forbid(tmp_path: Path) -> None:
     assert core_violations(bad, tmp_path) == [
         "sqlalchemy.ext.asyncio",
         "starlette.requests.Request",
-        "tokensmith.server.endpoints.runtime.Runtime",
+        "tokensmith.server.http.runtime.Runtime",
         "tokensmith.server.metrics.ServerMetrics",
         "tokensmith.store.open_store",
     ]
@@ -168,6 +168,6 @@ def test_the_checks_flag_what_they_forbid(tmp_path: Path) -> None:
         "sqlalchemy.ext.asyncio",
         "starlette.requests.Request",
         "tokensmith.server.core.context.ServerContext",
-        "tokensmith.server.endpoints.runtime.Runtime",
+        "tokensmith.server.http.runtime.Runtime",
         "tokensmith.server.metrics.ServerMetrics",
     ]

@@ -27,21 +27,21 @@ from tokensmith.server.clock import Clock, utc_now
 from tokensmith.server.core.passwords import SecretVerifier, UserPasswordChecker
 from tokensmith.server.core.rate_limit import LoginThrottle
 from tokensmith.server.core.wiring import build_context
-from tokensmith.server.endpoints.authorize import authorize_endpoint
-from tokensmith.server.endpoints.discovery import discovery_endpoint
-from tokensmith.server.endpoints.introspect import introspect_endpoint
-from tokensmith.server.endpoints.jwks import jwks_endpoint
-from tokensmith.server.endpoints.login import login_page, login_submit, signed_in_page
-from tokensmith.server.endpoints.logout import logout_endpoint
-from tokensmith.server.endpoints.responses import no_store_json
-from tokensmith.server.endpoints.revoke import revoke_endpoint
-from tokensmith.server.endpoints.runtime import STATIC_DIR, Runtime, new_templates
-from tokensmith.server.endpoints.token import token_endpoint
-from tokensmith.server.endpoints.userinfo import userinfo_endpoint
+from tokensmith.server.http.authorize import authorize_endpoint
+from tokensmith.server.http.discovery import discovery_endpoint
+from tokensmith.server.http.introspect import introspect_endpoint
+from tokensmith.server.http.jwks import jwks_endpoint
+from tokensmith.server.http.login import login_page, login_submit, signed_in_page
+from tokensmith.server.http.logout import logout_endpoint
+from tokensmith.server.http.request_limits import RequestLimits
+from tokensmith.server.http.responses import no_store_json
+from tokensmith.server.http.revoke import revoke_endpoint
+from tokensmith.server.http.runtime import STATIC_DIR, Runtime, new_templates
+from tokensmith.server.http.token import token_endpoint
+from tokensmith.server.http.userinfo import userinfo_endpoint
 from tokensmith.server.key_encryption import KeyEncryptionError, configured_encryption_key
 from tokensmith.server.keys import KeyManager
 from tokensmith.server.metrics import CONTENT_TYPE_LATEST, ServerMetrics
-from tokensmith.server.request_limits import RequestLimits
 from tokensmith.store import open_store
 from tokensmith.store.base import Store
 

@@ -1,4 +1,4 @@
-"""Serving the app with uvicorn, the way ``tokensmith serve`` does: tokensmith's HTTP protocol (http_protocol.py),
+"""Serving the app with uvicorn, the way ``tokensmith serve`` does: tokensmith's HTTP protocol (http/protocol.py),
 proxy headers trusted only from the configured addresses, an access log without query strings, and for several
 processes uvicorn's own supervisor, each process building its app from the configuration file (``--factory``)."""
 
@@ -13,9 +13,9 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from tokensmith.config.server import ServerConfig
-from tokensmith.server.access_log import log_config
 from tokensmith.server.app import CONFIG_ENV, create_app
-from tokensmith.server.http_protocol import HTTP_PROTOCOL
+from tokensmith.server.http.access_log import log_config
+from tokensmith.server.http.protocol import HTTP_PROTOCOL
 from tokensmith.server.metrics import shared_metrics_directory
 
 

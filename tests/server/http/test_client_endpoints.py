@@ -9,7 +9,7 @@ import httpx
 import pytest
 from tests.server.configs import SERVICE_CLIENT, SERVICE_SECRET
 
-from tokensmith.server import grants
+from tokensmith.server.core.grants.client_credentials import ClientCredentialsGrant
 
 CLIENT_PATHS = ["/oauth2/token", "/oauth2/introspect", "/oauth2/revoke"]
 FORM = "application/x-www-form-urlencoded"
@@ -95,7 +95,7 @@ async def test_an_unexpected_exception_is_a_logged_500_without_details(
     async def boom(*args: object) -> None:
         raise RuntimeError("secret internal detail")
 
-    monkeypatch.setitem(grants.GRANT_HANDLERS, "client_credentials", boom)
+    monkeypatch.setattr(ClientCredentialsGrant, "__call__", boom)
     response = await http.post(
         "/oauth2/token", data={"grant_type": "client_credentials"}, auth=(SERVICE_CLIENT, SERVICE_SECRET)
     )

@@ -9,7 +9,7 @@ import pytest
 from tests.server.browser import Browser, query_of, web_authorize_params
 
 from tokensmith.errors import OAuthError
-from tokensmith.server.endpoints.forms import read_body
+from tokensmith.server.http.forms import read_body
 
 
 @pytest.mark.parametrize("max_age", ["\u00b2", "\u0663", "\uff11\uff12", "1" * 40, "-1", "1.5"])

@@ -15,8 +15,8 @@ import pytest
 from tests.server.browser import Browser, web_authorize_params
 
 from tokensmith.server.core.authorization import MAX_PARAMETER_CHARS, MAX_PARAMETERS, MAX_REQUEST_CHARS
-from tokensmith.server.endpoints.forms import MAX_FORM_FIELDS, parse_form
-from tokensmith.server.request_limits import MAX_HEADER_BYTES, MAX_HEADERS
+from tokensmith.server.http.forms import MAX_FORM_FIELDS, parse_form
+from tokensmith.server.http.request_limits import MAX_HEADER_BYTES, MAX_HEADERS
 
 
 def _refused_on_a_page(response: httpx.Response) -> None:

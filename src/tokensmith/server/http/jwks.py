@@ -7,7 +7,7 @@ import time
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from tokensmith.server.endpoints.runtime import runtime
+from tokensmith.server.http.runtime import runtime
 
 # Another replica (or `tokensmith keys rotate`) may have added keys: re-read them at most this often.
 _REFRESH_SECONDS = 30.0

@@ -11,8 +11,8 @@ from starlette.responses import Response
 from tokensmith.config.server import UserConfig
 from tokensmith.server.core.access_tokens import active_access_token
 from tokensmith.server.core.principals import removed_token_principal
-from tokensmith.server.endpoints.responses import no_store_json
-from tokensmith.server.endpoints.runtime import runtime
+from tokensmith.server.http.responses import no_store_json
+from tokensmith.server.http.runtime import runtime
 
 # OpenID Connect Core 5.4: the claims each standard scope releases.
 SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {

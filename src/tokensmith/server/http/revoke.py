@@ -11,9 +11,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tokensmith.server.core.revocation import revoke
-from tokensmith.server.endpoints.client_request import client_form
-from tokensmith.server.endpoints.responses import NO_STORE
-from tokensmith.server.endpoints.runtime import runtime
+from tokensmith.server.http.client_request import client_form
+from tokensmith.server.http.responses import NO_STORE
+from tokensmith.server.http.runtime import runtime
 
 
 async def revoke_endpoint(request: Request) -> Response:

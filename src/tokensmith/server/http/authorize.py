@@ -22,8 +22,8 @@ from tokensmith.server.core.authorization import (
     validate_authorization_request,
 )
 from tokensmith.server.core.sessions import SESSION_COOKIE, csrf_matches, signed_in_session
-from tokensmith.server.endpoints.forms import read_form
-from tokensmith.server.endpoints.runtime import Runtime, runtime
+from tokensmith.server.http.forms import read_form
+from tokensmith.server.http.runtime import Runtime, runtime
 from tokensmith.store.base import Store
 from tokensmith.store.records import SessionRecord
 

@@ -6,9 +6,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tokensmith.errors import OAuthError, unauthorized_client, unsupported_grant_type
-from tokensmith.server.endpoints.client_request import client_form
-from tokensmith.server.endpoints.responses import no_store_json
-from tokensmith.server.endpoints.runtime import runtime
+from tokensmith.server.http.client_request import client_form
+from tokensmith.server.http.responses import no_store_json
+from tokensmith.server.http.runtime import runtime
 
 
 async def token_endpoint(request: Request) -> Response:

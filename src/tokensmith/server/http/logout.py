@@ -18,9 +18,9 @@ from tokensmith.server.core.access_tokens import is_access_token, verified_claim
 from tokensmith.server.core.authorization import redirect_with
 from tokensmith.server.core.context import ServerContext
 from tokensmith.server.core.sessions import SESSION_COOKIE, csrf_matches, current_session, end_session
-from tokensmith.server.endpoints.forms import read_form
-from tokensmith.server.endpoints.login import secure_cookies
-from tokensmith.server.endpoints.runtime import Runtime, runtime
+from tokensmith.server.http.forms import read_form
+from tokensmith.server.http.login import secure_cookies
+from tokensmith.server.http.runtime import Runtime, runtime
 
 _PARAMS = ("id_token_hint", "client_id", "post_logout_redirect_uri", "state", "ui_locales", "logout_hint")
 

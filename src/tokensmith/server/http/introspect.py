@@ -14,9 +14,9 @@ from starlette.responses import Response
 
 from tokensmith.server.core.client_auth import require_confidential
 from tokensmith.server.core.introspection import introspect
-from tokensmith.server.endpoints.client_request import client_form
-from tokensmith.server.endpoints.responses import no_store_json
-from tokensmith.server.endpoints.runtime import runtime
+from tokensmith.server.http.client_request import client_form
+from tokensmith.server.http.responses import no_store_json
+from tokensmith.server.http.runtime import runtime
 
 
 async def introspect_endpoint(request: Request) -> Response:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from tokensmith.server.endpoints.runtime import runtime
+from tokensmith.server.http.runtime import runtime
 
 
 async def discovery_endpoint(request: Request) -> Response:

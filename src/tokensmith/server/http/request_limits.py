@@ -10,7 +10,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tokensmith.errors import OAuthError
-from tokensmith.server.endpoints.responses import no_store_json
+from tokensmith.server.http.responses import no_store_json
 
 MAX_HEADERS = 100
 MAX_HEADER_BYTES = 32 * 1024

@@ -7,8 +7,8 @@ from starlette.requests import Request
 
 from tokensmith.server.core.client_auth import authenticate_client
 from tokensmith.server.core.grants.base import AuthenticatedClient, TokenRequest
-from tokensmith.server.endpoints.forms import read_client_form
-from tokensmith.server.endpoints.runtime import Runtime
+from tokensmith.server.http.forms import read_client_form
+from tokensmith.server.http.runtime import Runtime
 
 
 async def authenticated_client(request: Request, form: TokenRequest, rt: Runtime) -> AuthenticatedClient:

@@ -22,8 +22,8 @@ from tokensmith.server.core.sessions import (
     signed_in_session,
     start_session,
 )
-from tokensmith.server.endpoints.forms import read_form
-from tokensmith.server.endpoints.runtime import Runtime, client_address, runtime
+from tokensmith.server.http.forms import read_form
+from tokensmith.server.http.runtime import Runtime, client_address, runtime
 
 # Only the authorization endpoint is a valid place to return to: anything else would be an open redirect.
 _SAFE_NEXT_PREFIX = "/oauth2/authorize"
