@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tokensmith.config.server import GRANT_TYPES, PROMPT_VALUES, ServerConfig
+from tokensmith.server.claims import PASSWORD_ACR, supported_claims
 
 MetadataContributor = Callable[[ServerConfig], dict[str, Any]]
 
@@ -50,7 +51,8 @@ def server_metadata(config: ServerConfig) -> dict[str, Any]:
         "grant_types_supported": enabled_grant_types(config),
         "subject_types_supported": ["public"],
         "scopes_supported": scopes,
-        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "azp", "at_hash", "name"],
+        "claims_supported": supported_claims(config),
+        "acr_values_supported": [PASSWORD_ACR],
         "token_endpoint_auth_methods_supported": methods,
         "introspection_endpoint_auth_methods_supported": confidential_methods,
         "revocation_endpoint_auth_methods_supported": methods,
@@ -61,7 +63,7 @@ def server_metadata(config: ServerConfig) -> dict[str, Any]:
         ),
         "authorization_response_iss_parameter_supported": True,
         "prompt_values_supported": sorted(PROMPT_VALUES),
-        "claims_parameter_supported": False,
+        "claims_parameter_supported": True,
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
     }
