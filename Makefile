@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-lowest lint typecheck unit interop bench bench-quick clean screenshots
+.PHONY: demo test test-lowest lint typecheck unit interop bench bench-quick clean screenshots conformance
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -61,6 +61,12 @@ screenshots: $(STAMP)
 # Third-party peers against tokensmith (docs/interop.md): needs java 17+, mvn, node 20+ and npm.
 interop: $(STAMP)
 	$(BIN)/python -m pytest tests/interop
+
+# The OpenID Foundation conformance plans (docs/interop.md#conformance): needs the suite's source tarball in
+# ../shared/conformance (CONFORMANCE_SHARED), Go, Maven, a Temurin 25 JDK and nginx. Builds are cached.
+conformance: $(STAMP)
+	@$(BIN)/python -c 'import pyparsing' 2>/dev/null || $(BIN)/python -m pip install --quiet pyparsing
+	cache="$$(conformance/build.sh)" && $(BIN)/python conformance/run.py "$$cache"
 
 clean:
 	rm -rf $(VENV) $(LOWEST_VENV) .mypy_cache .ruff_cache .pytest_cache

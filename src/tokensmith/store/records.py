@@ -51,6 +51,8 @@ class AuthorizationCodeRecord:
     expires_at: datetime
     resource: tuple[str, ...] = ()
     consumed_at: datetime | None = None
+    # The `claims` request parameter (OpenID Connect Core 5.5) of the authorization request, as checked.
+    claims_request: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

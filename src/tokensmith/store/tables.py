@@ -116,6 +116,7 @@ authorization_codes = Table(
     Column("expires_at", UTCDateTime(), nullable=False, index=True),
     Column("resource", _json(), nullable=False),
     Column("consumed_at", UTCDateTime(), nullable=True),
+    Column("claims_request", _json(), nullable=False),
 )
 
 refresh_tokens = Table(

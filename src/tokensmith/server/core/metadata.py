@@ -11,6 +11,7 @@ from collections.abc import Collection, Iterable, Mapping
 from typing import Any, Protocol
 
 from tokensmith.config.server import GRANT_TYPES, PROMPT_VALUES, ServerConfig
+from tokensmith.server.core.claims import PASSWORD_ACR, supported_claims
 
 
 class MetadataContributor(Protocol):
@@ -49,7 +50,8 @@ def server_metadata(
         "grant_types_supported": enabled_grant_types(config, grant_types),
         "subject_types_supported": ["public"],
         "scopes_supported": scopes,
-        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "azp", "at_hash", "name"],
+        "claims_supported": supported_claims(config),
+        "acr_values_supported": [PASSWORD_ACR],
         "token_endpoint_auth_methods_supported": methods,
         "introspection_endpoint_auth_methods_supported": confidential_methods,
         "revocation_endpoint_auth_methods_supported": methods,
@@ -60,7 +62,7 @@ def server_metadata(
         ),
         "authorization_response_iss_parameter_supported": True,
         "prompt_values_supported": sorted(PROMPT_VALUES),
-        "claims_parameter_supported": False,
+        "claims_parameter_supported": True,
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
     }

@@ -1,42 +1,20 @@
 """``GET|POST /userinfo`` (OpenID Connect Core 5.3): the signed-in user's claims, for an access token with
-``openid`` scope. Errors follow RFC 6750 3 (``WWW-Authenticate: Bearer``)."""
+``openid`` scope. The token comes in the ``Authorization: Bearer`` header (RFC 6750 2.1) or, on POST, as the
+form-encoded ``access_token`` body parameter (2.2); never both. Errors follow RFC 6750 3
+(``WWW-Authenticate: Bearer``)."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tokensmith.config.server import UserConfig
+from tokensmith.errors import OAuthError
 from tokensmith.server.core.access_tokens import active_access_token
+from tokensmith.server.core.claims import USERINFO_CLAIMS_CLAIM, released_claims
 from tokensmith.server.core.principals import removed_token_principal
+from tokensmith.server.http.forms import FORM_TYPE, read_form
 from tokensmith.server.http.responses import no_store_json
 from tokensmith.server.http.runtime import runtime
-
-# OpenID Connect Core 5.4: the claims each standard scope releases.
-SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
-    "profile": (
-        "name",
-        "family_name",
-        "given_name",
-        "middle_name",
-        "nickname",
-        "preferred_username",
-        "profile",
-        "picture",
-        "website",
-        "gender",
-        "birthdate",
-        "zoneinfo",
-        "locale",
-        "updated_at",
-    ),
-    "email": ("email", "email_verified"),
-    "address": ("address",),
-    "phone": ("phone_number", "phone_number_verified"),
-}
-_STANDARD = frozenset(claim for claims in SCOPE_CLAIMS.values() for claim in claims)
 
 
 def bearer_error(error: str, description: str, status_code: int) -> Response:
@@ -48,26 +26,19 @@ def bearer_error(error: str, description: str, status_code: int) -> Response:
     )
 
 
-def released_claims(user: UserConfig, scope: set[str]) -> dict[str, Any]:
-    """Standard claims for the granted scopes, plus the user's custom (non-standard) claims."""
-    allowed = {claim for name in scope for claim in SCOPE_CLAIMS.get(name, ())}
-    claims = {k: v for k, v in user.claims.items() if k in allowed or k not in _STANDARD}
-    if "profile" in scope:
-        claims.setdefault("preferred_username", user.username)
-    claims["sub"] = user.username
-    return claims
-
-
 async def userinfo_endpoint(request: Request) -> Response:
     ctx = runtime(request).ctx
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    try:
+        token = await _presented_token(request, ctx.config.max_request_bytes)
+    except OAuthError as error:
+        return bearer_error(error.error, error.description, 400 if error.status_code == 401 else error.status_code)
+    if token is None:
         return no_store_json(
             {"error": "invalid_request", "error_description": "a bearer access token is required"},
             status_code=401,
             headers={"WWW-Authenticate": 'Bearer realm="tokensmith"'},
         )
-    claims = await active_access_token(ctx, token.strip())
+    claims = await active_access_token(ctx, token)
     if claims is None:
         return bearer_error("invalid_token", "the access token is invalid, expired or revoked", 401)
     removed = removed_token_principal(ctx.config, claims)
@@ -80,4 +51,30 @@ async def userinfo_endpoint(request: Request) -> Response:
     user = ctx.config.user_by_name(str(claims.get("sub")))
     if user is None:
         return bearer_error("invalid_token", "the access token is not for a user", 401)
-    return no_store_json(released_claims(user, scope))
+    requested = claims.get(USERINFO_CLAIMS_CLAIM)
+    names = [name for name in requested if isinstance(name, str)] if isinstance(requested, list) else []
+    return no_store_json(released_claims(user, scope, names))
+
+
+async def _presented_token(request: Request, limit: int) -> str | None:
+    """The access token from the Authorization header or a form-encoded POST body; None when neither has one.
+    Both at once, another scheme, or a repeated body parameter is invalid_request (RFC 6750 2)."""
+    header = request.headers.get("authorization")
+    in_header: str | None = None
+    if header is not None:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            return None
+        in_header = value.strip()
+    in_body: str | None = None
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if request.method == "POST" and media_type == FORM_TYPE:
+        form = await read_form(request, limit)
+        values = form.get("access_token")
+        if values:
+            if len(values) > 1:
+                raise OAuthError("invalid_request", "access_token must not be sent more than once")
+            in_body = values[0] or None
+    if in_header is not None and in_body is not None:
+        raise OAuthError("invalid_request", "send the access token in the Authorization header or the body, not both")
+    return in_header or in_body

@@ -64,5 +64,6 @@ class AuthorizationCodeGrant(GrantHandler):
             scope=record.scope,
             auth_time=record.auth_time,
             nonce=record.nonce,
+            claims_request=record.claims_request,
         )
         return await issue_for_user(ctx, client.config, grant)

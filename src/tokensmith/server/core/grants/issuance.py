@@ -9,10 +9,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from tokensmith.config.server import REFRESH_TOKEN, ClientConfig
+from tokensmith.server.core.claims import (
+    PASSWORD_ACR,
+    PASSWORD_AMR,
+    USERINFO_CLAIMS_CLAIM,
+    id_token_user_claims,
+    requested_claim_names,
+)
 from tokensmith.server.core.context import ServerContext
 from tokensmith.server.core.digest import digest, new_secret
 from tokensmith.server.core.grants.base import TokenResponse
@@ -22,6 +30,8 @@ from tokensmith.store.records import RefreshTokenRecord
 OPENID = "openid"
 # The key of the family's start (seconds since the epoch) inside RefreshTokenRecord.claims.
 FAMILY_STARTED_AT = "family_started_at"
+# The key of the grant's `claims` request (OpenID Connect Core 5.5) inside RefreshTokenRecord.claims.
+CLAIMS_REQUEST = "claims_request"
 
 
 def family_started_at(record: RefreshTokenRecord) -> datetime:
@@ -31,6 +41,12 @@ def family_started_at(record: RefreshTokenRecord) -> datetime:
     if isinstance(started, int):
         return datetime.fromtimestamp(started, UTC)
     return record.auth_time or record.issued_at
+
+
+def stored_claims_request(record: RefreshTokenRecord) -> dict[str, Any]:
+    """The `claims` request a refresh token's grant was authorized with ({} when none)."""
+    stored = record.claims.get(CLAIMS_REQUEST)
+    return stored if isinstance(stored, dict) else {}
 
 
 def family_expiry(client: ClientConfig, started_at: datetime) -> datetime:
@@ -59,6 +75,8 @@ class UserGrant:
     nonce: str | None = None
     # When the refresh token family began; None: it begins now (a first refresh token).
     family_started_at: datetime | None = None
+    # The authorization request's `claims` parameter: claims asked for by name, for userinfo and the ID token.
+    claims_request: dict[str, Any] = field(default_factory=dict)
 
 
 async def issue_for_user(
@@ -75,18 +93,28 @@ async def issue_for_user(
     scope = tuple(access_scope) if access_scope is not None else grant.scope
     client_id = client.registration.client_id
     # `auth_time` (RFC 9068 2.2.1) also marks the token as a local user's (server/core/principals.py).
-    user_claims = {USER_TOKEN_CLAIM: int(grant.auth_time.timestamp())} if grant.auth_time is not None else None
+    user_claims: dict[str, Any] = {}
+    if grant.auth_time is not None:
+        user_claims[USER_TOKEN_CLAIM] = int(grant.auth_time.timestamp())
+    userinfo_names = requested_claim_names(grant.claims_request, "userinfo")
+    if userinfo_names:
+        user_claims[USERINFO_CLAIMS_CLAIM] = list(userinfo_names)
     access = await ctx.tokens.issue_access_token(
         subject=grant.subject,
         client_id=client_id,
         audience=token_audience(client),
         scope=scope,
         ttl=settings.access_token_time_to_live,
-        extra_claims=user_claims,
+        extra_claims=user_claims or None,
         grant_id=grant.grant_id,
     )
     response = TokenResponse(access_token=access.token, expires_in=access.expires_in, scope=scope)
     if OPENID in scope:
+        requested = requested_claim_names(grant.claims_request, "id_token")
+        id_claims = id_token_user_claims(ctx.config.user_by_name(grant.subject), requested)
+        if grant.auth_time is not None:
+            # The user signed in here, with a password (server/claims.py).
+            id_claims.update(acr=PASSWORD_ACR, amr=list(PASSWORD_AMR))
         id_token = await ctx.tokens.issue_id_token(
             subject=grant.subject,
             client_id=client_id,
@@ -94,6 +122,7 @@ async def issue_for_user(
             nonce=grant.nonce,
             auth_time=grant.auth_time,
             access_token=access.token,
+            extra_claims=id_claims,
             algorithm=settings.id_token_signature_algorithm,
             grant_id=grant.grant_id,
         )
@@ -109,6 +138,9 @@ async def save_refresh_token(ctx: ServerContext, client: ClientConfig, grant: Us
     token = new_secret()
     now = ctx.clock()
     started_at = grant.family_started_at or now
+    claims: dict[str, Any] = {FAMILY_STARTED_AT: int(started_at.timestamp())}
+    if grant.claims_request:
+        claims[CLAIMS_REQUEST] = grant.claims_request
     await ctx.store.save_refresh_token(
         RefreshTokenRecord(
             token_hash=digest(token),
@@ -120,7 +152,7 @@ async def save_refresh_token(ctx: ServerContext, client: ClientConfig, grant: Us
             issued_at=now,
             expires_at=min(now + client.token.refresh_token_time_to_live, family_expiry(client, started_at)),
             auth_time=grant.auth_time,
-            claims={FAMILY_STARTED_AT: int(started_at.timestamp())},
+            claims=claims,
         )
     )
     return token

@@ -16,7 +16,13 @@ from tokensmith.server.core.context import GrantHandler, ServerContext
 from tokensmith.server.core.digest import digest
 from tokensmith.server.core.grants.base import AuthenticatedClient, TokenRequest, TokenResponse
 from tokensmith.server.core.grants.exchange_refresh import ExchangedContext, check_exchange_refresh, refresh_exchanged
-from tokensmith.server.core.grants.issuance import UserGrant, family_expiry, family_started_at, issue_for_user
+from tokensmith.server.core.grants.issuance import (
+    UserGrant,
+    family_expiry,
+    family_started_at,
+    issue_for_user,
+    stored_claims_request,
+)
 from tokensmith.server.core.principals import is_user_token, removed_principal
 from tokensmith.store.records import RefreshTokenRecord
 
@@ -92,6 +98,7 @@ class RefreshTokenGrant(GrantHandler):
             scope=record.scope,
             auth_time=record.auth_time,
             family_started_at=started_at,
+            claims_request=stored_claims_request(record),
         )
         # Without rotation the client keeps its refresh token (RFC 6749 6 lets the response omit it).
         return await issue_for_user(ctx, client.config, grant, access_scope=access_scope, refresh=rotate)
