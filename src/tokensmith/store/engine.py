@@ -97,8 +97,13 @@ def create_engine_for(url: URL, durability: Durability = "full") -> AsyncEngine:
             )
         else:
             create_private_file(Path(str(url.database)).expanduser())
+            # A pool that keeps its connections open (SQLAlchemy's default for a file only since 2.0.38): each
+            # connection's settings run once, and the -wal and -shm files stay while the store is open.
             engine = create_async_engine(
-                url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}, hide_parameters=True
+                url,
+                poolclass=AsyncAdaptedQueuePool,
+                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
+                hide_parameters=True,
             )
         event.listen(
             engine.sync_engine, "connect", partial(_sqlite_connection_settings, SQLITE_SYNCHRONOUS[durability])
