@@ -26,6 +26,7 @@ from joserfc.jwk import KeySet
 from bench import signing
 from bench.loadgen import Request
 from bench.processes import Service, free_port
+from tokensmith.server.key_encryption import new_key_text
 
 REPO = Path(__file__).resolve().parent.parent
 NODE_DIR = REPO / "bench" / "node"
@@ -270,7 +271,8 @@ def tokensmith_config(alg: str, port: int, database_url: str, *, client_auth_var
         "host": "127.0.0.1",
         "port": port,
         "database-url": database_url,
-        "keys": {"access-token-algorithm": alg},
+        # A fresh key-encryption key per run (PostgreSQL needs one configured; SQLite would make a file).
+        "keys": {"access-token-algorithm": alg, "encryption-key": new_key_text()},
         "clients": clients,
     }
 
