@@ -9,6 +9,7 @@
 
 from tokensmith.jose.claims import check_times
 from tokensmith.jose.dpop import DPoPProof, access_token_hash, check_proof, jwk_thumbprint, normalize_htu, sign_proof
+from tokensmith.jose.dpop import NonceSource as DPoPNonceSource
 from tokensmith.jose.errors import (
     BadSignature,
     InvalidClaims,
@@ -28,6 +29,7 @@ __all__ = [
     "AsymmetricKey",
     "BadSignature",
     "CompactJWS",
+    "DPoPNonceSource",
     "DPoPProof",
     "InvalidClaims",
     "InvalidDPoPProof",

@@ -11,10 +11,12 @@ as ``cnf.jkt``. :func:`sign_proof` makes a proof, for clients and tests.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -44,6 +46,33 @@ class DPoPProof:
     jti: str
     iat: int
     nonce: str | None
+
+
+class NonceSource:
+    """Stateless server nonces (RFC 9449 8): an HMAC of the current time window under a secret. A nonce is accepted
+    in its own window and the next, so it lives between one and two ``lifetime``s (seconds); servers sharing the
+    secret accept each other's nonces. ``clock`` gives seconds since the epoch."""
+
+    def __init__(self, secret: bytes, lifetime: float, clock: Callable[[], float] = time.time) -> None:
+        if len(secret) < 16:
+            raise ValueError("the DPoP nonce secret must be at least 16 bytes")
+        self._secret = secret
+        self._seconds = max(int(lifetime), 1)
+        self._clock = clock
+
+    def _window(self) -> int:
+        return int(self._clock()) // self._seconds
+
+    def _nonce(self, window: int) -> str:
+        mac = hmac.new(self._secret, window.to_bytes(8, "big", signed=True), hashlib.sha256).digest()[:18]
+        return base64.urlsafe_b64encode(mac).decode("ascii")
+
+    def current(self) -> str:
+        return self._nonce(self._window())
+
+    def accepts(self, nonce: str) -> bool:
+        window = self._window()
+        return any(hmac.compare_digest(nonce, self._nonce(w)) for w in (window, window - 1))
 
 
 def access_token_hash(access_token: str) -> str:

@@ -15,7 +15,7 @@ from tokensmith import jose
 from tokensmith.config.exchange import ExchangePolicy
 from tokensmith.errors import OAuthError
 from tokensmith.server.core.context import ServerContext
-from tokensmith.server.core.dpop import DPoPVerifier, NonceSource
+from tokensmith.server.core.dpop import DPoPVerifier
 from tokensmith.server.core.grants.base import AuthenticatedClient, TokenResponse
 from tokensmith.server.core.introspection import introspect
 from tokensmith.server.core.policy import exchange_binding
@@ -129,7 +129,7 @@ async def test_dpop_jkt_binds_the_authorization_code(ctx: ServerContext) -> None
 
 async def test_nonces_when_required(ctx: ServerContext, clock: FakeClock) -> None:
     config = ctx.config.model_copy(update={"dpop": ctx.config.dpop.model_copy(update={"nonce_required": True})})
-    nonces = NonceSource(b"s" * 32, timedelta(minutes=5), clock)
+    nonces = jose.DPoPNonceSource(b"s" * 32, 300, lambda: clock().timestamp())
     verifier = DPoPVerifier(config, ctx.store, clock, nonces=nonces)
     client = as_client(ctx, SERVICE_CLIENT).config
     with pytest.raises(OAuthError) as caught:
@@ -144,9 +144,9 @@ async def test_nonces_when_required(ctx: ServerContext, clock: FakeClock) -> Non
         await verifier.token_request_proof([proof(ctx, nonce=nonce)], client, config)
     assert caught.value.error == "use_dpop_nonce"
     # Another replica with the same secret accepts this one's nonces.
-    twin = NonceSource(b"s" * 32, timedelta(minutes=5), clock)
+    twin = jose.DPoPNonceSource(b"s" * 32, 300, lambda: clock().timestamp())
     assert twin.accepts(nonces.current())
-    assert not NonceSource(b"t" * 32, timedelta(minutes=5), clock).accepts(nonces.current())
+    assert not jose.DPoPNonceSource(b"t" * 32, 300, lambda: clock().timestamp()).accepts(nonces.current())
 
 
 def validated(claims: dict[str, Any]) -> ValidatedToken:

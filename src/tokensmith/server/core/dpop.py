@@ -11,9 +11,6 @@ Errors are RFC 9449's: ``invalid_dpop_proof`` (400) and ``use_dpop_nonce`` (400 
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -44,36 +41,12 @@ def bound_jkt(claims: Mapping[str, Any]) -> str | None:
     return jkt if isinstance(jkt, str) else None
 
 
-class NonceSource:
-    """Stateless server nonces: an HMAC of the current time window under a secret. A nonce is accepted in its own
-    window and the next, so it lives between one and two ``lifetime``s; replicas with the same secret agree."""
-
-    def __init__(self, secret: bytes, lifetime: timedelta, clock: Clock) -> None:
-        if len(secret) < 16:
-            raise ValueError("the DPoP nonce secret must be at least 16 bytes")
-        self._secret = secret
-        self._seconds = max(int(lifetime.total_seconds()), 1)
-        self._clock = clock
-
-    def _window(self) -> int:
-        return int(self._clock().timestamp()) // self._seconds
-
-    def _nonce(self, window: int) -> str:
-        mac = hmac.new(self._secret, window.to_bytes(8, "big"), hashlib.sha256).digest()[:18]
-        return base64.urlsafe_b64encode(mac).decode("ascii")
-
-    def current(self) -> str:
-        return self._nonce(self._window())
-
-    def accepts(self, nonce: str) -> bool:
-        window = self._window()
-        return any(hmac.compare_digest(nonce, self._nonce(w)) for w in (window, window - 1))
-
-
 class DPoPVerifier:
     """The token endpoint's DPoP: proof checks, the replay cache in the store, nonces when configured."""
 
-    def __init__(self, config: ServerConfig, store: Store, clock: Clock, *, nonces: NonceSource | None) -> None:
+    def __init__(
+        self, config: ServerConfig, store: Store, clock: Clock, *, nonces: jose.DPoPNonceSource | None
+    ) -> None:
         self._settings: DPoPSettings = config.dpop
         self._store = store
         self._clock = clock

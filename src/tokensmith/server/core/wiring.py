@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import httpx
 
+from tokensmith import jose
 from tokensmith.config.server import ServerConfig
 from tokensmith.server.clock import Clock
 from tokensmith.server.core.audit import AuditLog
 from tokensmith.server.core.client_assertion import ClientAssertionVerifier
 from tokensmith.server.core.context import GrantHandler, ServerContext, grant_registry
-from tokensmith.server.core.dpop import NONCE_SECRET_PURPOSE, DPoPVerifier, NonceSource
+from tokensmith.server.core.dpop import NONCE_SECRET_PURPOSE, DPoPVerifier
 from tokensmith.server.core.grants.authorization_code import AuthorizationCodeGrant
 from tokensmith.server.core.grants.client_credentials import ClientCredentialsGrant
 from tokensmith.server.core.grants.refresh_token import RefreshTokenGrant
@@ -67,5 +68,12 @@ def build_context(
             issuer=config.issuer, store=store, clock=clock, clock_skew=config.tokens.clock_skew, http=http
         ),
         grants=grant_registry(grants),
-        dpop=DPoPVerifier(config, store, clock, nonces=NonceSource(nonce_secret, config.dpop.nonce_lifetime, clock)),
+        dpop=DPoPVerifier(
+            config,
+            store,
+            clock,
+            nonces=jose.DPoPNonceSource(
+                nonce_secret, config.dpop.nonce_lifetime.total_seconds(), lambda: clock().timestamp()
+            ),
+        ),
     )
