@@ -10,12 +10,15 @@ import httpx
 import pytest
 from joserfc.jwk import ECKey, OctKey
 from joserfc.util import json_b64encode, urlsafe_b64encode
-from tests.server.configs import SERVICE_CLIENT, SERVICE_SECRET, server_config
+from tests.server.browser import Browser, basic_auth, web_authorize_params
+from tests.server.configs import SERVICE_CLIENT, SERVICE_SECRET, WEB_REDIRECT, server_config
+from tests.server.protocol import VERIFIER
 from tests.support.server import running_server
 
 from tokensmith import jose
 
 KEY = ECKey.generate_key("P-256")
+OTHER = ECKey.generate_key("P-256")
 
 
 @pytest.fixture(scope="module")
@@ -105,3 +108,55 @@ async def test_a_replayed_proof_is_refused(http: httpx.AsyncClient, base_url: st
     replay = await post(http, [("DPoP", once)])
     assert replay.status_code == 400
     assert replay.json()["error"] == "invalid_dpop_proof"
+
+
+async def test_userinfo_takes_a_bound_token_only_with_its_proof(http: httpx.AsyncClient, base_url: str) -> None:
+    # A user's token bound to KEY (authorization code with dpop_jkt, redeemed with a proof by KEY).
+    query = await Browser(http).code_for(web_authorize_params(dpop_jkt=KEY.thumbprint()))
+    redeemed = await http.post(
+        "/oauth2/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": query["code"],
+            "redirect_uri": WEB_REDIRECT,
+            "code_verifier": VERIFIER,
+        },
+        headers={**basic_auth(), "DPoP": good(base_url)},
+    )
+    assert redeemed.status_code == 200, redeemed.text
+    assert redeemed.json()["token_type"] == "DPoP"
+    token = redeemed.json()["access_token"]
+    userinfo = f"{base_url}/userinfo"
+
+    as_bearer = await http.get("/userinfo", headers={"Authorization": f"Bearer {token}"})
+    assert as_bearer.status_code == 401
+    assert as_bearer.json()["error"] == "invalid_token"
+    other_key = jose.sign_proof(OTHER, alg="ES256", method="GET", uri=userinfo, access_token=token)
+    stolen = await http.get("/userinfo", headers={"Authorization": f"DPoP {token}", "DPoP": other_key})
+    assert stolen.status_code == 401
+    assert stolen.json()["error"] == "invalid_token"
+    wrong_ath = jose.sign_proof(KEY, alg="ES256", method="GET", uri=userinfo, access_token="another")
+    refused = await http.get("/userinfo", headers={"Authorization": f"DPoP {token}", "DPoP": wrong_ath})
+    assert refused.status_code == 401
+    assert refused.json()["error"] == "invalid_dpop_proof"
+    assert refused.headers["www-authenticate"].startswith("DPoP algs=")
+    proof = jose.sign_proof(KEY, alg="ES256", method="GET", uri=userinfo, access_token=token)
+    ok = await http.get("/userinfo", headers={"Authorization": f"DPoP {token}", "DPoP": proof})
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["sub"] == "alice"
+
+
+async def test_a_code_bound_by_dpop_jkt_needs_that_key(http: httpx.AsyncClient, base_url: str) -> None:
+    query = await Browser(http).code_for(web_authorize_params(dpop_jkt=OTHER.thumbprint()))
+    redeemed = await http.post(
+        "/oauth2/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": query["code"],
+            "redirect_uri": WEB_REDIRECT,
+            "code_verifier": VERIFIER,
+        },
+        headers={**basic_auth(), "DPoP": good(base_url)},
+    )
+    assert redeemed.status_code == 400
+    assert redeemed.json()["error"] == "invalid_dpop_proof"

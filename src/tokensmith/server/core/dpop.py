@@ -105,3 +105,12 @@ class DPoPVerifier:
                 raise invalid_dpop_proof("this client must send a DPoP proof (DPoP header) with its token requests")
             return None
         return await self.verify(proofs[0], method="POST", uri=self._token_endpoint)
+
+    async def resource_request_proof(
+        self, proofs: Sequence[str], *, method: str, uri: str, access_token: str
+    ) -> jose.DPoPProof:
+        """The checked proof sent with a DPoP-bound ``access_token`` to this server's ``uri`` (userinfo); raises
+        OAuthError."""
+        if len(proofs) != 1:
+            raise invalid_dpop_proof("send a single DPoP header with a DPoP-bound token")
+        return await self.verify(proofs[0], method=method, uri=uri, access_token=access_token)
