@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from tokensmith.store.records import ClientAssertionRecord, IssuedTokenRecord, RefreshTokenRecord
+from tokensmith.store.records import ClientAssertionRecord, DPoPProofRecord, IssuedTokenRecord, RefreshTokenRecord
 from tokensmith.store.sql import SqlStore
 
 NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
@@ -102,3 +102,17 @@ async def test_expired_assertion_jtis_are_purged(store: SqlStore) -> None:
     assert await store.purge_expired(NOW) == 1
     assert await store.use_client_assertion(ClientAssertionRecord("client-1", "old", NOW + timedelta(minutes=1)))
     assert not await store.use_client_assertion(ClientAssertionRecord("client-1", "live", NOW + timedelta(minutes=1)))
+
+
+async def test_dpop_proof_jti_is_single_use_and_purged(store: SqlStore) -> None:
+    live = DPoPProofRecord("a" * 64, NOW + timedelta(minutes=1))
+    assert await store.use_dpop_proof(live)
+    assert not await store.use_dpop_proof(live)
+    results = await asyncio.gather(
+        *(store.use_dpop_proof(DPoPProofRecord("b" * 64, live.expires_at)) for _ in range(5))
+    )
+    assert sorted(results) == [False, False, False, False, True]
+    await store.use_dpop_proof(DPoPProofRecord("c" * 64, NOW - timedelta(seconds=1)))
+    assert await store.purge_expired(NOW) == 1
+    assert await store.use_dpop_proof(DPoPProofRecord("c" * 64, NOW + timedelta(minutes=1)))
+    assert not await store.use_dpop_proof(live)

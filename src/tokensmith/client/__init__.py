@@ -6,6 +6,7 @@ Configured like Spring's ``spring.security.oauth2.client``; works with any stand
 from tokensmith.client.auth import ClientCredentialsAuth, TokenExchangeAuth
 from tokensmith.client.client_auth import basic_credentials, client_assertion
 from tokensmith.client.discovery import MetadataCache, discover, metadata_urls
+from tokensmith.client.dpop import DPoPKey
 from tokensmith.client.errors import (
     AuthorizationServerUnavailable,
     DiscoveryError,
@@ -30,6 +31,7 @@ __all__ = [
     "TOKEN_EXCHANGE",
     "AuthorizationServerUnavailable",
     "ClientCredentialsAuth",
+    "DPoPKey",
     "DiscoveryError",
     "IssuedToken",
     "MetadataCache",

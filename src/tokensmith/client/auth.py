@@ -18,6 +18,7 @@ import httpx
 from tokensmith.client.cache import Clock, TokenCache
 from tokensmith.client.client_auth import Form
 from tokensmith.client.discovery import MetadataCache
+from tokensmith.client.dpop import DPoPKey, asks_for_nonce
 from tokensmith.client.flow import Done, Flow, advance
 from tokensmith.client.grant import ACCESS_TOKEN_TYPE, IssuedToken, client_credentials_form, token_exchange_form
 from tokensmith.client.registration import Registration
@@ -35,13 +36,26 @@ class _GrantAuth(httpx.Auth):
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         token = yield from self.source.flow(refresh=False)
-        request.headers["Authorization"] = token.authorization
+        self._authorize(request, token)
         response = yield request
+        dpop = self.source.dpop
+        if dpop is not None and token.dpop_bound and dpop.remember_nonce(response) and asks_for_nonce(response):
+            # RFC 9449 9: the resource server wants its nonce in the proof; the same token, a new proof, once.
+            self._authorize(request, token)
+            response = yield request
         if response.status_code == 401:
             # Refused although we believed it valid (revoked, keys rotated, clocks apart): one fresh token, one retry.
             token = yield from self.source.flow(refresh=True)
-            request.headers["Authorization"] = token.authorization
+            self._authorize(request, token)
             yield request
+
+    def _authorize(self, request: httpx.Request, token: IssuedToken) -> None:
+        """The token, and for a DPoP-bound one a fresh proof by the source's key (RFC 9449 7)."""
+        request.headers["Authorization"] = token.authorization
+        if token.dpop_bound and self.source.dpop is not None:
+            request.headers["DPoP"] = self.source.dpop.proof(
+                request.method, request.url, access_token=token.access_token
+            )
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         if self.source.cached() is None:
@@ -89,10 +103,16 @@ class ClientCredentialsAuth(_GrantAuth):
 
     @classmethod
     def for_registration(
-        cls, registration: Registration, *, scope: str | Sequence[str] | None = None, clock: Clock = time.time
+        cls,
+        registration: Registration,
+        *,
+        scope: str | Sequence[str] | None = None,
+        clock: Clock = time.time,
+        dpop: DPoPKey | None = None,
     ) -> ClientCredentialsAuth:
-        """A standalone auth with its own cache (use ``TokenExchanger.client_credentials_auth`` to share one)."""
-        return cls(_own_source(registration, client_credentials_form(registration, scope), clock))
+        """A standalone auth with its own cache (use ``TokenExchanger.client_credentials_auth`` to share one); with
+        ``dpop`` its tokens are bound to that key and every call carries a proof."""
+        return cls(_own_source(registration, client_credentials_form(registration, scope), clock, dpop))
 
 
 class TokenExchangeAuth(_GrantAuth):
@@ -109,8 +129,11 @@ class TokenExchangeAuth(_GrantAuth):
         scope: str | Sequence[str] | None = None,
         subject_token_type: str = ACCESS_TOKEN_TYPE,
         clock: Clock = time.time,
+        dpop: DPoPKey | None = None,
     ) -> TokenExchangeAuth:
-        """A standalone auth with its own cache (use ``TokenExchanger.auth_for`` to share one)."""
+        """A standalone auth with its own cache (use ``TokenExchanger.auth_for`` to share one); with ``dpop`` the
+        exchange request carries a proof by that key, so the exchanged token is bound to it (a bound subject token
+        stays bound), and every call carries a proof."""
         form = token_exchange_form(
             registration,
             subject_token,
@@ -119,9 +142,9 @@ class TokenExchangeAuth(_GrantAuth):
             resource=resource,
             scope=scope,
         )
-        return cls(_own_source(registration, form, clock))
+        return cls(_own_source(registration, form, clock, dpop))
 
 
-def _own_source(registration: Registration, form: Form, clock: Clock) -> TokenSource:
+def _own_source(registration: Registration, form: Form, clock: Clock, dpop: DPoPKey | None) -> TokenSource:
     """A request whose token is kept in a cache of its own (a standalone auth shares nothing)."""
-    return TokenSource.create(registration, form, TokenCache(clock=clock), MetadataCache(clock=clock), clock)
+    return TokenSource.create(registration, form, TokenCache(clock=clock), MetadataCache(clock=clock), clock, dpop)

@@ -23,6 +23,7 @@ from tokensmith.client.auth import ClientCredentialsAuth, TokenExchangeAuth
 from tokensmith.client.cache import CacheKey, Clock, TokenCache
 from tokensmith.client.client_auth import Form
 from tokensmith.client.discovery import MetadataCache
+from tokensmith.client.dpop import DPoPKey
 from tokensmith.client.errors import RegistrationError
 from tokensmith.client.flow import run_async
 from tokensmith.client.grant import (
@@ -56,6 +57,7 @@ class TokenExchanger:
         unknown_expiry_ttl: float = 10.0,
         cache_size: int = 1024,
         timeout: float = 10.0,
+        dpop: DPoPKey | None = None,
     ) -> None:
         if isinstance(registrations, OAuth2ClientProperties):
             self._registrations = registrations.registrations()
@@ -71,6 +73,8 @@ class TokenExchanger:
         )
         self.metadata = MetadataCache(clock=clock)
         self._in_flight: dict[CacheKey, asyncio.Future[IssuedToken]] = {}
+        # With a DPoP key every token request carries a proof by it: the tokens (exchanged ones too) are bound to it.
+        self.dpop = dpop
 
     def registration(self, registration_id: str) -> Registration:
         try:
@@ -147,7 +151,7 @@ class TokenExchanger:
 
     def _source(self, registration: Registration, form: Form) -> TokenSource:
         """A request whose token is kept in (and shared through) this exchanger's cache."""
-        return TokenSource.create(registration, form, self.cache, self.metadata, self.clock)
+        return TokenSource.create(registration, form, self.cache, self.metadata, self.clock, self.dpop)
 
     async def obtain(self, source: TokenSource, *, refresh: bool = False) -> IssuedToken:
         """The cached token for ``source``, else the result of the one request in flight for the same key."""

@@ -10,6 +10,7 @@ import httpx
 
 from tokensmith.client.client_auth import Form, authenticate
 from tokensmith.client.discovery import MetadataCache, endpoint
+from tokensmith.client.dpop import DPoPKey, asks_for_nonce
 from tokensmith.client.errors import AuthorizationServerUnavailable, RegistrationError, TokenRequestError
 from tokensmith.client.flow import Flow
 from tokensmith.client.registration import CLIENT_CREDENTIALS, TOKEN_EXCHANGE, Registration
@@ -32,9 +33,15 @@ class IssuedToken:
     issued_token_type: str | None = None
 
     @property
+    def dpop_bound(self) -> bool:
+        """Whether the token is bound to the client's DPoP key (``token_type: DPoP``, RFC 9449 5)."""
+        return self.token_type.lower() == "dpop"
+
+    @property
     def authorization(self) -> str:
-        """The ``Authorization`` header value for a resource request."""
-        return f"Bearer {self.access_token}"
+        """The ``Authorization`` header value for a resource request (``DPoP <token>`` for a bound token, which
+        also needs a proof in a ``DPoP`` header)."""
+        return f"{'DPoP' if self.dpop_bound else 'Bearer'} {self.access_token}"
 
 
 def _words(value: str | Sequence[str] | None) -> list[str]:
@@ -113,8 +120,12 @@ def _check_grant(registration: Registration, grant_type: str) -> None:
         )
 
 
-def token_flow(registration: Registration, form: Form, metadata: MetadataCache, now: float) -> Flow[IssuedToken]:
-    """Find the token endpoint (configured, else discovered), send the authenticated request, parse the answer."""
+def token_flow(
+    registration: Registration, form: Form, metadata: MetadataCache, now: float, dpop: DPoPKey | None = None
+) -> Flow[IssuedToken]:
+    """Find the token endpoint (configured, else discovered), send the authenticated request, parse the answer.
+    With ``dpop`` the request carries a proof by that key (the token is then bound to it), and a refusal with
+    ``use_dpop_nonce`` is retried once with the server's nonce."""
     token_uri = registration.token_uri
     if token_uri is None:
         issuer = registration.issuer_uri or ""
@@ -123,7 +134,13 @@ def token_flow(registration: Registration, form: Form, metadata: MetadataCache, 
     body: Form = dict(form)
     headers = {"Accept": "application/json"}
     authenticate(registration, body, headers, token_uri, now)
+    if dpop is not None:
+        headers["DPoP"] = dpop.proof("POST", token_uri)
     response = yield httpx.Request("POST", token_uri, data=body, headers=headers)
+    if dpop is not None and dpop.remember_nonce(response) and asks_for_nonce(response):
+        headers["DPoP"] = dpop.proof("POST", token_uri)
+        response = yield httpx.Request("POST", token_uri, data=body, headers=headers)
+        dpop.remember_nonce(response)
     try:
         return parse_token_response(response, now)
     except TokenRequestError as refused:

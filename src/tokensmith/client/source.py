@@ -8,6 +8,7 @@ from typing import Protocol
 from tokensmith.client.cache import CacheKey, Clock, TokenCache, cache_key
 from tokensmith.client.client_auth import Form
 from tokensmith.client.discovery import MetadataCache
+from tokensmith.client.dpop import DPoPKey
 from tokensmith.client.flow import Flow
 from tokensmith.client.grant import IssuedToken, token_flow
 from tokensmith.client.registration import Registration
@@ -21,12 +22,22 @@ class TokenSource:
     cache: TokenCache
     metadata: MetadataCache
     clock: Clock
+    # The key the tokens are bound to (RFC 9449); None: bearer tokens.
+    dpop: DPoPKey | None = None
 
     @classmethod
     def create(
-        cls, registration: Registration, form: Form, cache: TokenCache, metadata: MetadataCache, clock: Clock
+        cls,
+        registration: Registration,
+        form: Form,
+        cache: TokenCache,
+        metadata: MetadataCache,
+        clock: Clock,
+        dpop: DPoPKey | None = None,
     ) -> TokenSource:
-        return cls(registration, form, cache_key(registration.registration_id, form), cache, metadata, clock)
+        # Tokens bound to a key are cached apart from bearer tokens and from those bound to another key.
+        cached_as = registration.registration_id if dpop is None else f"{registration.registration_id}#{dpop.jkt}"
+        return cls(registration, form, cache_key(cached_as, form), cache, metadata, clock, dpop)
 
     def cached(self) -> IssuedToken | None:
         return self.cache.get(self.key)
@@ -37,7 +48,7 @@ class TokenSource:
             cached = self.cache.get(self.key)
             if cached is not None:
                 return cached
-        token = yield from token_flow(self.registration, self.form, self.metadata, self.clock())
+        token = yield from token_flow(self.registration, self.form, self.metadata, self.clock(), self.dpop)
         self.cache.put(self.key, token)
         return token
 

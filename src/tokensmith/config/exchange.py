@@ -62,6 +62,28 @@ class AudiencePolicy(BaseModel):
         return tuple(dict.fromkeys(self.scopes + self.default_scopes))
 
 
+class ExchangeDPoPPolicy(BaseModel):
+    """How DPoP-bound subject tokens (``cnf.jkt``, RFC 9449) may be exchanged (docs/exchange-policy.md).
+
+    A bound subject token is always accepted with a proof by its own key. A proof by another key (the requesting
+    client's own) is accepted only for subject tokens issued to a client named in ``bound-subject-token-clients``.
+    Without any proof the exchange is refused, unless ``allow-bearer-from-bound`` lets such a subject token become
+    a bearer token."""
+
+    model_config = KEBAB
+
+    bound_subject_token_clients: tuple[str, ...] = ()
+    allow_bearer_from_bound: bool = False
+
+    @model_validator(mode="after")
+    def _bearer_needs_named_clients(self) -> ExchangeDPoPPolicy:
+        if self.allow_bearer_from_bound and not self.bound_subject_token_clients:
+            raise ValueError(
+                "allow-bearer-from-bound needs bound-subject-token-clients naming whose tokens it concerns"
+            )
+        return self
+
+
 class ExchangePolicy(BaseModel):
     """The token-exchange policy of one client (``clients.<name>.token-exchange`` in the config file)."""
 
@@ -106,6 +128,9 @@ class ExchangePolicy(BaseModel):
     # Lifetime of such refresh tokens; None: the client's refresh-token-time-to-live. Capped, like the
     # exchanged token, by the subject (and actor) token's expiry unless `may-outlive-subject-token`.
     refresh_token_time_to_live: Duration | None = None
+    # DPoP-bound subject tokens (RFC 9449): whose this client may present with its own proof, or exchange for a
+    # bearer token.
+    dpop: ExchangeDPoPPolicy = ExchangeDPoPPolicy()
 
     @field_validator("requested_token_types")
     @classmethod

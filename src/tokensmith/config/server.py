@@ -149,6 +149,8 @@ class ClientConfig(BaseModel):
     registration: ClientRegistration
     require_proof_key: bool = False
     require_authorization_consent: bool = False
+    # Tokens for this client only with a DPoP proof (RFC 9449); unset: the server's `dpop.required-by-default`.
+    require_dpop: bool | None = None
     token: ClientTokenSettings = ClientTokenSettings()
     token_exchange: ExchangePolicy = ExchangePolicy()
     # Audiences a token issued to this client (authorization code, refresh, client credentials) is for.
@@ -230,6 +232,37 @@ class LoginSettings(BaseModel):
     secure_cookies: bool = False
 
 
+# RFC 9449 proof algorithms this server verifies (asymmetric only: never `none` nor HS*).
+DPoPAlgorithm = Literal["ES256", "RS256", "PS256", "EdDSA"]
+DPOP_ALGORITHMS: tuple[DPoPAlgorithm, ...] = ("ES256", "RS256", "PS256", "EdDSA")
+
+
+class DPoPSettings(BaseModel):
+    """Proof-of-possession (RFC 9449) at the token endpoint."""
+
+    model_config = KEBAB
+
+    signing_algorithms: tuple[DPoPAlgorithm, ...] = DPOP_ALGORITHMS
+    # Every client must send a proof (a client's `require-dpop` overrides this either way).
+    required_by_default: bool = False
+    # A proof is accepted this long after its `iat`, and this far ahead of the server's clock.
+    proof_max_age: Duration = timedelta(seconds=60)
+    proof_clock_skew: NonNegativeDuration = timedelta(seconds=5)
+    # Server nonces (RFC 9449 8): proofs must carry a nonce from this server's `DPoP-Nonce` header. A nonce is
+    # valid for the window it was made in and the next; replicas sharing `nonce-secret` (or the key-encryption key,
+    # from which the secret is derived when unset) accept each other's nonces.
+    nonce_required: bool = False
+    nonce_lifetime: Duration = timedelta(minutes=5)
+    nonce_secret: SecretStr | None = None
+
+    @field_validator("signing_algorithms")
+    @classmethod
+    def _some_algorithm(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("name at least one algorithm")
+        return value
+
+
 # The async driver the store uses per database (the same code path for both; see docs/deployment.md).
 _ASYNC_DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
 
@@ -251,6 +284,7 @@ class ServerConfig(BaseModel):
     keys: KeySettings = KeySettings()
     tokens: TokenDefaults = TokenDefaults()
     login: LoginSettings = LoginSettings()
+    dpop: DPoPSettings = DPoPSettings()
     clients: dict[str, ClientConfig] = Field(default_factory=dict)
     users: tuple[UserConfig, ...] = ()
     trusted_issuers: tuple[TrustedIssuer, ...] = ()
@@ -338,6 +372,10 @@ class ServerConfig(BaseModel):
         private = self.__pydantic_private__
         assert private is not None  # a model with private attributes always has them, set before model_post_init
         return private
+
+    def requires_dpop(self, client: ClientConfig) -> bool:
+        """Whether tokens for ``client`` need a DPoP proof: its `require-dpop`, else `dpop.required-by-default`."""
+        return self.dpop.required_by_default if client.require_dpop is None else client.require_dpop
 
     def audit_events_expire_before(self, now: datetime) -> datetime | None:
         """The time before which audit events are purged at ``now``; None when they are kept for good."""

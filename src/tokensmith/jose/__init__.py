@@ -8,9 +8,12 @@
 """
 
 from tokensmith.jose.claims import check_times
+from tokensmith.jose.dpop import DPoPProof, access_token_hash, check_proof, jwk_thumbprint, normalize_htu, sign_proof
+from tokensmith.jose.dpop import NonceSource as DPoPNonceSource
 from tokensmith.jose.errors import (
     BadSignature,
     InvalidClaims,
+    InvalidDPoPProof,
     InvalidJWT,
     KeysUnavailable,
     MalformedJWT,
@@ -26,7 +29,10 @@ __all__ = [
     "AsymmetricKey",
     "BadSignature",
     "CompactJWS",
+    "DPoPNonceSource",
+    "DPoPProof",
     "InvalidClaims",
+    "InvalidDPoPProof",
     "InvalidJWT",
     "Key",
     "KeySet",
@@ -35,8 +41,13 @@ __all__ = [
     "RemoteKeySet",
     "UnacceptableJWT",
     "UnknownKey",
+    "access_token_hash",
     "check_algorithms",
+    "check_proof",
     "check_times",
+    "jwk_thumbprint",
+    "normalize_htu",
     "parse",
+    "sign_proof",
     "verify",
 ]

@@ -33,3 +33,7 @@ class InvalidClaims(InvalidJWT):
 
 class KeysUnavailable(Exception):
     """The issuer's keys could not be fetched and no held key suits the token: an outage, not a bad token."""
+
+
+class InvalidDPoPProof(InvalidJWT):
+    """A DPoP proof (RFC 9449 4) refused; its message is a whole sentence naming the proof."""

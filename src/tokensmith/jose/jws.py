@@ -20,6 +20,9 @@ from tokensmith.jose.errors import MalformedJWT, UnacceptableJWT
 
 _STRICT = jws.JWSRegistry()
 _LENIENT = jws.JWSRegistry(strict_check_header=False)
+# A DPoP proof (RFC 9449 4.2) carries its public key in the header: an RSA-4096 `jwk` alone is some 750 bytes.
+_KEY_IN_HEADER = jws.JWSRegistry(strict_check_header=False)
+_KEY_IN_HEADER.max_header_length = 4096
 MAX_TOKEN_LENGTH = _STRICT.max_header_length + _STRICT.max_payload_length + _STRICT.max_signature_length + 2
 _REFUSED_HEADERS = ("crit", "b64")
 
@@ -44,9 +47,11 @@ class CompactJWS:
         return kid
 
 
-def parse(token: str, *, strict_header: bool = True) -> CompactJWS:
-    """Split and decode ``token``. Raises :class:`MalformedJWT` or, for a refused header, :class:`UnacceptableJWT`."""
-    if len(token) > MAX_TOKEN_LENGTH:
+def parse(token: str, *, strict_header: bool = True, key_in_header: bool = False) -> CompactJWS:
+    """Split and decode ``token``. Raises :class:`MalformedJWT` or, for a refused header, :class:`UnacceptableJWT`.
+    ``key_in_header``: a token carrying its public key in a ``jwk`` header (a DPoP proof) may have a larger header;
+    its other header parameters are checked as with ``strict_header=False``."""
+    if len(token) > MAX_TOKEN_LENGTH + (_KEY_IN_HEADER.max_header_length if key_in_header else 0):
         raise MalformedJWT("is not a JWT: it is too large")
     try:
         raw = token.encode("ascii")
@@ -59,7 +64,7 @@ def parse(token: str, *, strict_header: bool = True) -> CompactJWS:
         raise MalformedJWT("is an encrypted JWT (JWE); only signed JWTs are accepted")
     if dots != 2:
         raise MalformedJWT("is not a JWT (expected three base64url parts separated by dots)")
-    registry = _STRICT if strict_header else _LENIENT
+    registry = _KEY_IN_HEADER if key_in_header else _STRICT if strict_header else _LENIENT
     try:
         obj = jws.extract_compact(raw, registry=registry)
         signature = urlsafe_b64decode(obj.segments["signature"])

@@ -82,12 +82,17 @@ class Key:
     def sign(self, claims: Mapping[str, Any], *, alg: str, typ: str = "JWT") -> str:
         """A compact JWS of ``claims`` with header ``{"typ", "alg", "kid"}``: what ``joserfc.jwt.encode`` makes
         for the same header and claims. Raises ValueError for an algorithm this key does not serve or a public key."""
-        model = self._models.get(alg)
+        return self.sign_with_header({"typ": typ, "alg": alg, "kid": self.kid}, claims)
+
+    def sign_with_header(self, header: Mapping[str, Any], claims: Mapping[str, Any]) -> str:
+        """A compact JWS of ``claims`` under ``header``, signed with the header's ``alg``. Raises ValueError for an
+        algorithm this key does not serve or a public key."""
+        alg = header.get("alg")
+        model = self._models.get(alg) if isinstance(alg, str) else None
         if model is None or not self.jwk.is_private:
             raise ValueError(f"key {self.kid!r} cannot sign {alg}")
-        header = json_b64encode({"typ": typ, "alg": alg, "kid": self.kid})
         payload = json.dumps(claims, ensure_ascii=False, separators=(",", ":"), default=_numeric_date)
-        signing_input = header + b"." + urlsafe_b64encode(payload.encode("utf-8"))
+        signing_input = json_b64encode(dict(header)) + b"." + urlsafe_b64encode(payload.encode("utf-8"))
         return (signing_input + b"." + urlsafe_b64encode(model.sign(signing_input, self.jwk))).decode("ascii")
 
 

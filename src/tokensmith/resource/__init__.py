@@ -1,14 +1,17 @@
-"""Resource-server library: validate bearer tokens from any standards-compliant authorization server.
+"""Resource-server library: validate bearer and DPoP-bound tokens from any standards-compliant authorization server.
 
 FastAPI dependencies live in :mod:`tokensmith.resource.fastapi` (imported only by those who use FastAPI).
 """
 
 from tokensmith.resource.bearer import TokenVerifier, bearer_token
+from tokensmith.resource.dpop import DPoPChecker, DPoPMode, MemoryReplayCache, ReplayCache
 from tokensmith.resource.errors import (
     BearerTokenError,
+    DPoPProofError,
     InsufficientScope,
     InvalidToken,
     MissingToken,
+    UseDPoPNonce,
     ValidatorUnavailable,
 )
 from tokensmith.resource.introspection import IntrospectionValidator
@@ -26,16 +29,22 @@ __all__ = [
     "Actor",
     "BearerTokenError",
     "BearerTokenMiddleware",
+    "DPoPChecker",
+    "DPoPMode",
+    "DPoPProofError",
     "InsufficientScope",
     "IntrospectionValidator",
     "InvalidToken",
     "JwtSettings",
+    "MemoryReplayCache",
     "MissingToken",
     "OpaqueTokenSettings",
     "Principal",
+    "ReplayCache",
     "ResourceServerSettings",
     "TokenValidator",
     "TokenVerifier",
+    "UseDPoPNonce",
     "ValidatorUnavailable",
     "bearer_token",
     "load_resource_server_settings",

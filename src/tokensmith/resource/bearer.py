@@ -18,14 +18,23 @@ class TokenVerifier(Protocol):
     async def validate(self, token: str) -> Principal: ...
 
 
-def bearer_token(authorization: str | None) -> str:
-    """The token of ``Authorization: Bearer <token>``; :class:`MissingToken` when there is no bearer credential."""
+def authorization_credentials(authorization: str | None, *, dpop: bool) -> tuple[str, str]:
+    """The scheme (``bearer``, or ``dpop`` when ``dpop``, RFC 9449 7.1) and token of an ``Authorization`` header;
+    :class:`MissingToken` when it carries no such credential."""
     if not authorization:
         raise MissingToken("this resource needs a bearer token")
     scheme, _, credentials = authorization.strip().partition(" ")
-    if scheme.lower() != "bearer":
+    scheme = scheme.lower()
+    if scheme != "bearer" and not (dpop and scheme == "dpop"):
         raise MissingToken("this resource needs a bearer token")
     credentials = credentials.strip()
     if not _B64TOKEN.fullmatch(credentials):
-        raise InvalidToken("the Authorization header does not carry a well-formed bearer token")
-    return credentials
+        raise InvalidToken(
+            f"the Authorization header does not carry a well-formed {'DPoP' if scheme == 'dpop' else scheme} token"
+        )
+    return scheme, credentials
+
+
+def bearer_token(authorization: str | None) -> str:
+    """The token of ``Authorization: Bearer <token>``; :class:`MissingToken` when there is no bearer credential."""
+    return authorization_credentials(authorization, dpop=False)[1]

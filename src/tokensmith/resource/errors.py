@@ -25,17 +25,48 @@ class BearerTokenError(Exception):
         self.description = description
         self.scope = tuple(scope)
 
-    def www_authenticate(self, realm: str | None = None) -> str:
+    # Whether the error is about a DPoP proof (its challenge is then the DPoP one, RFC 9449 7.1).
+    dpop_error = False
+
+    def _params(self, realm: str | None, *, with_error: bool = True) -> list[str]:
         params = []
         if realm:
             params.append(f"realm={_quoted(realm)}")
-        if self.error:
+        if self.error and with_error:
             params.append(f"error={_quoted(self.error)}")
             if self.description:
                 params.append(f"error_description={_quoted(self.description)}")
-        if self.scope:
+        if self.scope and with_error:
             params.append(f"scope={_quoted(' '.join(self.scope))}")
-        return "Bearer " + ", ".join(params) if params else "Bearer"
+        return params
+
+    def www_authenticate(
+        self,
+        realm: str | None = None,
+        *,
+        dpop_algs: str | None = None,
+        dpop_only: bool = False,
+        used_dpop: bool = False,
+    ) -> str:
+        """The ``WWW-Authenticate`` value: a Bearer challenge (RFC 6750 3) and, with ``dpop_algs``, a DPoP one
+        (RFC 9449 7.1) carrying the error when the request used DPoP or the error is about the proof; with
+        ``dpop_only`` the DPoP challenge alone."""
+        params = self._params(realm)
+        bearer = "Bearer " + ", ".join(params) if params else "Bearer"
+        if dpop_algs is None:
+            return bearer
+        in_dpop = dpop_only or used_dpop or self.dpop_error
+        dpop = "DPoP " + ", ".join([f"algs={_quoted(dpop_algs)}", *self._params(realm, with_error=in_dpop)])
+        if dpop_only:
+            return dpop
+        if in_dpop:
+            realm_only = self._params(realm, with_error=False)
+            bearer = "Bearer " + ", ".join(realm_only) if realm_only else "Bearer"
+        return f"{bearer}, {dpop}"
+
+    def headers(self) -> dict[str, str]:
+        """Headers the response carries besides ``WWW-Authenticate``."""
+        return {}
 
     def to_dict(self) -> dict[str, str]:
         return {"error": self.error or "unauthorized", "error_description": self.description}
@@ -49,6 +80,27 @@ class MissingToken(BearerTokenError):
 
 class InvalidToken(BearerTokenError):
     """Malformed, badly signed, expired, not yet valid, from another issuer, or for another audience."""
+
+
+class DPoPProofError(BearerTokenError):
+    """A DPoP proof refused (RFC 9449 7.1): missing, malformed, wrong ``htm``/``htu``/``ath``, stale, replayed."""
+
+    error = "invalid_dpop_proof"
+    dpop_error = True
+
+
+class UseDPoPNonce(BearerTokenError):
+    """The proof lacks the server's current nonce (RFC 9449 9): the response carries one in ``DPoP-Nonce``."""
+
+    error = "use_dpop_nonce"
+    dpop_error = True
+
+    def __init__(self, description: str, nonce: str) -> None:
+        super().__init__(description)
+        self.nonce = nonce
+
+    def headers(self) -> dict[str, str]:
+        return {"DPoP-Nonce": self.nonce}
 
 
 class InsufficientScope(BearerTokenError):

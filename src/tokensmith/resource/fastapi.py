@@ -1,8 +1,11 @@
-"""FastAPI dependencies: ``Depends(require_token())`` and ``Depends(require_scopes("message.read"))``.
+"""FastAPI dependencies: ``Depends(require_token())`` and ``Depends(require_scopes("message.read", dpop="allowed"))``.
 
 They reuse the principal the :class:`BearerTokenMiddleware` put in ``request.state``; without the middleware they
 validate the ``Authorization`` header themselves with the given validator, or ``app.state.token_validator``.
-Refusals are ``HTTPException`` with the RFC 6750 ``WWW-Authenticate`` header. FastAPI is imported only here.
+``dpop`` ("off" by default, "allowed" or "required") says whether the route takes DPoP-bound tokens
+(``Authorization: DPoP`` with a ``DPoP`` proof, RFC 9449), checked by the given :class:`DPoPChecker` or
+``app.state.dpop_checker``; a DPoP-bound token sent as Bearer is always refused. Refusals are ``HTTPException``
+with the RFC 6750 / RFC 9449 ``WWW-Authenticate`` header. FastAPI is imported only here.
 """
 
 from __future__ import annotations
@@ -11,30 +14,45 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import Depends, HTTPException, Request
 
-from tokensmith.resource.bearer import TokenVerifier, bearer_token
-from tokensmith.resource.errors import BearerTokenError, InsufficientScope, ValidatorUnavailable
-from tokensmith.resource.middleware import PRINCIPAL_KEY
+from tokensmith.resource.bearer import TokenVerifier
+from tokensmith.resource.dpop import DPoPChecker, DPoPMode, authenticate, bound_jkt
+from tokensmith.resource.errors import BearerTokenError, InsufficientScope, MissingToken, ValidatorUnavailable
+from tokensmith.resource.middleware import PRINCIPAL_KEY, request_uri, www_authenticate
 from tokensmith.resource.principal import Principal
 
 VALIDATOR_STATE_KEY = "token_validator"
+DPOP_CHECKER_STATE_KEY = "dpop_checker"
 
 
-def _http_error(error: BearerTokenError, realm: str | None) -> HTTPException:
+def _http_error(
+    error: BearerTokenError, realm: str | None, checker: DPoPChecker | None, mode: DPoPMode, request: Request
+) -> HTTPException:
+    challenge = www_authenticate(error, realm, checker, mode, request.headers.get("authorization"))
     return HTTPException(
         status_code=error.status_code,
         detail=error.to_dict(),
-        headers={"WWW-Authenticate": error.www_authenticate(realm)},
+        headers={"WWW-Authenticate": challenge, **error.headers()},
     )
 
 
 def require_token(
-    validator: TokenVerifier | None = None, *, realm: str | None = None
+    validator: TokenVerifier | None = None,
+    *,
+    realm: str | None = None,
+    dpop: DPoPMode = "off",
+    dpop_checker: DPoPChecker | None = None,
 ) -> Callable[[Request], Awaitable[Principal]]:
     """A dependency giving the handler the validated :class:`Principal` (401 when there is none)."""
 
     async def principal(request: Request) -> Principal:
+        checker = dpop_checker or getattr(request.app.state, DPOP_CHECKER_STATE_KEY, None)
+        if dpop != "off" and checker is None:
+            raise RuntimeError(f'dpop="{dpop}" needs a DPoPChecker: pass dpop_checker or set app.state.dpop_checker')
         found = request.scope.get("state", {}).get(PRINCIPAL_KEY)
         if isinstance(found, Principal):
+            if dpop == "required" and bound_jkt(found.claims) is None:
+                error = MissingToken("this resource needs a DPoP-bound token (Authorization: DPoP) with a DPoP proof")
+                raise _http_error(error, realm, checker, dpop, request)
             return found
         verifier = validator or getattr(request.app.state, VALIDATOR_STATE_KEY, None)
         if verifier is None:
@@ -43,9 +61,17 @@ def require_token(
                 "or add BearerTokenMiddleware"
             )
         try:
-            found = await verifier.validate(bearer_token(request.headers.get("authorization")))
+            found = await authenticate(
+                verifier,
+                checker if dpop != "off" else None,
+                dpop,
+                authorization=request.headers.get("authorization"),
+                proofs=request.headers.getlist("dpop"),
+                method=request.method,
+                uri=lambda c: request_uri(c, request.scope),
+            )
         except BearerTokenError as error:
-            raise _http_error(error, realm) from None
+            raise _http_error(error, realm, checker, dpop, request) from None
         except ValidatorUnavailable:
             raise HTTPException(
                 status_code=503,
@@ -59,15 +85,20 @@ def require_token(
 
 
 def require_scopes(
-    *scopes: str, validator: TokenVerifier | None = None, realm: str | None = None
-) -> Callable[[Principal], Awaitable[Principal]]:
+    *scopes: str,
+    validator: TokenVerifier | None = None,
+    realm: str | None = None,
+    dpop: DPoPMode = "off",
+    dpop_checker: DPoPChecker | None = None,
+) -> Callable[[Request, Principal], Awaitable[Principal]]:
     """A dependency giving the principal when its token grants every one of ``scopes`` (403 otherwise)."""
     # A default, not Annotated: with postponed annotations FastAPI could not resolve a local name in the hint.
-    authenticated = Depends(require_token(validator, realm=realm))
+    authenticated = Depends(require_token(validator, realm=realm, dpop=dpop, dpop_checker=dpop_checker))
 
-    async def scoped(principal: Principal = authenticated) -> Principal:
+    async def scoped(request: Request, principal: Principal = authenticated) -> Principal:
         if not principal.has_scopes(*scopes):
-            raise _http_error(InsufficientScope(scopes), realm)
+            checker = dpop_checker or getattr(request.app.state, DPOP_CHECKER_STATE_KEY, None)
+            raise _http_error(InsufficientScope(scopes), realm, checker, dpop, request)
         return principal
 
     return scoped

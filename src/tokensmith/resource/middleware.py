@@ -1,8 +1,13 @@
-"""Pure ASGI middleware: authenticate every HTTP request with its bearer token, or answer per RFC 6750.
+"""Pure ASGI middleware: authenticate every HTTP request with its access token, or answer per RFC 6750 / RFC 9449.
 
 The validated :class:`Principal` is put in ``scope["state"]["principal"]`` (``request.state.principal`` in
 Starlette and FastAPI). Refusals are 401 with ``WWW-Authenticate: Bearer ...`` (no error code when the token is
-missing, RFC 6750 3.1), 503 when keys cannot be obtained. It needs no web framework.
+missing, RFC 6750 3.1), and a ``DPoP algs=...`` challenge when DPoP is on; 503 when keys cannot be obtained. It
+needs no web framework.
+
+With a :class:`DPoPChecker`, ``dpop`` says what the app accepts: ``"allowed"`` (the default then: bearer tokens
+and DPoP-bound tokens with their proofs), ``"required"`` (DPoP only) or ``"off"``. A DPoP-bound token sent as
+Bearer is always refused.
 """
 
 from __future__ import annotations
@@ -11,7 +16,8 @@ import json
 from collections.abc import Awaitable, Callable, Collection, MutableMapping
 from typing import Any
 
-from tokensmith.resource.bearer import TokenVerifier, bearer_token
+from tokensmith.resource.bearer import TokenVerifier
+from tokensmith.resource.dpop import DPoPChecker, DPoPMode, authenticate
 from tokensmith.resource.errors import BearerTokenError, MissingToken, ValidatorUnavailable
 
 Scope = MutableMapping[str, Any]
@@ -35,53 +41,93 @@ class BearerTokenMiddleware:
         realm: str | None = None,
         required: bool = True,
         public_paths: Collection[str] = (),
+        dpop_checker: DPoPChecker | None = None,
+        dpop: DPoPMode | None = None,
     ) -> None:
         self.app = app
         self.validator = validator
         self.realm = realm
         self.required = required
         self.public_paths = frozenset(public_paths)
+        self.dpop_checker = dpop_checker
+        self.dpop: DPoPMode = dpop or ("allowed" if dpop_checker is not None else "off")
+        if self.dpop != "off" and dpop_checker is None:
+            raise ValueError(f'dpop="{self.dpop}" needs a dpop_checker')
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket") or scope.get("path") in self.public_paths:
             await self.app(scope, receive, send)
             return
+        authorization = _header(scope, b"authorization")
         try:
-            token = bearer_token(_header(scope, b"authorization"))
-            principal = await self.validator.validate(token)
+            principal = await authenticate(
+                self.validator,
+                self.dpop_checker,
+                self.dpop,
+                authorization=authorization,
+                proofs=_headers(scope, b"dpop"),
+                method=scope.get("method", "GET"),
+                uri=lambda checker: request_uri(checker, scope),
+            )
         except MissingToken as error:
             if not self.required:
                 await self.app(scope, receive, send)
                 return
-            await self._refuse(scope, send, error.status_code, error.to_dict(), error.www_authenticate(self.realm))
+            await self._refuse(scope, send, error, authorization)
             return
         except BearerTokenError as error:
-            await self._refuse(scope, send, error.status_code, error.to_dict(), error.www_authenticate(self.realm))
+            await self._refuse(scope, send, error, authorization)
             return
         except ValidatorUnavailable:
             body = {"error": "temporarily_unavailable", "error_description": "tokens cannot be checked right now"}
-            await self._refuse(scope, send, 503, body, None)
+            await _send_json(scope, send, 503, body, [(b"retry-after", b"5")])
             return
         scope.setdefault("state", {})[PRINCIPAL_KEY] = principal
         await self.app(scope, receive, send)
 
-    async def _refuse(self, scope: Scope, send: Send, status: int, body: dict[str, str], challenge: str | None) -> None:
-        if scope["type"] == "websocket":
-            # Closing before accepting makes the server answer the handshake with 403.
-            await send({"type": "websocket.close", "code": 1008})
-            return
-        payload = json.dumps(body).encode("utf-8")
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(payload)).encode("ascii")),
-            (b"cache-control", b"no-store"),
+    async def _refuse(self, scope: Scope, send: Send, error: BearerTokenError, authorization: str | None) -> None:
+        challenge = www_authenticate(error, self.realm, self.dpop_checker, self.dpop, authorization)
+        headers = [(b"www-authenticate", challenge.encode("latin-1"))]
+        headers += [
+            (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in error.headers().items()
         ]
-        if challenge is not None:
-            headers.append((b"www-authenticate", challenge.encode("latin-1")))
-        if status == 503:
-            headers.append((b"retry-after", b"5"))
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": payload})
+        await _send_json(scope, send, error.status_code, error.to_dict(), headers)
+
+
+def www_authenticate(
+    error: BearerTokenError, realm: str | None, checker: DPoPChecker | None, mode: DPoPMode, authorization: str | None
+) -> str:
+    """The challenge for ``error`` on a route in ``mode`` (shared with the FastAPI dependencies)."""
+    if mode == "off" or checker is None:
+        return error.www_authenticate(realm)
+    used_dpop = (authorization or "").strip()[:5].lower() == "dpop "
+    return error.www_authenticate(realm, dpop_algs=checker.algs, dpop_only=mode == "required", used_dpop=used_dpop)
+
+
+def request_uri(checker: DPoPChecker, scope: Scope) -> str:
+    """The URI of the request as its client addressed it (for ``htu``)."""
+    host = _header(scope, b"host")
+    return checker.request_uri(
+        scheme=scope.get("scheme", "http"), host=host, root_path=scope.get("root_path", ""), path=scope.get("path", "/")
+    )
+
+
+async def _send_json(
+    scope: Scope, send: Send, status: int, body: dict[str, str], extra: list[tuple[bytes, bytes]]
+) -> None:
+    if scope["type"] == "websocket":
+        # Closing before accepting makes the server answer the handshake with 403.
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    payload = json.dumps(body).encode("utf-8")
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(payload)).encode("ascii")),
+        (b"cache-control", b"no-store"),
+        *extra,
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -89,3 +135,7 @@ def _header(scope: Scope, name: bytes) -> str | None:
         if key.lower() == name:
             return str(value.decode("latin-1"))
     return None
+
+
+def _headers(scope: Scope, name: bytes) -> list[str]:
+    return [str(value.decode("latin-1")) for key, value in scope.get("headers", ()) if key.lower() == name]

@@ -17,6 +17,7 @@ import base64
 import binascii
 import contextlib
 import hashlib
+import hmac
 import json
 import logging
 import os
@@ -57,7 +58,7 @@ def _b64decode(text: str) -> bytes:
 class KeyEncryptionKey:
     """A KEK and where it came from (``source``, for messages). Its ``repr`` shows the id, never the key."""
 
-    __slots__ = ("_aead", "id", "source")
+    __slots__ = ("_aead", "_secret", "id", "source")
 
     def __init__(self, secret: bytes, source: str) -> None:
         if len(secret) != KEY_BYTES:
@@ -65,6 +66,7 @@ class KeyEncryptionKey:
                 f"the key-encryption key from {source} is not {KEY_BYTES} bytes in base64url; {_HOW_TO_MAKE_ONE}"
             )
         self._aead = AESGCM(secret)
+        self._secret = secret
         self.id = hashlib.sha256(_ID_LABEL + secret).hexdigest()[:16]
         self.source = source
 
@@ -92,6 +94,11 @@ class KeyEncryptionKey:
 
     def __repr__(self) -> str:
         return f"KeyEncryptionKey(id={self.id!r}, source={self.source!r})"
+
+    def derive_secret(self, purpose: str) -> bytes:
+        """A 32-byte secret for ``purpose`` (HMAC-SHA256 under this key): the same on every replica holding the key,
+        and telling nothing about the key itself."""
+        return hmac.new(self._secret, b"tokensmith derived secret\x00" + purpose.encode(), hashlib.sha256).digest()
 
     def seal_jwk(self, jwk: dict[str, Any], *, kid: str, alg: str) -> str:
         """``jwk`` encrypted and authenticated, bound to ``kid`` and ``alg``: base64url of nonce and ciphertext."""

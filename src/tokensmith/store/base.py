@@ -16,6 +16,7 @@ from tokensmith.store.records import (
     AuthorizationCodeRecord,
     AuthorizationConsentRecord,
     ClientAssertionRecord,
+    DPoPProofRecord,
     IssuedTokenRecord,
     LoginAttempt,
     PlaintextSigningKey,
@@ -126,6 +127,11 @@ class Store(Protocol):
         """Atomically record an assertion's ``(client_id, jti)`` until it expires; False when already recorded
         (a replay, refused across replicas sharing the database)."""
 
+    # DPoP proofs (RFC 9449 11.1)
+    async def use_dpop_proof(self, proof: DPoPProofRecord) -> bool:
+        """Atomically record a proof's ``jti_hash`` until it expires; False when already recorded (a replay,
+        refused across replicas sharing the database)."""
+
     # remembered consent
     async def get_authorization_consent(self, client_id: str, subject: str) -> AuthorizationConsentRecord | None:
         """What ``subject`` has allowed ``client_id`` so far, or None."""
@@ -166,6 +172,6 @@ class Store(Protocol):
 
     # housekeeping
     async def purge_expired(self, now: datetime, *, audit_events_before: datetime | None = None) -> int:
-        """Delete expired codes, refresh tokens, issued tokens, sessions, client assertion jtis and login attempt
-        counts, and the audit events that occurred before ``audit_events_before`` (None keeps them all); return
-        how many rows were deleted."""
+        """Delete expired codes, refresh tokens, issued tokens, sessions, client assertion and DPoP proof jtis and
+        login attempt counts, and the audit events that occurred before ``audit_events_before`` (None keeps them
+        all); return how many rows were deleted."""

@@ -53,6 +53,8 @@ class AuthorizationCodeRecord:
     consumed_at: datetime | None = None
     # The `claims` request parameter (OpenID Connect Core 5.5) of the authorization request, as checked.
     claims_request: dict[str, Any] = field(default_factory=dict)
+    # `dpop_jkt` of the authorization request (RFC 9449 10): the token request's DPoP proof must be by this key.
+    dpop_jkt: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +75,9 @@ class RefreshTokenRecord:
     # Revoking either of them, or anything they were exchanged from, revokes this refresh token too.
     parent_jti: str | None = None
     actor_jti: str | None = None
+    # The thumbprint of the DPoP key the refresh token is bound to (RFC 9449 5, a public client's): refreshing
+    # needs a proof by that key.
+    dpop_jkt: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +104,15 @@ class RevokedTokenRecord:
 
     jti: str
     revoked_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DPoPProofRecord:
+    """A DPoP proof's ``jti`` (RFC 9449 11.1), as a digest of the proof's key and ``jti``, kept until
+    ``expires_at`` (after which the proof is too old anyway) to refuse replays."""
+
+    jti_hash: str
     expires_at: datetime
 
 

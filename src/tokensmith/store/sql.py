@@ -48,6 +48,7 @@ from tokensmith.store.records import (
     AuthorizationCodeRecord,
     AuthorizationConsentRecord,
     ClientAssertionRecord,
+    DPoPProofRecord,
     IssuedTokenRecord,
     LoginAttempt,
     PlaintextSigningKey,
@@ -63,6 +64,7 @@ from tokensmith.store.tables import (
     authorization_consents,
     aware_utc,
     client_assertions,
+    dpop_proofs,
     issued_tokens,
     login_attempts,
     refresh_tokens,
@@ -84,6 +86,7 @@ _insert_refresh_tokens = insert(refresh_tokens)
 _insert_sessions = insert(sessions)
 _insert_audit_events = insert(audit_events)
 _insert_client_assertions = insert(client_assertions)
+_insert_dpop_proofs = insert(dpop_proofs)
 
 _consume_code = (
     update(authorization_codes)
@@ -270,7 +273,15 @@ def _purge_batch(table: Table) -> Executable:
 
 _purges = tuple(
     _purge_batch(table)
-    for table in (authorization_codes, refresh_tokens, issued_tokens, sessions, client_assertions, login_attempts)
+    for table in (
+        authorization_codes,
+        refresh_tokens,
+        issued_tokens,
+        sessions,
+        client_assertions,
+        dpop_proofs,
+        login_attempts,
+    )
 )
 
 
@@ -608,6 +619,17 @@ class SqlStore:
         so two replicas racing with one assertion never both succeed."""
         try:
             await self._write(_insert_client_assertions, _params(assertion))
+        except IntegrityError:
+            return False
+        return True
+
+    # DPoP proofs
+
+    async def use_dpop_proof(self, proof: DPoPProofRecord) -> bool:
+        """Record the proof's jti digest; False when it was recorded before (a replay), decided by the primary key
+        across replicas."""
+        try:
+            await self._write(_insert_dpop_proofs, _params(proof))
         except IntegrityError:
             return False
         return True

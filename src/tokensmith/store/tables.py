@@ -117,6 +117,7 @@ authorization_codes = Table(
     Column("resource", _json(), nullable=False),
     Column("consumed_at", UTCDateTime(), nullable=True),
     Column("claims_request", _json(), nullable=False),
+    Column("dpop_jkt", String(64), nullable=True),
 )
 
 refresh_tokens = Table(
@@ -138,6 +139,7 @@ refresh_tokens = Table(
     # where set, below.
     Column("parent_jti", String(64), nullable=True),
     Column("actor_jti", String(64), nullable=True),
+    Column("dpop_jkt", String(64), nullable=True),
 )
 
 issued_tokens = Table(
@@ -186,6 +188,14 @@ client_assertions = Table(
     metadata,
     Column("client_id", Name, primary_key=True),
     Column("jti", Name, primary_key=True),
+    Column("expires_at", UTCDateTime(), nullable=False, index=True),
+)
+
+# DPoP proofs seen (RFC 9449 11.1), shared by every process and replica: the primary key refuses a replay.
+dpop_proofs = Table(
+    "dpop_proofs",
+    metadata,
+    Column("jti_hash", Digest, primary_key=True),
     Column("expires_at", UTCDateTime(), nullable=False, index=True),
 )
 

@@ -23,6 +23,7 @@ from tokensmith.store.base import Store
 from tokensmith.store.records import AuthorizationCodeRecord
 
 _MAX_AGE = re.compile(r"[0-9]{1,10}")
+_JKT = re.compile(r"[A-Za-z0-9_-]{43}")
 
 # Bounds on an authorization request, far above what clients send (a Spring or openid-client request is under
 # 1 kB). Without them a request could park a 60 kB nonce in the database and in the ID token, or echo thousands
@@ -57,6 +58,8 @@ class AuthorizationRequest:
     max_age: int | None
     # The `claims` parameter (OpenID Connect Core 5.5), checked; {} when absent.
     claims_request: ClaimsRequest
+    # RFC 9449 10: the thumbprint of the DPoP key the code is bound to.
+    dpop_jkt: str | None = None
 
     @property
     def client_id(self) -> str:
@@ -165,7 +168,12 @@ def validate_authorization_request(params: Mapping[str, Sequence[str]], target: 
     claims_request = parse_claims_request(_single(params, "claims"))
     check_acr_request(claims_request)
 
+    dpop_jkt = _single(params, "dpop_jkt")
+    if dpop_jkt is not None and not _JKT.fullmatch(dpop_jkt):
+        raise invalid_request("dpop_jkt must be a base64url SHA-256 JWK thumbprint (43 characters, RFC 9449 10)")
+
     return AuthorizationRequest(
+        dpop_jkt=dpop_jkt,
         client=client,
         redirect_uri=target.redirect_uri,
         state=target.state,
@@ -197,6 +205,7 @@ async def issue_authorization_code(
             auth_time=auth_time,
             expires_at=now + request.client.token.authorization_code_time_to_live,
             claims_request=request.claims_request,
+            dpop_jkt=request.dpop_jkt,
         )
     )
     return code

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from tokensmith.config.server import ServerConfig
 from tokensmith.server.clock import Clock
 from tokensmith.server.core.client_assertion import ClientAssertionVerifier
+from tokensmith.server.core.dpop import DPoPVerifier
 from tokensmith.server.core.grants.base import AuthenticatedClient, TokenRequest, TokenResponse
 from tokensmith.server.core.metadata import server_metadata
 from tokensmith.server.core.tokens import TokenIssuer
@@ -62,6 +63,8 @@ class ServerContext:
     client_assertions: ClientAssertionVerifier
     # The token endpoint's grants by grant_type: the token endpoint dispatches on them, discovery lists them.
     grants: Mapping[str, GrantHandler]
+    # DPoP proofs of token requests (RFC 9449): checks, replay cache, nonces.
+    dpop: DPoPVerifier
 
     @property
     def issuer(self) -> str:
@@ -70,7 +73,9 @@ class ServerContext:
     def metadata(self) -> dict[str, Any]:
         """The discovery documents' fields for this server: its configuration and what it registered."""
         return server_metadata(
-            self.config, grant_types=self.grants.keys(), contributors=(*self.grants.values(), self.client_assertions)
+            self.config,
+            grant_types=self.grants.keys(),
+            contributors=(*self.grants.values(), self.client_assertions, self.dpop),
         )
 
     async def aclose(self) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 from tokensmith.server.core.access_tokens import active_access_token, looks_like_jwt
 from tokensmith.server.core.context import ServerContext
 from tokensmith.server.core.digest import digest
+from tokensmith.server.core.dpop import bound_jkt
 from tokensmith.server.core.grants.refresh_token import removed_refresh_principal
 from tokensmith.server.core.principals import removed_token_principal
 
@@ -26,7 +27,8 @@ async def introspect(ctx: ServerContext, token: str, client_id: str) -> dict[str
         claims = await active_access_token(ctx, token)
         if claims is None or removed_token_principal(ctx.config, claims) is not None:
             return INACTIVE
-        body: dict[str, Any] = {"active": True, "token_type": "Bearer", **claims}
+        # RFC 9449 6.2: a bound token introspects as DPoP, with its `cnf`.
+        body: dict[str, Any] = {"active": True, "token_type": "DPoP" if bound_jkt(claims) else "Bearer", **claims}
         if isinstance(body.get("scope"), list):
             body["scope"] = " ".join(str(s) for s in body["scope"])
         body.setdefault("username", claims.get("sub"))

@@ -20,6 +20,7 @@ from tokensmith.config.exchange import (
 )
 from tokensmith.config.server import ClientConfig
 from tokensmith.errors import invalid_grant, invalid_request, invalid_scope, invalid_target, unauthorized_client
+from tokensmith.server.core.dpop import bound_jkt, invalid_dpop_proof
 from tokensmith.server.core.subject_tokens import ValidatedToken
 
 OPENID = "openid"
@@ -201,3 +202,27 @@ def build_act(policy: ExchangePolicy, subject: ValidatedToken, actor: ValidatedT
             f"delegation chain too deep: {depth} actors, this client allows at most {policy.max_delegation_depth}"
         )
     return act
+
+
+def exchange_binding(
+    policy: ExchangePolicy, subject: ValidatedToken, actor: ValidatedToken | None, proof_jkt: str | None
+) -> str | None:
+    """The DPoP key the exchanged token is bound to: the key of the request's proof, when it sent one (None: a
+    bearer token). Raises invalid_dpop_proof when a bound subject or actor token is presented without the
+    possession the policy asks for (docs/exchange-policy.md, "DPoP")."""
+    if actor is not None:
+        actor_jkt = bound_jkt(actor.claims)
+        if actor_jkt is not None and actor_jkt != proof_jkt:
+            raise invalid_dpop_proof("the actor_token is DPoP-bound: send a DPoP proof by its key")
+    subject_jkt = bound_jkt(subject.claims)
+    if subject_jkt is None or subject_jkt == proof_jkt:
+        return proof_jkt
+    holder = subject.claims.get("client_id", subject.claims.get("azp"))
+    if holder not in policy.dpop.bound_subject_token_clients:
+        raise invalid_dpop_proof(
+            "the subject_token is DPoP-bound: send a DPoP proof by its key (the policy does not let this client "
+            "present it with another key)"
+        )
+    if proof_jkt is None and not policy.dpop.allow_bearer_from_bound:
+        raise invalid_dpop_proof("the subject_token is DPoP-bound: send a DPoP proof by this client's key")
+    return proof_jkt

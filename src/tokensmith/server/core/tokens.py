@@ -80,8 +80,10 @@ class TokenIssuer:
         actor_jti: str | None = None,
         scope_format: str | None = None,
         not_after: datetime | None = None,
+        dpop_jkt: str | None = None,
     ) -> IssuedToken:
-        """Sign an RFC 9068 access token and record it. ``not_after`` caps the expiry (exchanged tokens)."""
+        """Sign an RFC 9068 access token and record it. ``not_after`` caps the expiry (exchanged tokens);
+        ``dpop_jkt`` binds it to a DPoP key (RFC 9449 6.1: ``cnf.jkt``)."""
         now = self._clock().replace(microsecond=0)
         expires_at = now + ttl
         if not_after is not None and not_after < expires_at:
@@ -100,6 +102,8 @@ class TokenIssuer:
                 "jti": jti,
             }
         )
+        if dpop_jkt is not None:
+            claims["cnf"] = {"jkt": dpop_jkt}
         if scope:
             fmt = scope_format or self._config.tokens.scope_claim_format
             claims["scope"] = list(scope) if fmt == "array" else " ".join(scope)

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import httpx
 
+from tokensmith import jose
 from tokensmith.config.server import ServerConfig
 from tokensmith.server.clock import Clock
 from tokensmith.server.core.audit import AuditLog
 from tokensmith.server.core.client_assertion import ClientAssertionVerifier
 from tokensmith.server.core.context import GrantHandler, ServerContext, grant_registry
+from tokensmith.server.core.dpop import NONCE_SECRET_PURPOSE, DPoPVerifier
 from tokensmith.server.core.grants.authorization_code import AuthorizationCodeGrant
 from tokensmith.server.core.grants.client_credentials import ClientCredentialsGrant
 from tokensmith.server.core.grants.refresh_token import RefreshTokenGrant
@@ -50,6 +52,12 @@ def build_context(
         ClientCredentialsGrant(),
         exchange,
     )
+    # Server nonces: a configured secret, else one derived from the key-encryption key, so replicas agree.
+    nonce_secret = (
+        config.dpop.nonce_secret.get_secret_value().encode()
+        if config.dpop.nonce_secret is not None
+        else keys.encryption_key.derive_secret(NONCE_SECRET_PURPOSE)
+    )
     return ServerContext(
         config=config,
         store=store,
@@ -60,4 +68,12 @@ def build_context(
             issuer=config.issuer, store=store, clock=clock, clock_skew=config.tokens.clock_skew, http=http
         ),
         grants=grant_registry(grants),
+        dpop=DPoPVerifier(
+            config,
+            store,
+            clock,
+            nonces=jose.DPoPNonceSource(
+                nonce_secret, config.dpop.nonce_lifetime.total_seconds(), lambda: clock().timestamp()
+            ),
+        ),
     )

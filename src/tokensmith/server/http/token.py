@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -23,9 +25,13 @@ async def token_endpoint(request: Request) -> Response:
             raise unsupported_grant_type("unsupported grant_type")
         if grant_type not in client.config.registration.authorization_grant_types:
             raise unauthorized_client(f"the client may not use the {grant_type} grant")
+        # RFC 9449 5: the proof is checked before the grant runs; a valid one binds the tokens issued.
+        proof = await rt.ctx.dpop.token_request_proof(request.headers.getlist("dpop"), client.config, rt.ctx.config)
+        if proof is not None:
+            form = replace(form, dpop=proof)
         response = await handler(form, client, rt.ctx)
     except OAuthError as error:
         rt.metrics.count_token_request(grant_type, error.error)
         raise
     rt.metrics.count_token_request(grant_type, "issued")
-    return no_store_json(response.to_dict())
+    return no_store_json(response.to_dict(), headers=rt.ctx.dpop.response_headers())

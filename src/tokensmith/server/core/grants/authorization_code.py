@@ -11,6 +11,7 @@ from tokensmith.config.server import AUTHORIZATION_CODE
 from tokensmith.errors import invalid_grant, invalid_request
 from tokensmith.server.core.context import GrantHandler, ServerContext
 from tokensmith.server.core.digest import digest
+from tokensmith.server.core.dpop import invalid_dpop_proof
 from tokensmith.server.core.grants.base import AuthenticatedClient, TokenRequest, TokenResponse
 from tokensmith.server.core.grants.issuance import UserGrant, issue_for_user
 from tokensmith.server.core.pkce import is_valid_verifier, verifier_matches
@@ -57,6 +58,11 @@ class AuthorizationCodeGrant(GrantHandler):
             # A verifier for a code issued without a challenge: refuse, or PKCE could be stripped (downgrade).
             raise invalid_grant("code_verifier sent, but the authorization request had no code_challenge")
 
+        if record.dpop_jkt is not None and record.dpop_jkt != request.dpop_jkt:
+            # RFC 9449 10: the code is bound to the key of the authorization request's dpop_jkt.
+            raise invalid_dpop_proof(
+                "the authorization code is bound to a DPoP key (dpop_jkt): send a DPoP proof by that key"
+            )
         grant = UserGrant(
             grant_id=record.grant_id,
             family_id=record.grant_id,
@@ -65,5 +71,7 @@ class AuthorizationCodeGrant(GrantHandler):
             auth_time=record.auth_time,
             nonce=record.nonce,
             claims_request=record.claims_request,
+            # RFC 9449 5: a public client's refresh tokens are bound to its DPoP key.
+            refresh_jkt=request.dpop_jkt if client.method == "none" else None,
         )
-        return await issue_for_user(ctx, client.config, grant)
+        return await issue_for_user(ctx, client.config, grant, dpop_jkt=request.dpop_jkt)

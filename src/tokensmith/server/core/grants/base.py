@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tokensmith import jose
 from tokensmith.config.server import ClientConfig
 from tokensmith.errors import invalid_request
 
@@ -20,6 +21,13 @@ class TokenRequest:
     """The form parameters of a token request, each with every value it was sent with."""
 
     params: Mapping[str, Sequence[str]]
+    # The request's DPoP proof (RFC 9449 5), checked before the grant runs; None when it sent none.
+    dpop: jose.DPoPProof | None = None
+
+    @property
+    def dpop_jkt(self) -> str | None:
+        """The thumbprint of the key the issued access token is bound to, or None (a bearer token)."""
+        return self.dpop.jkt if self.dpop is not None else None
 
     def get(self, name: str) -> str | None:
         """The single value of ``name``, None when absent or empty; a repeated parameter is invalid_request."""
@@ -59,6 +67,8 @@ class AuthenticatedClient:
 
 @dataclass(slots=True)
 class TokenResponse:
+    """``token_type`` is ``DPoP`` for a token bound to a DPoP key (RFC 9449 5), else ``Bearer``."""
+
     access_token: str
     expires_in: int
     token_type: str = "Bearer"

@@ -6,7 +6,7 @@ from tokensmith.config.server import CLIENT_CREDENTIALS
 from tokensmith.errors import invalid_scope, unauthorized_client
 from tokensmith.server.core.context import GrantHandler, ServerContext
 from tokensmith.server.core.grants.base import AuthenticatedClient, TokenRequest, TokenResponse
-from tokensmith.server.core.grants.issuance import OPENID, new_grant_id, token_audience
+from tokensmith.server.core.grants.issuance import OPENID, new_grant_id, token_audience, token_type
 
 
 class ClientCredentialsGrant(GrantHandler):
@@ -32,5 +32,8 @@ class ClientCredentialsGrant(GrantHandler):
             scope=scope,
             ttl=client.config.token.access_token_time_to_live,
             grant_id=new_grant_id(),
+            dpop_jkt=request.dpop_jkt,
         )
-        return TokenResponse(access_token=token.token, expires_in=token.expires_in, scope=scope)
+        return TokenResponse(
+            access_token=token.token, expires_in=token.expires_in, scope=scope, token_type=token_type(request.dpop_jkt)
+        )

@@ -21,7 +21,7 @@ from tokensmith.errors import invalid_grant
 from tokensmith.server.core.context import ServerContext
 from tokensmith.server.core.digest import digest, new_secret
 from tokensmith.server.core.grants.base import TokenResponse
-from tokensmith.server.core.grants.issuance import FAMILY_STARTED_AT, family_expiry, family_started_at
+from tokensmith.server.core.grants.issuance import FAMILY_STARTED_AT, family_expiry, family_started_at, token_type
 from tokensmith.store.records import RefreshTokenRecord
 
 # The key of the exchanged context inside RefreshTokenRecord.claims.
@@ -61,11 +61,15 @@ class ExchangeLineage:
     parent_jti: str | None
     actor_jti: str | None
     started_at: datetime | None = None  # the family's start; None: it starts now
+    # The DPoP key the family's refresh tokens are bound to (the exchange bound its token to it); None: not bound.
+    dpop_jkt: str | None = None
 
 
-def new_exchange_lineage(parent_jti: str | None, actor_jti: str | None) -> ExchangeLineage:
+def new_exchange_lineage(parent_jti: str | None, actor_jti: str | None, dpop_jkt: str | None = None) -> ExchangeLineage:
     grant_id = uuid.uuid4().hex
-    return ExchangeLineage(grant_id=grant_id, family_id=grant_id, parent_jti=parent_jti, actor_jti=actor_jti)
+    return ExchangeLineage(
+        grant_id=grant_id, family_id=grant_id, parent_jti=parent_jti, actor_jti=actor_jti, dpop_jkt=dpop_jkt
+    )
 
 
 def refresh_expiry(client: ClientConfig, now: datetime, not_after: datetime | None, started_at: datetime) -> datetime:
@@ -101,6 +105,7 @@ async def save_exchange_refresh_token(
             claims={**context.to_claims(), FAMILY_STARTED_AT: int(started_at.timestamp())},
             parent_jti=lineage.parent_jti,
             actor_jti=lineage.actor_jti,
+            dpop_jkt=lineage.dpop_jkt,
         )
     )
     return token, expires_at
@@ -128,6 +133,7 @@ async def refresh_exchanged(
     *,
     access_scope: Sequence[str],
     rotate: bool,
+    dpop_jkt: str | None = None,
 ) -> TokenResponse:
     """A new access token with the exchanged context (and, when rotating, the next refresh token)."""
     now = ctx.clock()
@@ -146,11 +152,22 @@ async def refresh_exchanged(
         parent_jti=record.parent_jti,
         actor_jti=record.actor_jti,
         not_after=context.not_after,
+        dpop_jkt=dpop_jkt,
     )
-    response = TokenResponse(access_token=issued.token, expires_in=issued.expires_in, scope=tuple(access_scope))
+    response = TokenResponse(
+        access_token=issued.token,
+        expires_in=issued.expires_in,
+        scope=tuple(access_scope),
+        token_type=token_type(dpop_jkt),
+    )
     if rotate:
         lineage = ExchangeLineage(
-            record.grant_id, record.family_id, record.parent_jti, record.actor_jti, family_started_at(record)
+            record.grant_id,
+            record.family_id,
+            record.parent_jti,
+            record.actor_jti,
+            family_started_at(record),
+            record.dpop_jkt,
         )
         response.refresh_token, _ = await save_exchange_refresh_token(
             ctx, client, subject=record.subject, scope=record.scope, context=context, lineage=lineage

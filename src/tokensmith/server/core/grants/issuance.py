@@ -59,6 +59,11 @@ def token_audience(client: ClientConfig) -> tuple[str, ...]:
     return client.audiences or (client.registration.client_id,)
 
 
+def token_type(dpop_jkt: str | None) -> str:
+    """The ``token_type`` of an access token bound to ``dpop_jkt`` (RFC 9449 5), or of a bearer token."""
+    return "DPoP" if dpop_jkt is not None else "Bearer"
+
+
 def new_grant_id() -> str:
     return uuid.uuid4().hex
 
@@ -77,6 +82,8 @@ class UserGrant:
     family_started_at: datetime | None = None
     # The authorization request's `claims` parameter: claims asked for by name, for userinfo and the ID token.
     claims_request: dict[str, Any] = field(default_factory=dict)
+    # The DPoP key the grant's refresh tokens are bound to (a public client's, RFC 9449 5); None: not bound.
+    refresh_jkt: str | None = None
 
 
 async def issue_for_user(
@@ -86,9 +93,11 @@ async def issue_for_user(
     *,
     access_scope: Sequence[str] | None = None,
     refresh: bool = True,
+    dpop_jkt: str | None = None,
 ) -> TokenResponse:
-    """Issue the access token (scope ``access_scope``, default the grant's), an ID token when ``openid`` was
-    granted, and a refresh token (full grant scope, same family) when the client may refresh and ``refresh``."""
+    """Issue the access token (scope ``access_scope``, default the grant's; bound to ``dpop_jkt`` when given), an
+    ID token when ``openid`` was granted, and a refresh token (full grant scope, same family) when the client may
+    refresh and ``refresh``: bound to ``grant.refresh_jkt``."""
     settings = client.token
     scope = tuple(access_scope) if access_scope is not None else grant.scope
     client_id = client.registration.client_id
@@ -107,8 +116,11 @@ async def issue_for_user(
         ttl=settings.access_token_time_to_live,
         extra_claims=user_claims or None,
         grant_id=grant.grant_id,
+        dpop_jkt=dpop_jkt,
     )
-    response = TokenResponse(access_token=access.token, expires_in=access.expires_in, scope=scope)
+    response = TokenResponse(
+        access_token=access.token, expires_in=access.expires_in, scope=scope, token_type=token_type(dpop_jkt)
+    )
     if OPENID in scope:
         requested = requested_claim_names(grant.claims_request, "id_token")
         id_claims = id_token_user_claims(ctx.config.user_by_name(grant.subject), requested)
@@ -153,6 +165,7 @@ async def save_refresh_token(ctx: ServerContext, client: ClientConfig, grant: Us
             expires_at=min(now + client.token.refresh_token_time_to_live, family_expiry(client, started_at)),
             auth_time=grant.auth_time,
             claims=claims,
+            dpop_jkt=grant.refresh_jkt,
         )
     )
     return token

@@ -14,6 +14,7 @@ from tokensmith.config.server import REFRESH_TOKEN, ServerConfig
 from tokensmith.errors import invalid_grant, invalid_scope
 from tokensmith.server.core.context import GrantHandler, ServerContext
 from tokensmith.server.core.digest import digest
+from tokensmith.server.core.dpop import invalid_dpop_proof
 from tokensmith.server.core.grants.base import AuthenticatedClient, TokenRequest, TokenResponse
 from tokensmith.server.core.grants.exchange_refresh import ExchangedContext, check_exchange_refresh, refresh_exchanged
 from tokensmith.server.core.grants.issuance import (
@@ -55,6 +56,9 @@ class RefreshTokenGrant(GrantHandler):
             raise invalid_grant("the refresh token was revoked")
         if record.expires_at <= now:
             raise invalid_grant("the refresh token has expired")
+        if record.dpop_jkt is not None and record.dpop_jkt != request.dpop_jkt:
+            # RFC 9449 5: a bound refresh token is used only with a proof by its key.
+            raise invalid_dpop_proof("the refresh token is bound to a DPoP key: send a DPoP proof by that key")
         exchanged = ExchangedContext.of(record)
         removed = removed_refresh_principal(ctx.config, record)
         if removed is not None:
@@ -89,7 +93,13 @@ class RefreshTokenGrant(GrantHandler):
 
         if exchanged is not None:
             return await refresh_exchanged(
-                ctx, client.config, record, exchanged, access_scope=access_scope, rotate=rotate
+                ctx,
+                client.config,
+                record,
+                exchanged,
+                access_scope=access_scope,
+                rotate=rotate,
+                dpop_jkt=request.dpop_jkt,
             )
         grant = UserGrant(
             grant_id=record.grant_id,
@@ -99,6 +109,9 @@ class RefreshTokenGrant(GrantHandler):
             auth_time=record.auth_time,
             family_started_at=started_at,
             claims_request=stored_claims_request(record),
+            refresh_jkt=record.dpop_jkt,
         )
         # Without rotation the client keeps its refresh token (RFC 6749 6 lets the response omit it).
-        return await issue_for_user(ctx, client.config, grant, access_scope=access_scope, refresh=rotate)
+        return await issue_for_user(
+            ctx, client.config, grant, access_scope=access_scope, refresh=rotate, dpop_jkt=request.dpop_jkt
+        )

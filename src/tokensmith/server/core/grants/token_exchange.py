@@ -25,11 +25,13 @@ from tokensmith.server.core.grants.exchange_refresh import (
     new_exchange_lineage,
     save_exchange_refresh_token,
 )
+from tokensmith.server.core.grants.issuance import token_type as bound_token_type
 from tokensmith.server.core.policy import (
     build_act,
     check_may_act,
     check_mode,
     decide_scopes,
+    exchange_binding,
     issued_token_type,
     resolve_targets,
     token_lifetime,
@@ -202,6 +204,9 @@ async def exchange(
             attempt.details["actor_jti"] = actor.jti
         check_may_act(subject, actor, ctx.issuer)
     act = build_act(policy, subject, actor)
+    dpop_jkt = exchange_binding(policy, subject, actor, request.dpop_jkt)
+    if dpop_jkt is not None:
+        attempt.details["dpop_jkt"] = dpop_jkt
 
     targets = resolve_targets(policy, client.config, parsed.audiences, parsed.resources)
     attempt.audience = targets
@@ -231,7 +236,7 @@ async def exchange(
     show_scope = bool(scope) and (parsed.scope is None or set(parsed.scope) != set(scope))
     # A refresh token (only where the policy allows it) re-issues this same context later; its family is one
     # new grant, so reuse detection revokes the access tokens issued under it as well.
-    refresh_lineage = new_exchange_lineage(parent_jti, actor_jti) if policy.issue_refresh_token else None
+    refresh_lineage = new_exchange_lineage(parent_jti, actor_jti, dpop_jkt) if policy.issue_refresh_token else None
     context = ExchangedContext(audience=targets, claims=claims, not_after=not_after)
     if token_type == REFRESH_TOKEN_TYPE and refresh_lineage is not None:
         return await _issue_refresh_token(ctx, client, subject, scope, context, refresh_lineage, show_scope, attempt)
@@ -247,6 +252,7 @@ async def exchange(
         parent_jti=parent_jti,
         actor_jti=actor_jti,
         not_after=not_after,
+        dpop_jkt=dpop_jkt,
     )
     attempt.details["issued_jti"] = issued.jti
     attempt.details["issued_token_type"] = token_type
@@ -255,6 +261,7 @@ async def exchange(
         expires_in=issued.expires_in,
         scope=scope if show_scope else None,
         issued_token_type=token_type,
+        token_type=bound_token_type(dpop_jkt),
     )
     if refresh_lineage is not None:
         response.refresh_token, _ = await save_exchange_refresh_token(
