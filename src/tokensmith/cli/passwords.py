@@ -20,6 +20,17 @@ def password_hasher() -> Callable[[str], str]:
     return hash_password
 
 
+def read_password(stdin: bool) -> str:
+    """A password from standard input's first line, or typed twice at a hidden prompt; an empty one exits."""
+    if stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if not password:
+        raise fail("the password is empty")
+    return password
+
+
 def hash_password_command(
     stdin: Annotated[
         bool, typer.Option("--stdin", help="Read the password from standard input instead of a prompt.")
@@ -27,10 +38,4 @@ def hash_password_command(
 ) -> None:
     """Hash a password or client secret for the config file (prints {argon2}...)."""
     hash_password = password_hasher()
-    if stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    if not password:
-        raise fail("the password is empty")
-    typer.echo(hash_password(password))
+    typer.echo(hash_password(read_password(stdin)))

@@ -6,7 +6,6 @@ hashed with argon2id.
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated, Any
 
 import typer
@@ -14,7 +13,7 @@ import yaml
 from pydantic import ValidationError
 
 from tokensmith.cli.common import ConfigOption, fail, load_or_exit
-from tokensmith.cli.passwords import password_hasher
+from tokensmith.cli.passwords import password_hasher, read_password
 from tokensmith.config.server import UserConfig
 
 users_app = typer.Typer(help="List users, or print a new one (with a hashed password) for the config file.")
@@ -47,13 +46,7 @@ def users_new(
         if not sep or not name:
             raise fail(f"--claim {claim!r} must be NAME=VALUE")
         parsed[name] = value
-    if stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    if not password:
-        raise fail("the password is empty")
-    body: dict[str, Any] = {"username": username, "password": password_hasher()(password)}
+    body: dict[str, Any] = {"username": username, "password": password_hasher()(read_password(stdin))}
     if parsed:
         body["claims"] = parsed
     try:
