@@ -63,7 +63,8 @@ class ServeProcess:
     def wait_healthy(self, timeout: float = STARTUP_TIMEOUT_SECONDS) -> None:
         deadline = time.monotonic() + timeout
         while True:
-            assert self.process is not None and self.process.poll() is None, self.log_text()
+            assert self.process is not None
+            assert self.process.poll() is None, self.log_text()
             try:
                 if httpx.get(self.url + "/healthz", timeout=2).status_code == 200:
                     return
