@@ -32,11 +32,24 @@ RETRY_AFTER_SECONDS: Final = 5
 DATABASE_CONNECTION_ERRORS: Final = (OperationalError, InterfaceError, PoolTimeoutError, ConnectionError, TimeoutError)
 
 
+# SQLSTATE classes of a database that cannot serve now: 08 connection exception, 57P operator intervention
+# (shutting down, starting up: "cannot connect now"). The driver's error carries it in ``sqlstate``.
+UNAVAILABLE_SQLSTATES: Final = ("08", "57P")
+
+
 def is_database_unavailable(exc: BaseException) -> bool:
     """True for an error that says the database cannot be reached now (not for a bad statement or a conflict)."""
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
-    return isinstance(exc, DATABASE_CONNECTION_ERRORS)
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, DATABASE_CONNECTION_ERRORS):
+            return True
+        sqlstate = getattr(cause, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith(UNAVAILABLE_SQLSTATES):
+            return True
+        cause = cause.__cause__
+    return False
 
 
 async def healthz_endpoint(request: Request) -> Response:
