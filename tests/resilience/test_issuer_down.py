@@ -31,8 +31,9 @@ async def test_resource_servers_validate_on_cached_keys(tmp_path: Path) -> None:
         await validator.validate(tokens[0])  # the keys are fetched once, while the issuer is up
     # The server is stopped here (by PID): discovery and the JWK Set are unreachable from now on.
     try:
-        with pytest.raises(httpx.TransportError):
-            httpx.get(issuer + "/healthz", timeout=2)
+        async with httpx.AsyncClient(timeout=2) as http:
+            with pytest.raises(httpx.TransportError):
+                await http.get(issuer + "/healthz")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + DOWN_SECONDS
         validated = rejected = 0

@@ -103,18 +103,25 @@ class ServeProcess:
             return ""
 
 
-def write_config(data: dict[str, Any], path: Path, port: int) -> Path:
-    path.write_text(yaml.safe_dump({**data, "issuer": f"http://127.0.0.1:{port}"}))
+def write_config(data: dict[str, Any], path: Path, port: int, issuer: str | None = None) -> Path:
+    path.write_text(yaml.safe_dump({**data, "issuer": issuer or f"http://127.0.0.1:{port}"}))
     return path
 
 
 @contextmanager
 def serve_process(
-    data: dict[str, Any], directory: Path, *, name: str = "server", extra_args: Sequence[str] = (), port: int = 0
+    data: dict[str, Any],
+    directory: Path,
+    *,
+    name: str = "server",
+    extra_args: Sequence[str] = (),
+    port: int = 0,
+    issuer: str | None = None,
 ) -> Iterator[ServeProcess]:
-    """A started server for ``data`` (a configuration as YAML would hold it), stopped at the end."""
+    """A started server for ``data`` (a configuration as YAML would hold it), stopped at the end. Its issuer is its
+    own URL unless ``issuer`` names another (replicas behind one name)."""
     port = port or free_port()
-    config_path = write_config(data, directory / f"{name}.yaml", port)
+    config_path = write_config(data, directory / f"{name}.yaml", port, issuer)
     server = ServeProcess(config_path, directory / f"{name}.log", port, extra_args)
     try:
         server.start()
