@@ -8,7 +8,15 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from tests.resilience.support import SOAK_SECONDS, percentile, report, run_load, server_data, slope_per_minute, user_tokens
+from tests.resilience.support import (
+    SOAK_SECONDS,
+    percentile,
+    report,
+    run_load,
+    server_data,
+    slope_per_minute,
+    user_tokens,
+)
 from tests.support.serve_process import ServeProcess, serve_process
 
 pytestmark = [pytest.mark.resilience, pytest.mark.timeout(SOAK_SECONDS + 180)]
