@@ -5,15 +5,17 @@ without a restart once the database is back."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from tests.server.browser import basic_auth
 from tests.server.configs import SERVICE_CLIENT, SERVICE_SECRET, server_config
-from tests.support.components import missing_component
-from tests.support.postgres import PostgresUnavailable, TemporaryCluster, start_temporary_cluster
+from tests.support.postgres import TemporaryCluster
 from tests.support.server import running_server
+
+from tokensmith.server.endpoints.health import is_database_unavailable
 
 SERVICE = {"grant_type": "client_credentials", "client_id": SERVICE_CLIENT, "client_secret": SERVICE_SECRET}
 
@@ -27,19 +29,6 @@ async def test_healthz_health_and_readyz_when_all_is_well() -> None:
         ready = await http.get("/readyz")
         assert ready.status_code == 200
         assert ready.json() == {"status": "ready", "checks": {"database": "ok", "signing_keys": "ok"}}
-
-
-@pytest.fixture
-def own_cluster() -> Iterator[TemporaryCluster]:
-    """A PostgreSQL server of this test's own, to stop and start (the session's is shared by other tests)."""
-    try:
-        cluster = start_temporary_cluster()
-    except (PostgresUnavailable, OSError) as exc:
-        missing_component(f"PostgreSQL unavailable: {exc}")
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture
@@ -84,3 +73,33 @@ async def test_database_down_is_503_then_recovers(server_on_own_cluster: str, ow
         await asyncio.to_thread(own_cluster.start)
         await _until_ok(http, 30)
         assert (await http.get("/readyz")).status_code == 200
+
+
+class _DriverError(Exception):
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(sqlstate)
+        self.sqlstate = sqlstate
+
+
+def _wrapped(cause: BaseException) -> DBAPIError:
+    """What SQLAlchemy raises for a driver's error: a DBAPIError caused by it."""
+    try:
+        raise DBAPIError("SELECT 1", None, cause) from cause
+    except DBAPIError as exc:
+        return exc
+
+
+@pytest.mark.parametrize(
+    ("error", "unavailable"),
+    [
+        (_wrapped(_DriverError("57P03")), True),  # the database system is starting up / shutting down
+        (_wrapped(_DriverError("08006")), True),  # connection failure
+        (_wrapped(ConnectionRefusedError()), True),
+        (OperationalError("SELECT 1", None, Exception("database is locked")), True),
+        (TimeoutError(), True),
+        (_wrapped(_DriverError("23505")), False),  # a unique violation is a bug, not an outage
+        (IntegrityError("INSERT", None, Exception("duplicate")), False),
+    ],
+)
+def test_which_database_errors_mean_unavailable(error: BaseException, unavailable: bool) -> None:
+    assert is_database_unavailable(error) is unavailable
