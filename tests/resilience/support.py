@@ -85,6 +85,34 @@ async def user_tokens(base_url: str) -> dict[str, Any]:
         return body
 
 
+@dataclass
+class RenewedUserToken:
+    """A user's access token renewed through its refresh token, for load that outlasts the token's lifetime."""
+
+    access_token: str
+    refresh_token: str
+
+    def __call__(self) -> str:
+        return self.access_token
+
+    async def renew_until(self, base_url: str, stop: asyncio.Event, every: float) -> int:
+        """Refresh every ``every`` seconds until ``stop``; return how many times."""
+        renewed = 0
+        async with httpx.AsyncClient(base_url=base_url, timeout=15) as http:
+            while True:
+                try:
+                    await asyncio.wait_for(stop.wait(), every)
+                    return renewed
+                except TimeoutError:
+                    pass
+                form = {"grant_type": "refresh_token", "refresh_token": self.refresh_token}
+                response = await http.post("/oauth2/token", data=form, headers=basic_auth())
+                assert response.status_code == 200, response.text
+                self.access_token = response.json()["access_token"]
+                self.refresh_token = response.json()["refresh_token"]
+                renewed += 1
+
+
 def exchange_form(subject_token: str) -> dict[str, str]:
     return {
         "grant_type": TOKEN_EXCHANGE,
@@ -125,7 +153,7 @@ class Load:
 
 async def run_load(
     base_url: str,
-    subject_token: str,
+    subject_token: str | Callable[[], str],
     *,
     workers: int,
     seconds: float,
@@ -136,7 +164,9 @@ async def run_load(
 ) -> Load:
     """``workers`` concurrent clients alternating a client-credentials grant and a token exchange, for at most
     ``seconds`` and ``max_requests``, or until ``stop`` is set. ``rate`` (requests per second, all workers
-    together) paces them; without it each sends its next request as soon as the last is answered."""
+    together) paces them; without it each sends its next request as soon as the last is answered.
+    ``subject_token`` is the user's token the exchanges present, or a function giving the current one."""
+    subject = subject_token if callable(subject_token) else (lambda: subject_token)
     load = Load()
     loop = asyncio.get_running_loop()
     start = loop.time()
@@ -161,9 +191,7 @@ async def run_load(
                     if turn % 2:
                         response = await http.post("/oauth2/token", data=CLIENT_CREDENTIALS)
                     else:
-                        response = await http.post(
-                            "/oauth2/token", data=exchange_form(subject_token), headers=EXCHANGER
-                        )
+                        response = await http.post("/oauth2/token", data=exchange_form(subject()), headers=EXCHANGER)
                 except httpx.TransportError:
                     load.transport_errors += 1
                     load.timeline.append((loop.time() - start, 0))

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from tests.resilience.support import (
     SOAK_SECONDS,
+    RenewedUserToken,
     percentile,
     report,
     run_load,
@@ -42,16 +43,20 @@ async def sample_memory(server: ServeProcess, stop: asyncio.Event, samples: list
 
 async def test_soak_at_half_capacity(tmp_path: Path) -> None:
     with serve_process(server_data(f"sqlite+aiosqlite:///{tmp_path / 'ts.db'}"), tmp_path) as server:
-        subject = (await user_tokens(server.url))["access_token"]
+        tokens = await user_tokens(server.url)
+        # The exchanges' subject token outlives a long soak only if renewed (access tokens live minutes).
+        subject = RenewedUserToken(tokens["access_token"], tokens["refresh_token"])
         capacity = await run_load(server.url, subject, workers=WORKERS, seconds=CAPACITY_SECONDS)
         assert capacity.errors == 0, capacity.bodies
         rate = capacity.rate() / 2
         stop = asyncio.Event()
         samples: list[tuple[float, float]] = []
         sampler = asyncio.create_task(sample_memory(server, stop, samples))
+        renewer = asyncio.create_task(subject.renew_until(server.url, stop, min(60.0, SOAK_SECONDS / 3)))
         soak = await run_load(server.url, subject, workers=WORKERS, seconds=SOAK_SECONDS, rate=rate)
         stop.set()
         await sampler
+        renewed = await renewer
     settled = [sample for sample in samples if sample[0] >= SOAK_SECONDS * WARM_UP_FRACTION]
     slope = slope_per_minute(settled)
     report(
@@ -68,6 +73,7 @@ async def test_soak_at_half_capacity(tmp_path: Path) -> None:
         rss_after_warm_up_mb=settled[0][1],
         rss_end_mb=samples[-1][1],
         rss_slope_mb_per_min=slope,
+        subject_token_renewals=renewed,
     )
     assert soak.errors == 0, (soak.statuses, soak.transport_errors, soak.bodies)
     assert soak.rate() > rate * 0.8  # the pace was held
