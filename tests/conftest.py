@@ -11,6 +11,7 @@ from tests.support.components import missing_component
 from tests.support.postgres import (
     ENV_URL,
     PostgresUnavailable,
+    TemporaryCluster,
     create_database,
     drop_database,
     new_database_name,
@@ -34,6 +35,19 @@ def postgres_url() -> Iterator[str]:
         missing_component(f"PostgreSQL unavailable: {exc}")
     try:
         yield cluster.url
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def own_cluster() -> Iterator[TemporaryCluster]:
+    """A PostgreSQL server of a test's own, to stop and start (the session's is shared by other tests)."""
+    try:
+        cluster = start_temporary_cluster()
+    except (PostgresUnavailable, OSError) as exc:
+        missing_component(f"PostgreSQL unavailable: {exc}")
+    try:
+        yield cluster
     finally:
         cluster.stop()
 

@@ -107,6 +107,10 @@ class TemporaryCluster:
         finally:
             shutil.rmtree(self.directory, ignore_errors=True)
 
+    def shut_down(self) -> None:
+        """Stop the server but keep its data (``start()`` brings it back): a database outage for a test."""
+        self.run("pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "-t", "30", "stop", timeout=60)
+
     def server_pid(self) -> int:
         """The postmaster's PID (its first line of ``postmaster.pid``): its process tree is the whole server."""
         return int((self.data_dir / "postmaster.pid").read_text().split()[0])

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from enum import StrEnum
 from typing import Annotated
 
 import typer
 
 from tokensmith.cli.common import ConfigOption, fail, load_or_exit
 from tokensmith.config.server import ServerConfig
+
+
+class LogFormatChoice(StrEnum):
+    text = "text"
+    json = "json"
 
 
 def serve(
@@ -24,6 +30,10 @@ def serve(
             "--no-access-log when a proxy in front already logs requests."
         ),
     ] = True,
+    log_format: Annotated[
+        LogFormatChoice,
+        typer.Option(help="text: uvicorn's lines; json: one JSON object per line (time, level, logger, message)."),
+    ] = LogFormatChoice.text,
 ) -> None:
     """Run the authorization server."""
     settings = load_or_exit(config)
@@ -49,6 +59,7 @@ def serve(
             workers=workers,
             log_level=log_level,
             access_log=access_log,
+            log_format="json" if log_format is LogFormatChoice.json else "text",
         )
     except ServeFailed as exc:
         raise fail(str(exc)) from None

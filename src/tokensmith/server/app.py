@@ -29,6 +29,12 @@ from tokensmith.server.core.rate_limit import LoginThrottle
 from tokensmith.server.core.wiring import build_context
 from tokensmith.server.http.authorize import authorize_endpoint
 from tokensmith.server.http.discovery import discovery_endpoint
+from tokensmith.server.http.health import (
+    DATABASE_ERROR_TYPES,
+    database_unavailable,
+    healthz_endpoint,
+    readyz_endpoint,
+)
 from tokensmith.server.http.introspect import introspect_endpoint
 from tokensmith.server.http.jwks import jwks_endpoint
 from tokensmith.server.http.login import login_page, login_submit, signed_in_page
@@ -49,10 +55,6 @@ logger = logging.getLogger("tokensmith.server")
 
 CONFIG_ENV = "TOKENSMITH_CONFIG"
 KEY_REFRESH_SECONDS = 60.0
-
-
-async def health_endpoint(request: Request) -> Response:
-    return no_store_json({"status": "ok"})
 
 
 async def metrics_endpoint(request: Request) -> Response:
@@ -95,7 +97,9 @@ def routes() -> list[Route | Mount]:
         Route("/login", login_page, methods=["GET"]),
         Route("/login", login_submit, methods=["POST"]),
         Route("/login/done", signed_in_page, methods=["GET"]),
-        Route("/health", health_endpoint, methods=["GET"]),
+        Route("/healthz", healthz_endpoint, methods=["GET"]),
+        Route("/health", healthz_endpoint, methods=["GET"]),
+        Route("/readyz", readyz_endpoint, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
     ]
@@ -174,7 +178,12 @@ def create_app(config: ServerConfig, *, clock: Clock = utc_now) -> Starlette:
         routes=routes(),
         lifespan=lifespan,
         middleware=[Middleware(RequestLimits)],
-        exception_handlers={HTTPException: http_error, OAuthError: oauth_error, Exception: unexpected_error},
+        exception_handlers={
+            HTTPException: http_error,
+            OAuthError: oauth_error,
+            **dict.fromkeys(DATABASE_ERROR_TYPES, database_unavailable),
+            Exception: unexpected_error,
+        },
     )
 
 

@@ -14,7 +14,7 @@ from starlette.types import ASGIApp
 
 from tokensmith.config.server import ServerConfig
 from tokensmith.server.app import CONFIG_ENV, create_app
-from tokensmith.server.http.access_log import log_config
+from tokensmith.server.http.access_log import LogFormat, log_config
 from tokensmith.server.http.protocol import HTTP_PROTOCOL
 from tokensmith.server.metrics import shared_metrics_directory
 
@@ -24,16 +24,21 @@ class ServeFailed(RuntimeError):
 
 
 def uvicorn_options(
-    *, forwarded_allow_ips: Sequence[str] = (), log_level: str = "info", access_log: bool = True
+    *,
+    forwarded_allow_ips: Sequence[str] = (),
+    log_level: str = "info",
+    access_log: bool = True,
+    log_format: LogFormat | None = None,
 ) -> dict[str, Any]:
     """``uvicorn.Config`` arguments (all but the app and the address) for serving as ``tokensmith serve`` does.
-    X-Forwarded-For and X-Forwarded-Proto are read only from ``forwarded_allow_ips``; none: never."""
+    X-Forwarded-For and X-Forwarded-Proto are read only from ``forwarded_allow_ips``; none: never. With a
+    ``log_format`` the process's logging is configured whole, as text or JSON lines (access_log.py)."""
     return {
         "http": HTTP_PROTOCOL,
         "lifespan": "on",
         "log_level": log_level,
         "access_log": access_log,
-        "log_config": log_config(),
+        "log_config": log_config(log_format, log_level),
         "proxy_headers": bool(forwarded_allow_ips),
         "forwarded_allow_ips": list(forwarded_allow_ips),
     }
@@ -48,10 +53,14 @@ def serve_server(
     workers: int = 1,
     log_level: str = "info",
     access_log: bool = True,
+    log_format: LogFormat = "text",
 ) -> None:
     """Serve ``settings`` until SIGINT or SIGTERM. Raises :class:`ServeFailed`."""
     options = uvicorn_options(
-        forwarded_allow_ips=settings.forwarded_allow_ips, log_level=log_level, access_log=access_log
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        log_level=log_level,
+        access_log=access_log,
+        log_format=log_format,
     )
     if workers == 1:
         run(create_app(settings), host=host, port=port, **options)

@@ -175,3 +175,8 @@ class Store(Protocol):
         """Delete expired codes, refresh tokens, issued tokens, sessions, client assertion and DPoP proof jtis and
         login attempt counts, and the audit events that occurred before ``audit_events_before`` (None keeps them
         all); return how many rows were deleted."""
+
+    # operations
+
+    async def ping(self) -> None:
+        """Run the cheapest query there is; raise what the database driver raises when it cannot be reached."""

@@ -742,3 +742,9 @@ class SqlStore:
                 if count < another_batch_from:
                     break
         return deleted
+
+    # operations
+
+    async def ping(self) -> None:
+        async with self._engine.connect() as connection:
+            await connection.exec_driver_sql("SELECT 1")

@@ -1,4 +1,5 @@
-"""uvicorn's logging configuration with an access log that prints paths without their query strings.
+"""uvicorn's logging configuration with an access log that prints paths without their query strings, tokensmith's
+own loggers on the same handler, and a choice of text or JSON lines (log_format.py).
 
 A module of its own, importing little: uvicorn's worker processes load it (by reference from the pickled server
 configuration) before they start answering their supervisor's health checks.
@@ -8,9 +9,14 @@ from __future__ import annotations
 
 import copy
 import logging
-from typing import Any
+from typing import Any, Literal
 
 from uvicorn.config import LOGGING_CONFIG
+
+from tokensmith.server.log_format import JsonFormatter
+
+LogFormat = Literal["text", "json"]
+LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
 
 
 class PathOnlyAccessLog(logging.Filter):
@@ -24,9 +30,18 @@ class PathOnlyAccessLog(logging.Filter):
         return True
 
 
-def log_config() -> dict[str, Any]:
-    """uvicorn's logging configuration with :class:`PathOnlyAccessLog` on its access logger."""
+def log_config(log_format: LogFormat | None = None, log_level: str = "info") -> dict[str, Any]:
+    """uvicorn's logging configuration with :class:`PathOnlyAccessLog` on its access logger.
+
+    With a ``log_format`` (what ``tokensmith serve`` does, owning the process's logging) the ``tokensmith``
+    loggers log at ``log_level`` and other libraries' warnings go to the same handler, as text or as JSON lines.
+    Without one, loggers other than uvicorn's are left as the embedding program set them."""
     config = copy.deepcopy(LOGGING_CONFIG)
     config.setdefault("filters", {})["path_only"] = {"()": PathOnlyAccessLog}
     config["loggers"]["uvicorn.access"]["filters"] = ["path_only"]
+    if log_format is not None:
+        config["loggers"]["tokensmith"] = {"handlers": ["default"], "level": log_level.upper(), "propagate": False}
+        config["root"] = {"handlers": ["default"], "level": "WARNING"}
+    if log_format == "json":
+        config["formatters"] = {"default": {"()": JsonFormatter}, "access": {"()": JsonFormatter}}
     return config

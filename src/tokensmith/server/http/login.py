@@ -6,6 +6,7 @@ a cross-site page can make a browser post the form but cannot read or set that c
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import parse_qs, urlsplit
 
 from starlette.requests import Request
@@ -24,6 +25,10 @@ from tokensmith.server.core.sessions import (
 )
 from tokensmith.server.http.forms import read_form
 from tokensmith.server.http.runtime import Runtime, client_address, runtime
+
+# Sign-in outcomes for the operator. A name is logged only when it is a configured user's: an unknown "name" may
+# be a password typed into the wrong field.
+logger = logging.getLogger("tokensmith.login")
 
 # Only the authorization endpoint is a valid place to return to: anything else would be an open redirect.
 _SAFE_NEXT_PREFIX = "/oauth2/authorize"
@@ -122,6 +127,7 @@ async def login_submit(request: Request) -> Response:
     admitted = await rt.login_throttle.attempt(username, address)
     if admitted is None:
         rt.metrics.logins.labels("throttled").inc()
+        logger.warning("sign-in throttled from %s", address)
         return login_form(
             request,
             rt,
@@ -135,6 +141,7 @@ async def login_submit(request: Request) -> Response:
     verified = await rt.passwords.verify(user, password)
     if user is None or not verified:
         rt.metrics.logins.labels("failure").inc()
+        logger.info("sign-in refused for %s from %s", repr(user.username) if user else "an unknown user", address)
         return login_form(
             request,
             rt,
@@ -145,6 +152,7 @@ async def login_submit(request: Request) -> Response:
         )
     await rt.login_throttle.succeeded(admitted)
     rt.metrics.logins.labels("success").inc()
+    logger.info("signed in: %r from %s", user.username, address)
     # A new session id on every sign-in (no session fixation), and the browser's previous session ends with it.
     await end_session(ctx.store, request.cookies.get(SESSION_COOKIE))
     lifetime = ctx.config.login.session_time_to_live

@@ -1,7 +1,8 @@
 """The refresh token grant (RFC 6749 6) with rotation and reuse detection (RFC 9700 4.14.2).
 
-Each use returns a new refresh token and spends the old one atomically in the database. Presenting a spent
-token means two parties hold it: the whole grant (every token and refresh token of the family) is revoked.
+Each use returns a new refresh token and spends the old one atomically in the database, after the new tokens are
+written. Presenting a spent token means two parties hold it: the whole grant (every token and refresh token of the
+family) is revoked.
 A refresh token issued by a token exchange re-issues the exchanged context (see ``exchange_refresh.py``).
 
 A family ends for good ``refresh-token-max-lifetime`` after it began (rotation never extends it), and at once
@@ -79,20 +80,16 @@ class RefreshTokenGrant(GrantHandler):
             await check_exchange_refresh(ctx, client.config, record)
 
         rotate = not client.config.token.reuse_refresh_tokens
-        if rotate:
-            consumed = await ctx.store.use_refresh_token(token_hash, now)
-            if consumed.record is None:
-                raise invalid_grant("the refresh token is invalid")
-            if not consumed.first_use:
+        if record.used_at is not None:
+            if rotate:
                 await ctx.store.revoke_grant(record.grant_id, now)
                 raise invalid_grant("the refresh token was already used; its grant is revoked")
-            if consumed.record.revoked_at is not None:
-                raise invalid_grant("the refresh token was revoked")
-        elif record.used_at is not None:
             raise invalid_grant("the refresh token was already used")
 
+        # The new tokens are written first and the presented token is spent last, atomically: a database that
+        # fails on the way leaves it unspent, so the client's retry succeeds instead of looking like a replay.
         if exchanged is not None:
-            return await refresh_exchanged(
+            response = await refresh_exchanged(
                 ctx,
                 client.config,
                 record,
@@ -101,17 +98,29 @@ class RefreshTokenGrant(GrantHandler):
                 rotate=rotate,
                 dpop_jkt=request.dpop_jkt,
             )
-        grant = UserGrant(
-            grant_id=record.grant_id,
-            family_id=record.family_id,
-            subject=record.subject,
-            scope=record.scope,
-            auth_time=record.auth_time,
-            family_started_at=started_at,
-            claims_request=stored_claims_request(record),
-            refresh_jkt=record.dpop_jkt,
-        )
-        # Without rotation the client keeps its refresh token (RFC 6749 6 lets the response omit it).
-        return await issue_for_user(
-            ctx, client.config, grant, access_scope=access_scope, refresh=rotate, dpop_jkt=request.dpop_jkt
-        )
+        else:
+            grant = UserGrant(
+                grant_id=record.grant_id,
+                family_id=record.family_id,
+                subject=record.subject,
+                scope=record.scope,
+                auth_time=record.auth_time,
+                family_started_at=started_at,
+                claims_request=stored_claims_request(record),
+                refresh_jkt=record.dpop_jkt,
+            )
+            # Without rotation the client keeps its refresh token (RFC 6749 6 lets the response omit it).
+            response = await issue_for_user(
+                ctx, client.config, grant, access_scope=access_scope, refresh=rotate, dpop_jkt=request.dpop_jkt
+            )
+        if rotate:
+            consumed = await ctx.store.use_refresh_token(token_hash, now)
+            if consumed.record is None or not consumed.first_use or consumed.record.revoked_at is not None:
+                # Spent or revoked meanwhile (another party holds it): the grant goes, the new tokens with it.
+                await ctx.store.revoke_grant(record.grant_id, now)
+                if consumed.record is not None and not consumed.first_use:
+                    raise invalid_grant("the refresh token was already used; its grant is revoked")
+                raise invalid_grant(
+                    "the refresh token is invalid" if consumed.record is None else "the refresh token was revoked"
+                )
+        return response
