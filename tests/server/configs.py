@@ -8,6 +8,7 @@ import bcrypt
 
 from tokensmith.config.server import ServerConfig
 from tokensmith.server.core.passwords import hash_password
+from tokensmith.server.key_encryption import new_key_text
 
 WEB_CLIENT = "messaging-client-oidc"
 WEB_SECRET = "web secret:with/odd+chars"
@@ -107,4 +108,6 @@ def server_config(database_url: str | None = None, **overrides: Any) -> ServerCo
     data = config_data(**overrides)
     if database_url is not None:
         data["database-url"] = database_url
+        if not database_url.startswith("sqlite"):  # PostgreSQL: the key-encryption key must be configured
+            data["keys"] = {**data.get("keys", {}), "encryption-key": new_key_text()}
     return ServerConfig.model_validate(data)

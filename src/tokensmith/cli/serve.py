@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging.config
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -38,10 +39,14 @@ def serve(
     """Run the authorization server."""
     settings = load_or_exit(config)
     try:
+        from tokensmith.server.http.access_log import log_config
         from tokensmith.server.key_encryption import KeyEncryptionError
         from tokensmith.server.serving import ServeFailed, serve_server
     except ImportError as exc:
         raise fail(f"the server is not installed ({exc.name} missing): pip install 'tokensmith[server]'") from None
+    chosen_format: Literal["text", "json"] = "json" if log_format is LogFormatChoice.json else "text"
+    # What the start-up below logs (a key-encryption key file created, say) is in the chosen format too.
+    logging.config.dictConfig(log_config(chosen_format, log_level))
     # Open (and migrate) the database once before serving: an unreachable database is one line, not a
     # traceback per worker, and workers then start on an up-to-date schema.
     try:
@@ -59,7 +64,7 @@ def serve(
             workers=workers,
             log_level=log_level,
             access_log=access_log,
-            log_format="json" if log_format is LogFormatChoice.json else "text",
+            log_format=chosen_format,
         )
     except ServeFailed as exc:
         raise fail(str(exc)) from None
