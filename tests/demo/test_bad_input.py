@@ -150,3 +150,18 @@ def _url(system: DemoSystem, service: str) -> str:
     if service == "user-service":
         return system.topology.user_service_url + "/user/message"
     return system.topology.message_service_url + "/message"
+
+
+@pytest.mark.parametrize("service", ["user-service", "message-service"])
+async def test_a_megabyte_authorization_header_is_refused_and_the_service_stays_up(
+    demo_system: DemoSystem, http: httpx.AsyncClient, service: str
+) -> None:
+    """The resource servers are served like `tokensmith serve`: a request head is bounded as it arrives."""
+    url = _url(demo_system, service)
+    try:
+        response = await http.get(url, headers={"Authorization": "Bearer " + "a" * 1_000_000})
+    except httpx.TransportError:
+        pass  # the server closed the connection on the oversized head: refused, too
+    else:
+        assert response.status_code == 431
+    assert (await http.get(url)).status_code == 401  # still answering
