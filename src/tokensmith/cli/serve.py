@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import logging.config
+import logging
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -39,14 +39,22 @@ def serve(
     """Run the authorization server."""
     settings = load_or_exit(config)
     try:
-        from tokensmith.server.http.access_log import log_config
+        from uvicorn.logging import DefaultFormatter
+
         from tokensmith.server.key_encryption import KeyEncryptionError
+        from tokensmith.server.log_format import JsonFormatter
         from tokensmith.server.serving import ServeFailed, serve_server
     except ImportError as exc:
         raise fail(f"the server is not installed ({exc.name} missing): pip install 'tokensmith[server]'") from None
     chosen_format: Literal["text", "json"] = "json" if log_format is LogFormatChoice.json else "text"
-    # What the start-up below logs (a key-encryption key file created, say) is in the chosen format too.
-    logging.config.dictConfig(log_config(chosen_format, log_level))
+    # What the start-up below logs (a key-encryption key file created, say) comes out in the chosen format too;
+    # uvicorn configures logging for what follows.
+    startup_log = logging.StreamHandler()
+    startup_log.setFormatter(
+        JsonFormatter() if chosen_format == "json" else DefaultFormatter("%(levelprefix)s %(message)s")
+    )
+    tokensmith_logger = logging.getLogger("tokensmith")
+    tokensmith_logger.addHandler(startup_log)
     # Open (and migrate) the database once before serving: an unreachable database is one line, not a
     # traceback per worker, and workers then start on an up-to-date schema.
     try:
@@ -55,6 +63,8 @@ def serve(
         raise fail(str(exc)) from None
     except Exception as exc:  # any driver error: report it on one line
         raise fail(f"cannot open the database {_redacted(settings.database_url)}: {_one_line(exc)}") from None
+    finally:
+        tokensmith_logger.removeHandler(startup_log)
     try:
         serve_server(
             settings,
