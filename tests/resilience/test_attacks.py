@@ -15,7 +15,8 @@ from tests.resilience.support import CLIENT_CREDENTIALS, EXCHANGER, exchange_for
 from tests.server.browser import Browser, basic_auth, hidden_fields, web_authorize_params
 from tests.server.configs import SERVICE_CLIENT, USERNAME
 from tests.support.serve_process import ServeProcess, serve_process
-from tokensmith.server.http_protocol import HEAD_TIMEOUT_SECONDS, MAX_HEAD_BYTES
+
+from tokensmith.server.http.protocol import HEAD_TIMEOUT_SECONDS, MAX_HEAD_BYTES
 
 pytestmark = pytest.mark.resilience
 
