@@ -23,6 +23,7 @@ from tests.server.protocol import VERIFIER
 
 from tokensmith.config.exchange import ACCESS_TOKEN_TYPE
 from tokensmith.config.server import TOKEN_EXCHANGE
+from tokensmith.server.key_encryption import new_key_text
 
 # The soak's length: `make resilience` sets 600 (ten minutes); CI and a bare pytest run take the short form.
 SOAK_SECONDS = float(os.environ.get("RESILIENCE_SOAK_SECONDS", "30"))
@@ -50,6 +51,8 @@ def server_data(database_url: str, **overrides: Any) -> dict[str, Any]:
     data = config_data(login=LOOSE_LOGIN, **overrides)
     data["clients"]["message-service"] = ARTICLE_CLIENT
     data["database-url"] = database_url
+    if not database_url.startswith("sqlite"):  # PostgreSQL: every replica needs the same key-encryption key
+        data["keys"] = {**data.get("keys", {}), "encryption-key": new_key_text()}
     return data
 
 
