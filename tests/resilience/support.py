@@ -17,9 +17,8 @@ from typing import Any
 
 import httpx
 from tests.server.browser import Browser, basic_auth
-from tests.server.configs import SERVICE_CLIENT, SERVICE_SECRET, WEB_REDIRECT, config_data
+from tests.server.configs import SERVICE_CLIENT, SERVICE_SECRET, config_data
 from tests.server.exchange.http_support import ARTICLE_CLIENT
-from tests.server.protocol import VERIFIER
 
 from tokensmith.config.exchange import ACCESS_TOKEN_TYPE
 from tokensmith.config.server import TOKEN_EXCHANGE
@@ -72,20 +71,7 @@ def kid_of(token: str) -> str:
 async def user_tokens(base_url: str) -> dict[str, Any]:
     """alice signs in at the web client (authorization code + PKCE): the token response."""
     async with httpx.AsyncClient(base_url=base_url, follow_redirects=False, timeout=30) as http:
-        query = await Browser(http).code_for()
-        response = await http.post(
-            "/oauth2/token",
-            data={
-                "grant_type": "authorization_code",
-                "code": query["code"],
-                "redirect_uri": WEB_REDIRECT,
-                "code_verifier": VERIFIER,
-            },
-            headers=basic_auth(),
-        )
-        assert response.status_code == 200, response.text
-        body: dict[str, Any] = response.json()
-        return body
+        return await Browser(http).tokens()
 
 
 @dataclass
