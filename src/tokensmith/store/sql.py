@@ -34,7 +34,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import Executable, Select
 from sqlalchemy.sql.dml import Insert, ReturningUpdate
@@ -85,8 +84,6 @@ _insert_authorization_codes = insert(authorization_codes)
 _insert_refresh_tokens = insert(refresh_tokens)
 _insert_sessions = insert(sessions)
 _insert_audit_events = insert(audit_events)
-_insert_client_assertions = insert(client_assertions)
-_insert_dpop_proofs = insert(dpop_proofs)
 
 _consume_code = (
     update(authorization_codes)
@@ -310,6 +307,17 @@ _purge_audit = _purge_audit_batch()
 _DIALECT_INSERTS: dict[str, Callable[[Table], Any]] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
+def _inserts_unless_taken(table: Table) -> dict[str, Any]:
+    """Per dialect: insert a row unless a unique key of ``table`` already holds it (then nothing, rowcount 0).
+    The first writer wins without an error, so the loser has no failed statement to roll back."""
+    return {dialect: insert_for(table).on_conflict_do_nothing() for dialect, insert_for in _DIALECT_INSERTS.items()}
+
+
+_add_signing_key = _inserts_unless_taken(signing_keys)
+_use_client_assertion = _inserts_unless_taken(client_assertions)
+_use_dpop_proof = _inserts_unless_taken(dpop_proofs)
+
+
 def _upserts(table: Table, values: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
     """Per dialect: insert ``values`` into ``table``, or, when its primary key is taken, apply ``update`` to that
     row (which the statement locks, so concurrent upserts of one row take turns)."""
@@ -460,6 +468,11 @@ class SqlStore:
         async with self._engine.begin() as connection:
             await connection.execute(statement, params)
 
+    async def _insert_unless_taken(self, statements: Mapping[str, Executable], params: Mapping[str, Any]) -> bool:
+        """True when the row went in, False when a unique key already held it (see :func:`_inserts_unless_taken`)."""
+        async with self._engine.begin() as connection:
+            return (await connection.execute(statements[self.dialect], params)).rowcount == 1
+
     async def _append(self, rows: Sequence[_Append]) -> None:
         """Insert the rows in one transaction, one ``executemany`` per statement, in arrival order within each
         (a token's row comes after its parent's when both are in one flush)."""
@@ -498,11 +511,7 @@ class SqlStore:
 
     async def add_signing_key(self, key: SigningKeyRecord) -> bool:
         """False when the unique index of active keys refused it: another process added one for the algorithm."""
-        try:
-            await self._write(_insert_signing_keys, _params(key))
-        except IntegrityError:
-            return False
-        return True
+        return await self._insert_unless_taken(_add_signing_key, _params(key))
 
     async def rotate_signing_key(self, retiring_kid: str, new_key: SigningKeyRecord, now: datetime) -> bool:
         # The conditional UPDATE decides: of processes rotating the same key at once, one retires it (the others
@@ -617,22 +626,14 @@ class SqlStore:
     async def use_client_assertion(self, assertion: ClientAssertionRecord) -> bool:
         """Record the assertion's jti; False when it was recorded before (a replay). The primary key decides,
         so two replicas racing with one assertion never both succeed."""
-        try:
-            await self._write(_insert_client_assertions, _params(assertion))
-        except IntegrityError:
-            return False
-        return True
+        return await self._insert_unless_taken(_use_client_assertion, _params(assertion))
 
     # DPoP proofs
 
     async def use_dpop_proof(self, proof: DPoPProofRecord) -> bool:
         """Record the proof's jti digest; False when it was recorded before (a replay), decided by the primary key
         across replicas."""
-        try:
-            await self._write(_insert_dpop_proofs, _params(proof))
-        except IntegrityError:
-            return False
-        return True
+        return await self._insert_unless_taken(_use_dpop_proof, _params(proof))
 
     # remembered consent
 
