@@ -132,9 +132,10 @@ Send = Callable[[Message], Awaitable[None]]
 
 
 class ProtectedResourceMetadataApp:
-    """A pure ASGI app answering ``GET``/``HEAD`` with the metadata document (405 for other methods). The
-    middleware serves it by itself; with FastAPI, :func:`tokensmith.resource.fastapi.publish_resource_metadata`
-    mounts it."""
+    """A pure ASGI app answering ``GET``/``HEAD`` with the metadata document (405 for other methods): what
+    :class:`BearerTokenMiddleware` answers the metadata paths with, and what another ASGI app can route each of
+    :meth:`ProtectedResourceMetadata.paths` to (FastAPI apps use
+    :func:`tokensmith.resource.fastapi.publish_resource_metadata`)."""
 
     def __init__(
         self, metadata: ProtectedResourceMetadata, dpop_checker: DPoPChecker | None = None, dpop: DPoPMode = "off"
