@@ -64,6 +64,23 @@ async def test_no_token_is_401_with_a_bare_bearer_challenge(
     assert response.json()["error"]
 
 
+@pytest.mark.parametrize(("service", "scope"), [("user-service", "user.read"), ("message-service", "message.read")])
+async def test_a_401_names_the_metadata_that_leads_to_the_authorization_server(
+    demo_system: DemoSystem, http: httpx.AsyncClient, service: str, scope: str
+) -> None:
+    """RFC 9728: a client with no token follows resource_metadata to the issuer (how MCP clients find it)."""
+    origin = _url(demo_system, service).rsplit("/", 2 if service == "user-service" else 1)[0]
+    metadata_url = origin + "/.well-known/oauth-protected-resource"
+    refused = await http.get(_url(demo_system, service))
+    assert f'resource_metadata="{metadata_url}"' in _challenge(refused)
+    document = (await http.get(metadata_url)).json()
+    assert document["resource"] == origin
+    assert document["authorization_servers"] == [demo_system.topology.issuer]
+    assert document["scopes_supported"] == [scope]
+    issuer_metadata = await http.get(demo_system.topology.issuer + "/.well-known/oauth-authorization-server")
+    assert issuer_metadata.json()["issuer"] == demo_system.topology.issuer
+
+
 @pytest.mark.parametrize("service", ["user-service", "message-service"])
 async def test_a_malformed_token_is_401_invalid_token(
     demo_system: DemoSystem, http: httpx.AsyncClient, service: str

@@ -36,7 +36,10 @@ OTHER_KEY = RSAKey.generate_key(2048, parameters={"kid": "k1", "alg": "RS256"}, 
 
 
 def _provider(
-    token_response: dict[str, Any] | None = None, refresh_answer: tuple[int, dict[str, Any]] = (400, {})
+    token_response: dict[str, Any] | None = None,
+    refresh_answer: tuple[int, dict[str, Any]] = (400, {}),
+    *,
+    iss_supported: bool = False,
 ) -> httpx.MockTransport:
     def handle(request: httpx.Request) -> httpx.Response:
         path = request.url.path
@@ -49,6 +52,7 @@ def _provider(
                     "token_endpoint": f"{ISSUER}/oauth2/token",
                     "jwks_uri": f"{ISSUER}/oauth2/jwks",
                     "end_session_endpoint": f"{ISSUER}/connect/logout",
+                    "authorization_response_iss_parameter_supported": iss_supported,
                 },
             )
         if path == "/oauth2/jwks":
@@ -101,6 +105,40 @@ async def test_a_foreign_state_is_refused_before_the_code_is_used() -> None:
     async with httpx.AsyncClient(transport=_provider()) as http:
         with pytest.raises(LoginError, match="state"):
             await RelyingParty(CONFIG, http).redeem(pending, {"state": "forged", "code": "c"})
+
+
+async def test_a_callback_naming_our_issuer_is_accepted_from_a_server_that_sends_iss() -> None:
+    pending = new_pending_login("/")
+    body = {"access_token": "at", "id_token": _id_token(pending.nonce), "token_type": "Bearer", "expires_in": 300}
+    async with httpx.AsyncClient(transport=_provider(body, iss_supported=True)) as http:
+        result = await RelyingParty(CONFIG, http).redeem(pending, {"state": pending.state, "code": "c", "iss": ISSUER})
+    assert result.access_token == "at"
+
+
+@pytest.mark.parametrize("iss_supported", [True, False])
+@pytest.mark.parametrize(
+    "callback",
+    [
+        {"code": "c", "iss": "http://evil.example"},
+        {"error": "access_denied", "iss": "http://evil.example"},
+        {"code": "c", "iss": ISSUER + "/"},
+    ],
+)
+async def test_a_response_from_another_issuer_is_refused(callback: dict[str, str], iss_supported: bool) -> None:
+    """RFC 9207 2.4: simple string comparison, on success and error responses alike (a mix-up attack)."""
+    pending = new_pending_login("/")
+    body = {"access_token": "at", "id_token": _id_token(pending.nonce), "token_type": "Bearer", "expires_in": 300}
+    async with httpx.AsyncClient(transport=_provider(body, iss_supported=iss_supported)) as http:
+        with pytest.raises(LoginError, match=r"comes from issuer .* not ours"):
+            await RelyingParty(CONFIG, http).redeem(pending, {"state": pending.state, **callback})
+
+
+async def test_a_response_without_iss_is_refused_when_the_server_promises_it() -> None:
+    pending = new_pending_login("/")
+    body = {"access_token": "at", "id_token": _id_token(pending.nonce), "token_type": "Bearer", "expires_in": 300}
+    async with httpx.AsyncClient(transport=_provider(body, iss_supported=True)) as http:
+        with pytest.raises(LoginError, match="lacks the iss parameter"):
+            await RelyingParty(CONFIG, http).redeem(pending, {"state": pending.state, "code": "c"})
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,8 @@
 """message-service (port 8082): ``GET /message`` for tokens aimed at ``message-service`` with ``message.read``.
 
 Built only on :mod:`tokensmith.resource`: the validator checks issuer, signature, audience and expiry (401 per
-RFC 6750 otherwise); ``require_scopes`` answers 403 ``insufficient_scope`` without ``message.read``.
+RFC 6750 otherwise); ``require_scopes`` answers 403 ``insufficient_scope`` without ``message.read``. Its metadata
+(RFC 9728) is at ``/.well-known/oauth-protected-resource``, named in ``resource_metadata`` of every refusal.
 """
 
 # No `from __future__ import annotations`: FastAPI must see the dependency objects the handlers close over.
@@ -15,7 +16,7 @@ from fastapi.responses import PlainTextResponse
 from tokensmith.demo.service_app import resource_server_app
 from tokensmith.demo.settings import MessageServiceSettings
 from tokensmith.resource import Principal
-from tokensmith.resource.fastapi import require_scopes
+from tokensmith.resource.fastapi import publish_resource_metadata, require_scopes
 
 HTTP_TIMEOUT_SECONDS = 5.0
 REALM = "message-service"
@@ -39,6 +40,8 @@ def create_message_service(
     can_read = require_scopes(settings.required_scope, validator=validator, realm=REALM)
 
     app = resource_server_app("message-service", http)
+    if settings.protected_resource_metadata is not None:
+        publish_resource_metadata(app, settings.protected_resource_metadata)
 
     @app.get("/message", response_class=PlainTextResponse)
     async def message(principal: Annotated[Principal, Depends(can_read)]) -> str:

@@ -147,9 +147,10 @@ class RelyingParty:
         return f"{await self._endpoint('authorization_endpoint')}?{urlencode(params)}"
 
     async def redeem(self, pending: PendingLogin, params: Mapping[str, str]) -> LoginResult:
-        """Handle the callback's query: check ``state``, redeem the code, validate the ID token."""
+        """Handle the callback's query: check ``state`` and ``iss``, redeem the code, validate the ID token."""
         if not secrets.compare_digest(params.get("state", ""), pending.state):
             raise LoginError("the state parameter does not match this login (possible login CSRF)")
+        await self.check_response_issuer(params)
         if "error" in params:
             raise LoginError(
                 f"the authorization server refused: {params['error']} {params.get('error_description', '')}"
@@ -172,6 +173,18 @@ class RelyingParty:
         claims = await self.validate_id_token(id_token, pending.nonce)
         refresh_token = body.get("refresh_token")
         return LoginResult(access_token, id_token, claims, refresh_token if isinstance(refresh_token, str) else None)
+
+    async def check_response_issuer(self, params: Mapping[str, str]) -> None:
+        """RFC 9207 2.4: an authorization response (success or error) naming another issuer in ``iss`` is refused
+        (a mix-up attack), and so is one without ``iss`` from a server that advertises it
+        (``authorization_response_iss_parameter_supported``)."""
+        issuer = params.get("iss")
+        if issuer is None:
+            if (await self.metadata()).get("authorization_response_iss_parameter_supported") is True:
+                raise LoginError("the authorization response lacks the iss parameter its server promises (RFC 9207)")
+            return
+        if issuer != self.config.issuer:
+            raise LoginError(f"the authorization response comes from issuer {issuer!r}, not ours (RFC 9207)")
 
     async def refresh(self, refresh_token: str, subject: str) -> RefreshedTokens:
         """RFC 6749 section 6: a new access token for the same login. An ID token sent along must be for the same

@@ -22,6 +22,7 @@ from tokensmith.config.server import ServerConfig
 from tokensmith.config.types import KEBAB
 from tokensmith.demo.topology import Topology
 from tokensmith.errors import ConfigError
+from tokensmith.resource.metadata import ProtectedResourceMetadata
 from tokensmith.resource.settings import JwtSettings
 
 ARTICLE_TOPOLOGY = Topology()
@@ -45,6 +46,7 @@ class UserServiceSettings(BaseModel):
 
     server: ServerPort
     jwt: JwtSettings
+    protected_resource_metadata: ProtectedResourceMetadata | None = None
     client: OAuth2ClientProperties
     target_resource_server_url: str
     exchange_registration: str = "my-message-service"
@@ -56,6 +58,7 @@ class MessageServiceSettings(BaseModel):
 
     server: ServerPort
     jwt: JwtSettings
+    protected_resource_metadata: ProtectedResourceMetadata | None = None
     required_scope: str = "message.read"
 
 
@@ -137,12 +140,15 @@ def _spring_oauth2(data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _flatten(data: Mapping[str, Any]) -> dict[str, Any]:
-    """Lift ``spring.security.oauth2.{resourceserver.jwt,client}`` to the top level, keep the rest."""
+    """Lift ``spring.security.oauth2.{resourceserver.jwt,resourceserver.protected-resource-metadata,client}`` to
+    the top level, keep the rest."""
     oauth2 = _spring_oauth2(data)
     flat = {k: v for k, v in data.items() if k != "spring"}
     resource_server = oauth2.get("resourceserver")
-    if isinstance(resource_server, dict) and "jwt" in resource_server:
-        flat["jwt"] = resource_server["jwt"]
+    if isinstance(resource_server, dict):
+        for key in ("jwt", "protected-resource-metadata"):
+            if key in resource_server:
+                flat[key] = resource_server[key]
     if "client" in oauth2:
         flat["client"] = oauth2["client"]
     return flat

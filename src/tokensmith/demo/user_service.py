@@ -29,7 +29,7 @@ from tokensmith.demo.service_errors import error_response
 from tokensmith.demo.settings import UserServiceSettings
 from tokensmith.demo.token_view import NotAJWT, view_token
 from tokensmith.resource import Principal
-from tokensmith.resource.fastapi import require_token
+from tokensmith.resource.fastapi import publish_resource_metadata, require_token
 
 HTTP_TIMEOUT_SECONDS = 10.0
 # httpcore looks at every pooled connection (a readability poll of its socket) on each request, so a pool as large
@@ -112,6 +112,8 @@ def create_user_service(settings: UserServiceSettings, transport: httpx.AsyncBas
     authenticated = require_token(settings.jwt.validator(http=http), realm="user-service")
 
     app = resource_server_app("user-service", http)
+    if settings.protected_resource_metadata is not None:
+        publish_resource_metadata(app, settings.protected_resource_metadata)
 
     @app.get("/user/message")
     async def user_message(

@@ -15,6 +15,7 @@ from tokensmith.resource.errors import (
     ValidatorUnavailable,
 )
 from tokensmith.resource.introspection import IntrospectionValidator
+from tokensmith.resource.metadata import ProtectedResourceMetadata, ProtectedResourceMetadataApp
 from tokensmith.resource.middleware import BearerTokenMiddleware
 from tokensmith.resource.principal import Actor, Principal
 from tokensmith.resource.settings import (
@@ -40,6 +41,8 @@ __all__ = [
     "MissingToken",
     "OpaqueTokenSettings",
     "Principal",
+    "ProtectedResourceMetadata",
+    "ProtectedResourceMetadataApp",
     "ReplayCache",
     "ResourceServerSettings",
     "TokenValidator",

@@ -28,7 +28,7 @@ class BearerTokenError(Exception):
     # Whether the error is about a DPoP proof (its challenge is then the DPoP one, RFC 9449 7.1).
     dpop_error = False
 
-    def _params(self, realm: str | None, *, with_error: bool = True) -> list[str]:
+    def _params(self, realm: str | None, *, with_error: bool = True, resource_metadata: str | None = None) -> list[str]:
         params = []
         if realm:
             params.append(f"realm={_quoted(realm)}")
@@ -38,6 +38,8 @@ class BearerTokenError(Exception):
                 params.append(f"error_description={_quoted(self.description)}")
         if self.scope and with_error:
             params.append(f"scope={_quoted(' '.join(self.scope))}")
+        if resource_metadata:
+            params.append(f"resource_metadata={_quoted(resource_metadata)}")
         return params
 
     def www_authenticate(
@@ -47,20 +49,23 @@ class BearerTokenError(Exception):
         dpop_algs: str | None = None,
         dpop_only: bool = False,
         used_dpop: bool = False,
+        resource_metadata: str | None = None,
     ) -> str:
         """The ``WWW-Authenticate`` value: a Bearer challenge (RFC 6750 3) and, with ``dpop_algs``, a DPoP one
         (RFC 9449 7.1) carrying the error when the request used DPoP or the error is about the proof; with
-        ``dpop_only`` the DPoP challenge alone."""
-        params = self._params(realm)
+        ``dpop_only`` the DPoP challenge alone. ``resource_metadata`` (the URL of the resource's metadata,
+        RFC 9728 5.1) goes in every challenge."""
+        params = self._params(realm, resource_metadata=resource_metadata)
         bearer = "Bearer " + ", ".join(params) if params else "Bearer"
         if dpop_algs is None:
             return bearer
         in_dpop = dpop_only or used_dpop or self.dpop_error
-        dpop = "DPoP " + ", ".join([f"algs={_quoted(dpop_algs)}", *self._params(realm, with_error=in_dpop)])
+        dpop_params = self._params(realm, with_error=in_dpop, resource_metadata=resource_metadata)
+        dpop = "DPoP " + ", ".join([f"algs={_quoted(dpop_algs)}", *dpop_params])
         if dpop_only:
             return dpop
         if in_dpop:
-            realm_only = self._params(realm, with_error=False)
+            realm_only = self._params(realm, with_error=False, resource_metadata=resource_metadata)
             bearer = "Bearer " + ", ".join(realm_only) if realm_only else "Bearer"
         return f"{bearer}, {dpop}"
 

@@ -6,28 +6,64 @@ validate the ``Authorization`` header themselves with the given validator, or ``
 (``Authorization: DPoP`` with a ``DPoP`` proof, RFC 9449), checked by the given :class:`DPoPChecker` or
 ``app.state.dpop_checker``; a DPoP-bound token sent as Bearer is always refused. Refusals are ``HTTPException``
 with the RFC 6750 / RFC 9449 ``WWW-Authenticate`` header. FastAPI is imported only here.
+
+:func:`publish_resource_metadata` serves the resource's metadata (RFC 9728) and puts it in
+``app.state.resource_metadata``, so that every refusal names its URL in ``resource_metadata``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
 
 from tokensmith.resource.bearer import TokenVerifier
 from tokensmith.resource.dpop import DPoPChecker, DPoPMode, authenticate, bound_jkt
 from tokensmith.resource.errors import BearerTokenError, InsufficientScope, MissingToken, ValidatorUnavailable
+from tokensmith.resource.metadata import METADATA_CACHE_CONTROL, ProtectedResourceMetadata
 from tokensmith.resource.middleware import PRINCIPAL_KEY, request_uri, www_authenticate
 from tokensmith.resource.principal import Principal
 
 VALIDATOR_STATE_KEY = "token_validator"
 DPOP_CHECKER_STATE_KEY = "dpop_checker"
+METADATA_STATE_KEY = "resource_metadata"
+
+
+def publish_resource_metadata(
+    app: FastAPI,
+    metadata: ProtectedResourceMetadata,
+    *,
+    dpop_checker: DPoPChecker | None = None,
+    dpop: DPoPMode = "off",
+) -> None:
+    """Serve ``metadata`` at its well-known paths (RFC 9728 3), with the DPoP fields for ``dpop`` "allowed" or
+    "required" (give the checker the routes use), and name its URL in the challenges of :func:`require_token`
+    and :func:`require_scopes`."""
+    if dpop != "off" and dpop_checker is None:
+        raise ValueError(f'dpop="{dpop}" needs a dpop_checker')
+    document = metadata.document(dpop_checker, dpop)
+
+    async def endpoint(request: Request) -> JSONResponse:
+        return JSONResponse(document, headers={"Cache-Control": METADATA_CACHE_CONTROL})
+
+    for path in metadata.paths():
+        app.add_route(path, endpoint, methods=["GET", "HEAD"], include_in_schema=False)
+    setattr(app.state, METADATA_STATE_KEY, metadata)
 
 
 def _http_error(
     error: BearerTokenError, realm: str | None, checker: DPoPChecker | None, mode: DPoPMode, request: Request
 ) -> HTTPException:
-    challenge = www_authenticate(error, realm, checker, mode, request.headers.get("authorization"))
+    metadata = getattr(request.app.state, METADATA_STATE_KEY, None)
+    challenge = www_authenticate(
+        error,
+        realm,
+        checker,
+        mode,
+        request.headers.get("authorization"),
+        resource_metadata=metadata.url if isinstance(metadata, ProtectedResourceMetadata) else None,
+    )
     return HTTPException(
         status_code=error.status_code,
         detail=error.to_dict(),

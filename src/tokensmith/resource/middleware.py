@@ -8,6 +8,9 @@ needs no web framework.
 With a :class:`DPoPChecker`, ``dpop`` says what the app accepts: ``"allowed"`` (the default then: bearer tokens
 and DPoP-bound tokens with their proofs), ``"required"`` (DPoP only) or ``"off"``. A DPoP-bound token sent as
 Bearer is always refused.
+
+With ``metadata`` (a :class:`ProtectedResourceMetadata`) it also answers the resource's metadata URL (RFC 9728,
+without a token) and names that URL in ``resource_metadata`` of every challenge.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 from tokensmith.resource.bearer import TokenVerifier
 from tokensmith.resource.dpop import DPoPChecker, DPoPMode, authenticate
 from tokensmith.resource.errors import BearerTokenError, MissingToken, ValidatorUnavailable
+from tokensmith.resource.metadata import ProtectedResourceMetadata, ProtectedResourceMetadataApp
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -43,6 +47,7 @@ class BearerTokenMiddleware:
         public_paths: Collection[str] = (),
         dpop_checker: DPoPChecker | None = None,
         dpop: DPoPMode | None = None,
+        metadata: ProtectedResourceMetadata | None = None,
     ) -> None:
         self.app = app
         self.validator = validator
@@ -53,8 +58,14 @@ class BearerTokenMiddleware:
         self.dpop: DPoPMode = dpop or ("allowed" if dpop_checker is not None else "off")
         if self.dpop != "off" and dpop_checker is None:
             raise ValueError(f'dpop="{self.dpop}" needs a dpop_checker')
+        self.metadata_url = metadata.url if metadata is not None else None
+        self.metadata_app = ProtectedResourceMetadataApp(metadata, dpop_checker, self.dpop) if metadata else None
+        self.metadata_paths = frozenset(metadata.paths()) if metadata is not None else frozenset()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.metadata_app is not None and scope["type"] == "http" and scope.get("path") in self.metadata_paths:
+            await self.metadata_app(scope, receive, send)
+            return
         if scope["type"] not in ("http", "websocket") or scope.get("path") in self.public_paths:
             await self.app(scope, receive, send)
             return
@@ -86,7 +97,9 @@ class BearerTokenMiddleware:
         await self.app(scope, receive, send)
 
     async def _refuse(self, scope: Scope, send: Send, error: BearerTokenError, authorization: str | None) -> None:
-        challenge = www_authenticate(error, self.realm, self.dpop_checker, self.dpop, authorization)
+        challenge = www_authenticate(
+            error, self.realm, self.dpop_checker, self.dpop, authorization, resource_metadata=self.metadata_url
+        )
         headers = [(b"www-authenticate", challenge.encode("latin-1"))]
         headers += [
             (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in error.headers().items()
@@ -95,13 +108,26 @@ class BearerTokenMiddleware:
 
 
 def www_authenticate(
-    error: BearerTokenError, realm: str | None, checker: DPoPChecker | None, mode: DPoPMode, authorization: str | None
+    error: BearerTokenError,
+    realm: str | None,
+    checker: DPoPChecker | None,
+    mode: DPoPMode,
+    authorization: str | None,
+    *,
+    resource_metadata: str | None = None,
 ) -> str:
-    """The challenge for ``error`` on a route in ``mode`` (shared with the FastAPI dependencies)."""
+    """The challenge for ``error`` on a route in ``mode`` (shared with the FastAPI dependencies); with
+    ``resource_metadata`` (RFC 9728 5.1) naming the resource's metadata URL."""
     if mode == "off" or checker is None:
-        return error.www_authenticate(realm)
+        return error.www_authenticate(realm, resource_metadata=resource_metadata)
     used_dpop = (authorization or "").strip()[:5].lower() == "dpop "
-    return error.www_authenticate(realm, dpop_algs=checker.algs, dpop_only=mode == "required", used_dpop=used_dpop)
+    return error.www_authenticate(
+        realm,
+        dpop_algs=checker.algs,
+        dpop_only=mode == "required",
+        used_dpop=used_dpop,
+        resource_metadata=resource_metadata,
+    )
 
 
 def request_uri(checker: DPoPChecker, scope: Scope) -> str:

@@ -9,6 +9,12 @@ Either the full Spring layout, the ``resourceserver`` mapping, or just its ``jwt
             jwt:
               issuer-uri: http://localhost:9001
               audiences: user-service
+            protected-resource-metadata:
+              resource: http://localhost:8081
+              scopes-supported: user.read
+
+``protected-resource-metadata`` (RFC 9728, a :class:`ProtectedResourceMetadata`) is tokensmith's addition; its
+``authorization-servers`` default to the ``jwt`` issuer.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, model_validator
 
 from tokensmith.client._spring import SPRING_NAMES, read_settings, validate_settings
+from tokensmith.resource.metadata import ProtectedResourceMetadata, check_url
 from tokensmith.resource.validator import TokenValidator
 
 
@@ -80,6 +87,17 @@ class ResourceServerSettings(BaseModel):
 
     jwt: JwtSettings | None = None
     opaquetoken: OpaqueTokenSettings | None = None
+    protected_resource_metadata: ProtectedResourceMetadata | None = None
+
+    @model_validator(mode="after")
+    def _metadata_names_the_issuer(self) -> ResourceServerSettings:
+        metadata = self.protected_resource_metadata
+        if metadata is not None and not metadata.authorization_servers and self.jwt is not None:
+            check_url(self.jwt.issuer_uri, what="jwt.issuer-uri (the metadata's authorization server)")
+            self.protected_resource_metadata = metadata.model_copy(
+                update={"authorization_servers": (self.jwt.issuer_uri,)}
+            )
+        return self
 
 
 def load_resource_server_settings(source: str | Path | Mapping[str, Any]) -> ResourceServerSettings:

@@ -138,7 +138,7 @@ async def test_prompt_none_and_prompt_login_with_a_session(browser: Browser) -> 
     assert "code" in query_of(back.headers["location"])  # no endless login loop
 
 
-async def test_consent_page_approve_and_deny(browser: Browser) -> None:
+async def test_consent_page_approve_and_deny(browser: Browser, base_url: str) -> None:
     await signed_in(browser)
     params = {"response_type": "code", "client_id": CONSENT_CLIENT, "redirect_uri": CONSENT_REDIRECT, "state": "c"}
     page = await browser.authorize(params)
@@ -150,14 +150,17 @@ async def test_consent_page_approve_and_deny(browser: Browser) -> None:
     approved = await browser.http.post("/oauth2/authorize", data={**fields, "consent_action": "approve"})
     assert approved.status_code == 303
     assert "code" in query_of(approved.headers["location"])
+    assert query_of(approved.headers["location"])["iss"] == base_url  # RFC 9207, after a POST too
     denied = await browser.http.post("/oauth2/authorize", data={**fields, "consent_action": "deny"})
     assert query_of(denied.headers["location"])["error"] == "access_denied"
+    assert query_of(denied.headers["location"])["iss"] == base_url
     forged = await browser.http.post(
         "/oauth2/authorize", data={**fields, "csrf_token": "forged", "consent_action": "approve"}
     )
     assert forged.status_code == 200  # shown the consent page again, no code
     silent = await browser.authorize({**params, "prompt": "none"})
     assert query_of(silent.headers["location"])["error"] == "consent_required"
+    assert query_of(silent.headers["location"])["iss"] == base_url
 
 
 async def test_login_page_is_accessible_and_mobile_ready(http: httpx.AsyncClient) -> None:
