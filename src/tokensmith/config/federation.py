@@ -73,7 +73,7 @@ class TrustPolicy(BaseModel):
 
     model_config = KEBAB
 
-    # Named in refusals, in the audit trail and in the issued token's `federation` claim.
+    # Named in refusals and in the audit trail.
     name: str = Field(min_length=1, max_length=100)
     # Claim (or claim path) -> patterns; the claim must match one of its patterns, and every condition must hold.
     # A claim that is a list (`aud`) matches when one of its elements matches.
@@ -127,7 +127,7 @@ class TrustPolicy(BaseModel):
 
 # Claims a trust policy's `claims` mapping may not set: they describe the token, not the workload.
 RESERVED_CLAIMS = frozenset(
-    {"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "client_id", "azp", "scope", "scp", "act", "cnf", "federation"}
+    {"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "client_id", "azp", "scope", "scp", "act", "cnf"}
 )
 
 

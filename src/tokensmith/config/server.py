@@ -360,11 +360,11 @@ class ServerConfig(BaseModel):
     def _trust_policies_name_clients(self) -> ServerConfig:
         client_ids = {client.registration.client_id for client in self.clients.values()}
         for index, issuer in enumerate(self.trusted_issuers):
-            for policy in issuer.trust_policies:
+            for number, policy in enumerate(issuer.trust_policies):
                 if policy.client is not None and policy.client not in client_ids:
                     raise ValueError(
-                        f"trusted-issuers.{index}.trust-policies ({policy.name!r}).client names {policy.client!r}, "
-                        "which is no configured client-id"
+                        f"trusted-issuers.{index}.trust-policies.{number}.client: policy {policy.name!r} names "
+                        f"{policy.client!r}, which is no configured client-id"
                     )
         return self
 

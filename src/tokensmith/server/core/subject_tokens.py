@@ -4,8 +4,9 @@ Accepted: JWTs this server issued (access tokens as ``...:access_token`` or ``..
 ``...:id_token``) and JWTs from the configured ``trusted-issuers``. A token is read top to bottom: parsed once
 (:func:`tokensmith.jose.parse`), its ``iss`` picks the key source (our own keys, or the trusted issuer's remote
 key set), its signature is verified with an allow-listed algorithm whose key type matches, then its claims are
-checked: ``exp``/``nbf``/``iat`` with the configured clock skew, audience rules, and (for our own tokens)
-revocation, the only database read on this path.
+checked: ``exp``/``nbf``/``iat`` with the configured clock skew, audience rules, for a trusted issuer's token its
+trust policies (``server/core/trusted_issuers.py``), and for our own tokens revocation, the only database read on
+this path.
 
 Errors follow RFC 8693 2.2.2: a token type we do not accept, and a token that is invalid for any reason or
 unacceptable by policy, are ``invalid_request`` with a description that says why (``unsupported_token_type`` is

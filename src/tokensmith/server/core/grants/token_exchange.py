@@ -187,6 +187,8 @@ async def exchange(
     await check_exchange_input(ctx, subject, "subject")
     attempt.subject = subject.subject
     attempt.details["subject_issuer"] = subject.issuer
+    if subject.federation is not None:
+        attempt.details["trust_policy"] = subject.federation.policy
     if subject.jti is not None:
         attempt.details["subject_jti"] = subject.jti
 
