@@ -373,11 +373,18 @@ async def test_every_request_is_audited(federation: Federation) -> None:
     assert (await federation.bearer(good)).status_code == 200
     bad = github.sign(github_actions_token(github, federation.issuer, repository_owner="evil", jti="audit-refused"))
     refused(await federation.bearer(bad))
+    k8s = federation.issuers.kubernetes
+    exchanged = await federation.exchange(k8s.sign(kubernetes_token(k8s, federation.issuer, jti="audit-exchange")))
+    assert exchanged.status_code == 200, exchanged.text
     store = SqlStore(federation.database_url)
     try:
-        events = [e for e in await store.list_audit_events(limit=500) if e.event == JWT_BEARER_EVENT]
+        stored = await store.list_audit_events(limit=500)
     finally:
         await store.close()
+    (exchange,) = [e for e in stored if e.details.get("subject_jti") == "audit-exchange"]
+    assert exchange.subject == "k8s:payments/ledger"
+    assert exchange.details["trust_policy"] == "payments-ledger"
+    events = [e for e in stored if e.event == JWT_BEARER_EVENT]
     by_jti = {e.details.get("assertion_jti"): e for e in events}
     granted, refusal = by_jti["audit-granted"], by_jti["audit-refused"]
     assert granted.outcome == "granted"
