@@ -24,13 +24,14 @@ from joserfc.jwk import KeySet, KeySetSerialization
 from pydantic import BaseModel, Field, PrivateAttr, SecretStr, field_validator, model_validator
 
 from tokensmith.config.exchange import ExchangePolicy, TrustedIssuer
+from tokensmith.config.federation import JWT_BEARER_GRANT, JwtBearerPolicy
 from tokensmith.config.types import KEBAB, Duration, NonNegativeDuration
 
 AUTHORIZATION_CODE = "authorization_code"
 REFRESH_TOKEN = "refresh_token"
 CLIENT_CREDENTIALS = "client_credentials"
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
-GRANT_TYPES = (AUTHORIZATION_CODE, REFRESH_TOKEN, CLIENT_CREDENTIALS, TOKEN_EXCHANGE)
+GRANT_TYPES = (AUTHORIZATION_CODE, REFRESH_TOKEN, CLIENT_CREDENTIALS, TOKEN_EXCHANGE, JWT_BEARER_GRANT)
 
 # OpenID Connect Core 3.1.2.1 `prompt` values the authorization endpoint understands.
 PROMPT_VALUES = frozenset({"none", "login", "consent", "select_account"})
@@ -153,6 +154,8 @@ class ClientConfig(BaseModel):
     require_dpop: bool | None = None
     token: ClientTokenSettings = ClientTokenSettings()
     token_exchange: ExchangePolicy = ExchangePolicy()
+    # The JWT bearer grant (RFC 7523 2.1): whose assertions this client may present (docs/workload-federation.md).
+    jwt_bearer: JwtBearerPolicy = JwtBearerPolicy()
     # Audiences a token issued to this client (authorization code, refresh, client credentials) is for.
     # Empty: the client's own client-id, as Spring Authorization Server does.
     audiences: tuple[str, ...] = ()
@@ -348,6 +351,21 @@ class ServerConfig(BaseModel):
                 raise ValueError(
                     f"clients.{name}.token-exchange names issuer(s) {unknown} that are not under trusted-issuers"
                 )
+            unknown = [i for i in client.jwt_bearer.issuers if i not in trusted or i == "self"]
+            if unknown:
+                raise ValueError(f"clients.{name}.jwt-bearer.issuers names {unknown}, not under trusted-issuers")
+        return self
+
+    @model_validator(mode="after")
+    def _trust_policies_name_clients(self) -> ServerConfig:
+        client_ids = {client.registration.client_id for client in self.clients.values()}
+        for index, issuer in enumerate(self.trusted_issuers):
+            for number, policy in enumerate(issuer.trust_policies):
+                if policy.client is not None and policy.client not in client_ids:
+                    raise ValueError(
+                        f"trusted-issuers.{index}.trust-policies.{number}.client: policy {policy.name!r} names "
+                        f"{policy.client!r}, which is no configured client-id"
+                    )
         return self
 
     _clients_by_id: dict[str, ClientConfig] = PrivateAttr(default_factory=dict)

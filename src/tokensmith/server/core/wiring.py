@@ -18,11 +18,13 @@ from tokensmith.server.core.context import GrantHandler, ServerContext, grant_re
 from tokensmith.server.core.dpop import NONCE_SECRET_PURPOSE, DPoPVerifier
 from tokensmith.server.core.grants.authorization_code import AuthorizationCodeGrant
 from tokensmith.server.core.grants.client_credentials import ClientCredentialsGrant
+from tokensmith.server.core.grants.jwt_bearer import JwtBearerGrant
 from tokensmith.server.core.grants.refresh_token import RefreshTokenGrant
 from tokensmith.server.core.grants.token_exchange import TokenExchangeGrant
 from tokensmith.server.core.revocation_cache import RevocationCache
 from tokensmith.server.core.subject_tokens import SubjectTokenValidator
 from tokensmith.server.core.tokens import TokenIssuer
+from tokensmith.server.core.trusted_issuers import TrustedIssuers
 from tokensmith.server.keys import KeyManager
 from tokensmith.store.base import Store
 
@@ -32,18 +34,20 @@ def build_context(
 ) -> ServerContext:
     """The server's context over an opened store and loaded keys. ``http`` fetches the key sets of trusted issuers
     and of ``private_key_jwt`` clients; by default each feature opens (and closes) its own client."""
+    audit = AuditLog(store)
+    # The trusted issuers' key sets, shared by the token exchange (subject and actor tokens) and the JWT bearer grant.
+    trusted = TrustedIssuers(config.trusted_issuers, clock=clock, http=http)
     exchange = TokenExchangeGrant(
         validator=SubjectTokenValidator(
             issuer=config.issuer,
             keys=keys,
             store=store,
-            trusted_issuers=config.trusted_issuers,
+            trusted=trusted,
             clock=clock,
             clock_skew=config.tokens.clock_skew,
-            http=http,
             revocations=RevocationCache(store, refresh_interval=config.tokens.revocation_refresh_interval, clock=clock),
         ),
-        audit=AuditLog(store),
+        audit=audit,
     )
     # The grants this server offers at its token endpoint.
     grants: tuple[GrantHandler, ...] = (
@@ -51,6 +55,8 @@ def build_context(
         RefreshTokenGrant(),
         ClientCredentialsGrant(),
         exchange,
+        # RFC 7523 2.1; assertion profiles for other header `typ` values are registered with `profiles=`.
+        JwtBearerGrant(trusted, audit),
     )
     # Server nonces: a configured secret, else one derived from the key-encryption key, so replicas agree.
     nonce_secret = (
