@@ -23,9 +23,19 @@ from tokensmith.resource.settings import (
     ResourceServerSettings,
     load_resource_server_settings,
 )
+from tokensmith.resource.transaction_token import (
+    TXN_TOKEN_HEADER,
+    InsufficientTransactionScope,
+    MissingTransactionToken,
+    TransactionToken,
+    TransactionTokenError,
+    TransactionTokenMiddleware,
+    TransactionTokenValidator,
+)
 from tokensmith.resource.validator import TokenValidator
 
 __all__ = [
+    "TXN_TOKEN_HEADER",
     "Actor",
     "BearerTokenError",
     "BearerTokenMiddleware",
@@ -33,17 +43,23 @@ __all__ = [
     "DPoPMode",
     "DPoPProofError",
     "InsufficientScope",
+    "InsufficientTransactionScope",
     "IntrospectionValidator",
     "InvalidToken",
     "JwtSettings",
     "MemoryReplayCache",
     "MissingToken",
+    "MissingTransactionToken",
     "OpaqueTokenSettings",
     "Principal",
     "ReplayCache",
     "ResourceServerSettings",
     "TokenValidator",
     "TokenVerifier",
+    "TransactionToken",
+    "TransactionTokenError",
+    "TransactionTokenMiddleware",
+    "TransactionTokenValidator",
     "UseDPoPNonce",
     "ValidatorUnavailable",
     "bearer_token",

@@ -23,6 +23,7 @@ from tokensmith.server.core.grants.token_exchange import TokenExchangeGrant
 from tokensmith.server.core.revocation_cache import RevocationCache
 from tokensmith.server.core.subject_tokens import SubjectTokenValidator
 from tokensmith.server.core.tokens import TokenIssuer
+from tokensmith.server.core.transaction_tokens import TransactionTokenService
 from tokensmith.server.keys import KeyManager
 from tokensmith.store.base import Store
 
@@ -32,18 +33,20 @@ def build_context(
 ) -> ServerContext:
     """The server's context over an opened store and loaded keys. ``http`` fetches the key sets of trusted issuers
     and of ``private_key_jwt`` clients; by default each feature opens (and closes) its own client."""
+    validator = SubjectTokenValidator(
+        issuer=config.issuer,
+        keys=keys,
+        store=store,
+        trusted_issuers=config.trusted_issuers,
+        clock=clock,
+        clock_skew=config.tokens.clock_skew,
+        http=http,
+        revocations=RevocationCache(store, refresh_interval=config.tokens.revocation_refresh_interval, clock=clock),
+    )
     exchange = TokenExchangeGrant(
-        validator=SubjectTokenValidator(
-            issuer=config.issuer,
-            keys=keys,
-            store=store,
-            trusted_issuers=config.trusted_issuers,
-            clock=clock,
-            clock_skew=config.tokens.clock_skew,
-            http=http,
-            revocations=RevocationCache(store, refresh_interval=config.tokens.revocation_refresh_interval, clock=clock),
-        ),
+        validator=validator,
         audit=AuditLog(store),
+        transaction_tokens=TransactionTokenService(config.transaction_tokens, validator),
     )
     # The grants this server offers at its token endpoint.
     grants: tuple[GrantHandler, ...] = (
