@@ -153,7 +153,8 @@ async def test_each_request_is_a_new_transaction(http: httpx.AsyncClient, user_t
     _, a = await verified(http, first.json()["access_token"])
     _, b = await verified(http, second.json()["access_token"])
     assert a["txn"] != b["txn"]
-    assert "rctx" not in a and "tctx" not in a
+    assert "rctx" not in a
+    assert "tctx" not in a
 
 
 async def test_a_scope_mapping_backs_a_transaction_scope(http: httpx.AsyncClient, user_tokens: dict[str, str]) -> None:
