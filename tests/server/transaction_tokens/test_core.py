@@ -80,7 +80,19 @@ async def test_a_replacement_never_outlives_the_token_it_replaces(ctx: ServerCon
         scope="message.read",
     )
     assert replaced["expires_in"] == 30
-    assert jose.parse(replaced["access_token"]).claims["exp"] == first["exp"]
+    second = jose.parse(replaced["access_token"]).claims
+    assert second["exp"] == first["exp"]
+    # Replaced again: the chain grows, oldest first.
+    again = await request(
+        ctx,
+        "message-service",
+        subject_token=replaced["access_token"],
+        subject_token_type=TXN_TOKEN_TYPE,
+        scope="message.read",
+    )
+    third = jose.parse(again["access_token"]).claims
+    assert third["rctx"]["req_wl_chain"] == ["user-service.trust-domain.example", "message-service"]
+    assert third["txn"] == first["txn"]
 
     clock.advance(seconds=31)
     with pytest.raises(OAuthError) as refused:

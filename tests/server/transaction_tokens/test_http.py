@@ -182,6 +182,9 @@ REFUSALS = [
     pytest.param({"request_context": "{not json"}, "invalid_request", "not valid JSON", id="context-not-json"),
     pytest.param({"request_details": "[1, 2]"}, "invalid_request", "JSON object", id="details-not-object"),
     pytest.param(
+        {"request_context": json.dumps({"req_wl_chain": ["x"]})}, "invalid_request", "call chain", id="forged-chain"
+    ),
+    pytest.param(
         {"request_details": json.dumps({"x": "y" * 600})}, "invalid_request", "larger than 512", id="details-too-big"
     ),
     pytest.param({"subject_token_type": REFRESH_TOKEN_TYPE}, "invalid_request", "refresh token", id="refresh-token"),

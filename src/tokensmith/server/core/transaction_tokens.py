@@ -111,6 +111,8 @@ class TransactionTokenService:
         subject_token_type = request.require("subject_token_type")
         attempt.details["subject_token_type"] = subject_token_type
         context = _json_object(request, "request_context", policy.request_context, settings.max_context_bytes)
+        if context is not None and CHAIN_MEMBER in context:
+            raise invalid_request(f"request_context may not set {CHAIN_MEMBER}: this service keeps the call chain")
         details = _json_object(request, "request_details", policy.request_details, settings.max_context_bytes)
 
         subject = await self._subject(subject_token, subject_token_type, policy, client, ctx, settings)
@@ -136,8 +138,7 @@ class TransactionTokenService:
             claims["txn"] = old["txn"]
             rctx = _extended(old.get("rctx"), rctx, "request_context", "rctx")
             tctx = _extended(old.get("tctx"), tctx, "request_details", "tctx")
-            chain = old.get("rctx", {}).get(CHAIN_MEMBER, []) if isinstance(old.get("rctx"), dict) else []
-            rctx[CHAIN_MEMBER] = [*chain, old["req_wl"]] if isinstance(old.get("req_wl"), str) else list(chain)
+            rctx[CHAIN_MEMBER] = _call_chain(old)
             if subject.expires_at is not None:
                 # A replacement never outlives the token it replaces, so replacing cannot extend a transaction.
                 expires_at = min(expires_at, subject.expires_at)
@@ -210,6 +211,15 @@ def _json_object(request: TokenRequest, name: str, accepted: bool, limit: int) -
     if not isinstance(value, dict):
         raise invalid_request(f"{name} must be a JSON object")
     return value
+
+
+def _call_chain(replaced: Mapping[str, Any]) -> list[str]:
+    """The workloads that requested the earlier tokens of the transaction, oldest first, then the replaced one's."""
+    rctx = replaced.get("rctx")
+    earlier = rctx.get(CHAIN_MEMBER) if isinstance(rctx, dict) else None
+    chain = [w for w in earlier if isinstance(w, str)] if isinstance(earlier, list) else []
+    requester = replaced.get("req_wl")
+    return [*chain, requester] if isinstance(requester, str) else chain
 
 
 def _extended(old: object, new: dict[str, Any], parameter: str, claim: str) -> dict[str, Any]:
