@@ -178,6 +178,7 @@ REFUSALS = [
     pytest.param({"resource": "https://api.example/"}, "invalid_target", "resource", id="resource"),
     pytest.param({"scope": ""}, "invalid_request", "scope", id="no-scope"),
     pytest.param({"scope": "admin"}, "invalid_scope", "admin", id="scope-not-allowed"),
+    pytest.param({"scope": 'message."read'}, "invalid_scope", "RFC 6749", id="scope-characters"),
     pytest.param({"scope": "message.write"}, "invalid_scope", "does not back", id="scope-not-backed"),
     pytest.param({"request_context": "{not json"}, "invalid_request", "not valid JSON", id="context-not-json"),
     pytest.param({"request_details": "[1, 2]"}, "invalid_request", "JSON object", id="details-not-object"),

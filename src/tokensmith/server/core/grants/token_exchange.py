@@ -178,6 +178,8 @@ async def exchange(
         raise unauthorized_client("token exchange needs a confidential client")
     if request.get("requested_token_type") == TXN_TOKEN_TYPE:
         # A Txn-Token Request follows its own profile and policy (server/core/transaction_tokens.py).
+        attempt.details["mode"] = "transaction_token"
+        parse_exchange_request(request)  # RFC 8693's shape checks (scope characters, targets) hold here too
         service = transaction_tokens or TransactionTokenService(None, validator)
         return await service.issue(request, client, ctx, attempt)
     policy = client.config.token_exchange
