@@ -31,6 +31,7 @@ DOCS_WITH_SERVER_YAML = (
     "docs/interop.md",
     "docs/libraries.md",
     "docs/workload-federation.md",
+    "docs/transaction-tokens.md",
 )
 _BLOCK = re.compile(r"(?:<!-- (?P<marker>[^>]*?) -->\n)?```yaml\n(?P<body>.*?)```", re.DOTALL)
 

@@ -64,7 +64,7 @@ def test_check_prints_each_step_and_exits_0(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     assert f"issuer http://localhost:{ports[0]}" in lines[0]
-    assert [line[:10] for line in lines[1:7]] == [f"[{n}/6] ok  " for n in range(1, 7)]
+    assert [line[:10] for line in lines[1:8]] == [f"[{n}/7] ok  " for n in range(1, 8)]
     assert lines[-1] == "check passed"
 
 

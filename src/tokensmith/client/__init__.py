@@ -23,12 +23,21 @@ from tokensmith.client.registration import (
     Registration,
     load_client_properties,
 )
+from tokensmith.client.transaction_token import (
+    TXN_TOKEN_HEADER,
+    TXN_TOKEN_TYPE,
+    TransactionTokenAuth,
+    TransactionTokenMinter,
+    txn_token_headers,
+)
 
 __all__ = [
     "ACCESS_TOKEN_TYPE",
     "CLIENT_CREDENTIALS",
     "JWT_TOKEN_TYPE",
     "TOKEN_EXCHANGE",
+    "TXN_TOKEN_HEADER",
+    "TXN_TOKEN_TYPE",
     "AuthorizationServerUnavailable",
     "ClientCredentialsAuth",
     "DPoPKey",
@@ -42,9 +51,12 @@ __all__ = [
     "TokenExchangeAuth",
     "TokenExchanger",
     "TokenRequestError",
+    "TransactionTokenAuth",
+    "TransactionTokenMinter",
     "basic_credentials",
     "client_assertion",
     "discover",
     "load_client_properties",
     "metadata_urls",
+    "txn_token_headers",
 ]

@@ -32,6 +32,7 @@ from tokensmith.client.grant import (
     IssuedToken,
     client_credentials_form,
     token_exchange_form,
+    token_flow,
 )
 from tokensmith.client.registration import OAuth2ClientProperties, Registration
 from tokensmith.client.source import TokenSource
@@ -148,6 +149,12 @@ class TokenExchanger:
     def client_credentials_source(self, registration: str, *, scope: Scopes = None) -> TokenSource:
         found = self.registration(registration)
         return self._source(found, client_credentials_form(found, scope))
+
+    async def request(self, registration: str, form: Form) -> IssuedToken:
+        """One token request of ``registration`` with ``form``, neither cached nor shared with other callers: for a
+        token that belongs to one transaction (a Transaction Token, say)."""
+        found = self.registration(registration)
+        return await run_async(token_flow(found, form, self.metadata, self.clock()), self._http)
 
     def _source(self, registration: Registration, form: Form) -> TokenSource:
         """A request whose token is kept in (and shared through) this exchanger's cache."""

@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field, PrivateAttr, SecretStr, field_validator, 
 
 from tokensmith.config.exchange import ExchangePolicy, TrustedIssuer
 from tokensmith.config.federation import JWT_BEARER_GRANT, JwtBearerPolicy
+from tokensmith.config.transaction_tokens import TransactionTokenSettings, check_transaction_token_clients
 from tokensmith.config.types import KEBAB, Duration, NonNegativeDuration
 
 AUTHORIZATION_CODE = "authorization_code"
@@ -291,6 +292,8 @@ class ServerConfig(BaseModel):
     clients: dict[str, ClientConfig] = Field(default_factory=dict)
     users: tuple[UserConfig, ...] = ()
     trusted_issuers: tuple[TrustedIssuer, ...] = ()
+    # This server as a Transaction Token Service (docs/transaction-tokens.md); None: it issues none.
+    transaction_tokens: TransactionTokenSettings | None = None
     max_request_bytes: int = Field(default=64 * 1024, ge=1024)
     # How often each server process deletes expired rows (codes, tokens, sessions, login counts); 0 never.
     purge_interval: NonNegativeDuration = timedelta(minutes=1)
@@ -366,6 +369,17 @@ class ServerConfig(BaseModel):
                         f"trusted-issuers.{index}.trust-policies.{number}.client: policy {policy.name!r} names "
                         f"{policy.client!r}, which is no configured client-id"
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _transaction_token_clients(self) -> ServerConfig:
+        if self.transaction_tokens is not None:
+            check_transaction_token_clients(
+                self.transaction_tokens,
+                (c.registration for c in self.clients.values()),
+                (t.issuer for t in self.trusted_issuers),
+                TOKEN_EXCHANGE,
+            )
         return self
 
     _clients_by_id: dict[str, ClientConfig] = PrivateAttr(default_factory=dict)

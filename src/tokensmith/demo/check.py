@@ -152,6 +152,19 @@ class FlowCheck:
             raise CheckFailed(f"expected act.sub user-service in the exchanged token, got act {act!r}")
         return f"act {act}; {self._check_exchanged(exchanged)}"
 
+    async def call_transaction_token(self) -> str:
+        message, _, txn = await self._message("transaction-token")
+        problems = []
+        if txn.get("sub") != self.username:
+            problems.append(f"sub is {txn.get('sub')!r}, not {self.username!r}")
+        if txn.get("aud") != "demo.trust-domain" or txn.get("req_wl") != "user-service":
+            problems.append(f"aud {txn.get('aud')!r} and req_wl {txn.get('req_wl')!r} are not the demo's")
+        if not isinstance(txn.get("txn"), str) or txn["txn"] not in message:
+            problems.append(f"message-service's answer {message!r} does not name the transaction")
+        if problems:
+            raise CheckFailed("Transaction Token: " + "; ".join(problems))
+        return f"{message!r}; Transaction Token: sub {txn['sub']}, aud {txn['aud']}, scope {txn.get('scope')}"
+
     async def log_out(self) -> str:
         home = await self.http.get(self.topology.client_url + "/")
         csrf = next((f.fields.get("csrf_token") for f in all_forms(home.text) if f.action == "/logout"), None)
@@ -174,6 +187,7 @@ class FlowCheck:
             (f"log in as {self.username}", self.log_in),
             ("GET /api/user/message (impersonation)", self.call_user_message),
             ("GET /api/user/message?mode=delegation", self.call_delegation),
+            ("GET /api/user/message?mode=transaction-token", self.call_transaction_token),
             ("log out", self.log_out),
         ]
 

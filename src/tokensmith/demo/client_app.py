@@ -32,7 +32,7 @@ from tokensmith.demo.sessions import COOKIE_NAME, Session, SessionStore
 from tokensmith.demo.settings import ClientAppSettings
 from tokensmith.demo.token_view import NotAJWT, TokenView, view_token
 
-MODES = ("impersonation", "delegation")
+MODES = ("impersonation", "delegation", "transaction-token")
 HTTP_TIMEOUT_SECONDS = 10.0
 # An access token this close to its expiry is refreshed before use, so that it does not expire on its way through
 # user-service (Spring's OAuth2AuthorizedClientManager uses the same one-minute clock skew).

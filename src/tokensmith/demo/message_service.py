@@ -3,6 +3,9 @@
 Built only on :mod:`tokensmith.resource`: the validator checks issuer, signature, audience and expiry (401 per
 RFC 6750 otherwise); ``require_scopes`` answers 403 ``insufficient_scope`` without ``message.read``. Its metadata
 (RFC 9728) is at ``/.well-known/oauth-protected-resource``, named in ``resource_metadata`` of every refusal.
+
+With ``transaction-tokens`` configured, ``GET /message/transaction`` is a workload inside the trust domain: it takes
+a Transaction Token in the ``Txn-Token`` header instead (:class:`tokensmith.resource.TransactionTokenValidator`).
 """
 
 # No `from __future__ import annotations`: FastAPI must see the dependency objects the handlers close over.
@@ -10,12 +13,18 @@ RFC 6750 otherwise); ``require_scopes`` answers 403 ``insufficient_scope`` witho
 from typing import Annotated
 
 import httpx
-from fastapi import Depends, FastAPI
-from fastapi.responses import PlainTextResponse
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from tokensmith.demo.service_app import resource_server_app
-from tokensmith.demo.settings import MessageServiceSettings
-from tokensmith.resource import Principal
+from tokensmith.demo.settings import MessageServiceSettings, WorkloadTransactionTokens
+from tokensmith.resource import (
+    TXN_TOKEN_HEADER,
+    Principal,
+    TransactionTokenError,
+    TransactionTokenValidator,
+    ValidatorUnavailable,
+)
 from tokensmith.resource.fastapi import publish_resource_metadata, require_scopes
 
 HTTP_TIMEOUT_SECONDS = 5.0
@@ -47,4 +56,31 @@ def create_message_service(
     async def message(principal: Annotated[Principal, Depends(can_read)]) -> str:
         return greeting(principal)
 
+    if settings.transaction_tokens is not None:
+        _transaction_route(app, settings, settings.transaction_tokens, http)
     return app
+
+
+def _transaction_route(
+    app: FastAPI, settings: MessageServiceSettings, txn: WorkloadTransactionTokens, http: httpx.AsyncClient
+) -> None:
+    validator = TransactionTokenValidator(
+        issuer=settings.jwt.issuer_uri,
+        trust_domain=txn.trust_domain,
+        jwks_uri=settings.jwt.jwk_set_uri,
+        algorithms=settings.jwt.jws_algorithms,
+        leeway=settings.jwt.leeway,
+        http=http,
+    )
+
+    @app.get("/message/transaction")
+    async def transaction_message(request: Request) -> Response:
+        try:
+            token = await validator.from_headers(request.headers.getlist(TXN_TOKEN_HEADER))
+            token.require_scopes(txn.required_scope)
+        except TransactionTokenError as error:
+            return JSONResponse(error.to_dict(), status_code=error.status_code, headers={"Cache-Control": "no-store"})
+        except ValidatorUnavailable:
+            body = {"error": "temporarily_unavailable", "error_description": "tokens cannot be checked right now"}
+            return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
+        return PlainTextResponse(f"Hello {token.subject}, from message-service (transaction {token.txn})")

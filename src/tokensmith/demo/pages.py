@@ -52,10 +52,14 @@ def home_page(id_claims: dict[str, Any], csrf_token: str) -> str:
         '<div class="card"><nav>'
         '<a id="message-link" href="/api/user/message">/api/user/message</a>'
         '<a id="delegation-link" href="/api/user/message?mode=delegation">'
-        "/api/user/message?mode=delegation</a></nav>"
+        "/api/user/message?mode=delegation</a>"
+        '<a id="transaction-token-link" href="/api/user/message?mode=transaction-token">'
+        "/api/user/message?mode=transaction-token</a></nav>"
         "<p>The first link is the article's flow: user-service exchanges your token for one aimed at "
         "message-service (impersonation). The second adds user-service's own token as the actor, so the "
-        "exchanged token carries an <code>act</code> claim (delegation).</p></div>"
+        "exchanged token carries an <code>act</code> claim (delegation). The third makes user-service the edge "
+        "of a trust domain: it turns your token into a Transaction Token, which message-service checks in the "
+        "<code>Txn-Token</code> header.</p></div>"
     )
     return _page("Token Exchange Client", body, csrf_token=csrf_token)
 

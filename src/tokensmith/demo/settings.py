@@ -41,6 +41,28 @@ class ServerPort(BaseModel):
     port: int
 
 
+class EdgeTransactionTokens(BaseModel):
+    """user-service as the edge of a trust domain: the Transaction Token it mints (mode ``transaction-token``)."""
+
+    model_config = KEBAB
+
+    trust_domain: str
+    # The token-exchange registration of user-service's own client.
+    registration: str
+    scope: str = "message.read"
+    # message-service's route that takes a Transaction Token.
+    target_url: str
+
+
+class WorkloadTransactionTokens(BaseModel):
+    """message-service inside the trust domain: the Transaction Tokens it accepts."""
+
+    model_config = KEBAB
+
+    trust_domain: str
+    required_scope: str = "message.read"
+
+
 class UserServiceSettings(BaseModel):
     model_config = KEBAB
 
@@ -51,6 +73,7 @@ class UserServiceSettings(BaseModel):
     target_resource_server_url: str
     exchange_registration: str = "my-message-service"
     actor_registration: str = "user-service-actor"
+    transaction_tokens: EdgeTransactionTokens | None = None
 
 
 class MessageServiceSettings(BaseModel):
@@ -60,6 +83,7 @@ class MessageServiceSettings(BaseModel):
     jwt: JwtSettings
     protected_resource_metadata: ProtectedResourceMetadata | None = None
     required_scope: str = "message.read"
+    transaction_tokens: WorkloadTransactionTokens | None = None
 
 
 class ClientAppSettings(BaseModel):

@@ -7,6 +7,8 @@ Spring's ``OAuth2AuthorizedClientManager``) and calls message-service with the n
 It answers with message-service's text, as in the article. Asked for ``application/json`` it also returns the
 exchanged token decoded (header and claims, never the token), so the client app can show what the exchange changed.
 With ``?mode=delegation`` it sends its own client-credentials token as the ``actor_token`` (the result has ``act``).
+With ``?mode=transaction-token`` (when ``transaction-tokens`` is configured) it is the edge of a trust domain: it
+exchanges the incoming token for a Transaction Token and calls message-service with it in the ``Txn-Token`` header.
 """
 
 # No `from __future__ import annotations`: FastAPI must see the dependency objects the handlers close over.
@@ -23,6 +25,8 @@ from tokensmith.client import (
     IssuedToken,
     TokenExchanger,
     TokenRequestError,
+    TransactionTokenMinter,
+    txn_token_headers,
 )
 from tokensmith.demo.service_app import resource_server_app
 from tokensmith.demo.service_errors import error_response
@@ -37,7 +41,7 @@ HTTP_TIMEOUT_SECONDS = 10.0
 # concurrent requests, 8 connections to message-service and the authorization server gave about a third more
 # requests/s and a quarter less CPU per request than httpx's default of 100 (docs/performance.md).
 DOWNSTREAM_CONNECTIONS = httpx.Limits(max_connections=8, max_keepalive_connections=8)
-Mode = Literal["impersonation", "delegation"]
+Mode = Literal["impersonation", "delegation", "transaction-token"]
 
 
 class DownstreamFailure(Exception):
@@ -56,9 +60,11 @@ class UserService:
         self.http = http
         self.exchanger = TokenExchanger(settings.client, http=http)
 
-    async def exchange(self, principal: Principal, mode: Mode) -> IssuedToken:
+    async def exchange(self, principal: Principal, mode: Mode, request: Request) -> IssuedToken:
         """The article's ``authorizedClientManager.authorize(...)``: the incoming token, exchanged."""
         try:
+            if mode == "transaction-token":
+                return await self.transaction_token(principal, request)
             actor_token = None
             if mode == "delegation":
                 actor = await self.exchanger.client_credentials(self.settings.actor_registration)
@@ -82,11 +88,26 @@ class UserService:
                 502, "exchange_failed", f"the authorization server's metadata is unusable: {exc}"
             ) from None
 
-    async def call_message_service(self, token: IssuedToken) -> str:
+    async def transaction_token(self, principal: Principal, request: Request) -> IssuedToken:
+        """A Transaction Token for this call: the user's token as subject, where and what as context."""
+        edge = self.settings.transaction_tokens
+        if edge is None:
+            raise DownstreamFailure(400, "invalid_request", "this user-service has no transaction-tokens settings")
+        minter = TransactionTokenMinter(self.exchanger, registration=edge.registration, trust_domain=edge.trust_domain)
+        return await minter.mint(
+            principal.token,
+            scope=edge.scope,
+            request_context={"req_ip": request.client.host if request.client else None, "transport": "http"},
+            request_details={"method": request.method, "path": request.url.path},
+        )
+
+    async def call_message_service(self, token: IssuedToken, mode: Mode) -> str:
+        if mode == "transaction-token" and self.settings.transaction_tokens is not None:
+            url, headers = self.settings.transaction_tokens.target_url, txn_token_headers(token)
+        else:
+            url, headers = self.settings.target_resource_server_url, {"Authorization": token.authorization}
         try:
-            response = await self.http.get(
-                self.settings.target_resource_server_url, headers={"Authorization": token.authorization}
-            )
+            response = await self.http.get(url, headers=headers)
         except httpx.HTTPError as exc:
             raise DownstreamFailure(
                 503, "temporarily_unavailable", f"message-service did not answer ({type(exc).__name__})"
@@ -122,8 +143,8 @@ def create_user_service(settings: UserServiceSettings, transport: httpx.AsyncBas
         mode: Annotated[Mode, Query()] = "impersonation",
     ) -> Response:
         try:
-            token = await service.exchange(principal, mode)
-            message = await service.call_message_service(token)
+            token = await service.exchange(principal, mode, request)
+            message = await service.call_message_service(token, mode)
         except DownstreamFailure as failure:
             return error_response(failure.status, failure.error, failure.description)
         if not _wants_json(request):

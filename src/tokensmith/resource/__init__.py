@@ -24,9 +24,19 @@ from tokensmith.resource.settings import (
     ResourceServerSettings,
     load_resource_server_settings,
 )
+from tokensmith.resource.transaction_token import (
+    TXN_TOKEN_HEADER,
+    InsufficientTransactionScope,
+    MissingTransactionToken,
+    TransactionToken,
+    TransactionTokenError,
+    TransactionTokenMiddleware,
+    TransactionTokenValidator,
+)
 from tokensmith.resource.validator import TokenValidator
 
 __all__ = [
+    "TXN_TOKEN_HEADER",
     "Actor",
     "BearerTokenError",
     "BearerTokenMiddleware",
@@ -34,11 +44,13 @@ __all__ = [
     "DPoPMode",
     "DPoPProofError",
     "InsufficientScope",
+    "InsufficientTransactionScope",
     "IntrospectionValidator",
     "InvalidToken",
     "JwtSettings",
     "MemoryReplayCache",
     "MissingToken",
+    "MissingTransactionToken",
     "OpaqueTokenSettings",
     "Principal",
     "ProtectedResourceMetadata",
@@ -47,6 +59,10 @@ __all__ = [
     "ResourceServerSettings",
     "TokenValidator",
     "TokenVerifier",
+    "TransactionToken",
+    "TransactionTokenError",
+    "TransactionTokenMiddleware",
+    "TransactionTokenValidator",
     "UseDPoPNonce",
     "ValidatorUnavailable",
     "bearer_token",

@@ -146,6 +146,11 @@ class ClientAssertionVerifier:
         if not await self._store.use_client_assertion(ClientAssertionRecord(client_id, jti, expires_at)):
             raise assertion_failed("client_assertion was already used (its jti was seen before)")
 
+    async def keys_for(self, registration: ClientRegistration, token: jose.CompactJWS) -> list[jose.Key]:
+        """The client's registered keys that fit ``token`` (by ``kid`` and ``alg``): for other JWTs the client
+        signs, such as a self-signed subject token of a Transaction Token request."""
+        return await self._client_keys(registration).keys_for(token)
+
     def _client_keys(self, registration: ClientRegistration) -> ClientKeys:
         keys = self._keys.get(registration.client_id)
         if keys is not None and keys.registration is registration:

@@ -24,6 +24,7 @@ from tokensmith.server.core.grants.token_exchange import TokenExchangeGrant
 from tokensmith.server.core.revocation_cache import RevocationCache
 from tokensmith.server.core.subject_tokens import SubjectTokenValidator
 from tokensmith.server.core.tokens import TokenIssuer
+from tokensmith.server.core.transaction_tokens import TransactionTokenService
 from tokensmith.server.core.trusted_issuers import TrustedIssuers
 from tokensmith.server.keys import KeyManager
 from tokensmith.store.base import Store
@@ -37,17 +38,19 @@ def build_context(
     audit = AuditLog(store)
     # The trusted issuers' key sets, shared by the token exchange (subject and actor tokens) and the JWT bearer grant.
     trusted = TrustedIssuers(config.trusted_issuers, clock=clock, http=http)
+    validator = SubjectTokenValidator(
+        issuer=config.issuer,
+        keys=keys,
+        store=store,
+        trusted=trusted,
+        clock=clock,
+        clock_skew=config.tokens.clock_skew,
+        revocations=RevocationCache(store, refresh_interval=config.tokens.revocation_refresh_interval, clock=clock),
+    )
     exchange = TokenExchangeGrant(
-        validator=SubjectTokenValidator(
-            issuer=config.issuer,
-            keys=keys,
-            store=store,
-            trusted=trusted,
-            clock=clock,
-            clock_skew=config.tokens.clock_skew,
-            revocations=RevocationCache(store, refresh_interval=config.tokens.revocation_refresh_interval, clock=clock),
-        ),
+        validator=validator,
         audit=audit,
+        transaction_tokens=TransactionTokenService(config.transaction_tokens, validator),
     )
     # The grants this server offers at its token endpoint.
     grants: tuple[GrantHandler, ...] = (

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from tokensmith.config.exchange import ID_TOKEN_TYPE, INPUT_TOKEN_TYPES, ISSUABLE_TOKEN_TYPES, REFRESH_TOKEN_TYPE
 from tokensmith.config.server import TOKEN_EXCHANGE, ServerConfig
+from tokensmith.config.transaction_tokens import TXN_TOKEN_TYPE
 from tokensmith.errors import OAuthError, invalid_request, invalid_scope, invalid_target, unauthorized_client
 from tokensmith.server.core.audit import FAILED, GRANTED, REFUSED, AuditLog, ExchangeAttempt
 from tokensmith.server.core.context import GrantHandler, ServerContext
@@ -38,6 +39,7 @@ from tokensmith.server.core.policy import (
 )
 from tokensmith.server.core.principals import check_exchange_input
 from tokensmith.server.core.subject_tokens import SubjectTokenValidator, TokenRules, ValidatedToken
+from tokensmith.server.core.transaction_tokens import TransactionTokenService
 from tokensmith.server.core.trusted_issuers import within_ceiling
 
 # RFC 8693 2.2.1: the token_type of an issued token that is not an access token.
@@ -124,14 +126,21 @@ class TokenExchangeGrant(GrantHandler):
 
     grant_type = TOKEN_EXCHANGE
 
-    def __init__(self, validator: SubjectTokenValidator, audit: AuditLog) -> None:
+    def __init__(
+        self,
+        validator: SubjectTokenValidator,
+        audit: AuditLog,
+        transaction_tokens: TransactionTokenService | None = None,
+    ) -> None:
         self.validator = validator
         self.audit = audit
+        # The Transaction Token Service profile (requested_token_type txn_token); None: such requests are refused.
+        self.transaction_tokens = transaction_tokens or TransactionTokenService(None, validator)
 
     async def __call__(self, request: TokenRequest, client: AuthenticatedClient, ctx: ServerContext) -> TokenResponse:
         attempt = ExchangeAttempt(client_id=client.client_id)
         try:
-            response = await exchange(request, client, ctx, self.validator, attempt)
+            response = await exchange(request, client, ctx, self.validator, attempt, self.transaction_tokens)
         except OAuthError as exc:
             reason = f"{exc.error}: {exc.description}" if exc.description else exc.error
             await self.audit.record(attempt.event(REFUSED, ctx.clock(), reason))
@@ -143,8 +152,11 @@ class TokenExchangeGrant(GrantHandler):
         return response
 
     def metadata(self, config: ServerConfig) -> dict[str, Any]:
-        """What the grant adds to discovery: :func:`token_exchange_metadata`."""
-        return token_exchange_metadata(config)
+        """What the grant adds to discovery: :func:`token_exchange_metadata`, with the Transaction Token types."""
+        fields = token_exchange_metadata(config)
+        for name, values in self.transaction_tokens.metadata().items():
+            fields[name] = list(dict.fromkeys([*fields.get(name, ()), *values]))
+        return fields
 
     async def aclose(self) -> None:
         await self.validator.aclose()
@@ -156,6 +168,7 @@ async def exchange(
     ctx: ServerContext,
     validator: SubjectTokenValidator,
     attempt: ExchangeAttempt,
+    transaction_tokens: TransactionTokenService | None = None,
 ) -> TokenResponse:
     """The exchange itself: every check, then one token issued (or an OAuthError naming what failed)."""
     registration = client.config.registration
@@ -164,6 +177,12 @@ async def exchange(
     if client.method == "none":
         # A public client would let anyone holding a token swap it for another: exchange needs a confidential one.
         raise unauthorized_client("token exchange needs a confidential client")
+    if request.get("requested_token_type") == TXN_TOKEN_TYPE:
+        # A Txn-Token Request follows its own profile and policy (server/core/transaction_tokens.py).
+        attempt.details["mode"] = "transaction_token"
+        parse_exchange_request(request)  # RFC 8693's shape checks (scope characters, targets) hold here too
+        service = transaction_tokens or TransactionTokenService(None, validator)
+        return await service.issue(request, client, ctx, attempt)
     policy = client.config.token_exchange
     parsed = parse_exchange_request(request)
     attempt.details["subject_token_type"] = parsed.subject_token_type
