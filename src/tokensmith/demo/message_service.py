@@ -1,7 +1,8 @@
 """message-service (port 8082): ``GET /message`` for tokens aimed at ``message-service`` with ``message.read``.
 
 Built only on :mod:`tokensmith.resource`: the validator checks issuer, signature, audience and expiry (401 per
-RFC 6750 otherwise); ``require_scopes`` answers 403 ``insufficient_scope`` without ``message.read``.
+RFC 6750 otherwise); ``require_scopes`` answers 403 ``insufficient_scope`` without ``message.read``. In the DPoP
+variant (``dpop=True``) it takes DPoP-bound tokens only, each with a proof by the key it is bound to (RFC 9449).
 """
 
 # No `from __future__ import annotations`: FastAPI must see the dependency objects the handlers close over.
@@ -14,7 +15,7 @@ from fastapi.responses import PlainTextResponse
 
 from tokensmith.demo.service_app import resource_server_app
 from tokensmith.demo.settings import MessageServiceSettings
-from tokensmith.resource import Principal
+from tokensmith.resource import DPoPChecker, Principal
 from tokensmith.resource.fastapi import require_scopes
 
 HTTP_TIMEOUT_SECONDS = 5.0
@@ -30,13 +31,19 @@ def greeting(principal: Principal) -> str:
 
 
 def create_message_service(
-    settings: MessageServiceSettings, transport: httpx.AsyncBaseTransport | None = None
+    settings: MessageServiceSettings, transport: httpx.AsyncBaseTransport | None = None, *, dpop: bool = False
 ) -> FastAPI:
     # trust_env=False: keys come from the authorization server on this machine, whatever proxy the environment names.
     http = httpx.AsyncClient(timeout=HTTP_TIMEOUT_SECONDS, trust_env=False, transport=transport)
     validator = settings.jwt.validator(http=http)
     # 401 invalid_token for a bad token, 403 insufficient_scope naming the scope without message.read (RFC 6750 3.1).
-    can_read = require_scopes(settings.required_scope, validator=validator, realm=REALM)
+    can_read = require_scopes(
+        settings.required_scope,
+        validator=validator,
+        realm=REALM,
+        dpop="required" if dpop else "off",
+        dpop_checker=DPoPChecker() if dpop else None,
+    )
 
     app = resource_server_app("message-service", http)
 
