@@ -29,6 +29,8 @@ class Request:
     expect: str = "access_token"
     # Bearer tokens, one a line, sent in turn instead of ``authorization`` (see bench/lua/request.lua).
     tokens_file: str = ""
+    # DPoP proofs, one a line, one per request in a ``DPoP`` header (POST only): each proof is good once.
+    dpop_proofs_file: str = ""
 
 
 @dataclass
@@ -67,6 +69,7 @@ def run_wrk(request: Request, *, connections: int, duration_s: float, threads: i
         BENCH_AUTHORIZATION=request.authorization,
         BENCH_EXPECT=request.expect,
         BENCH_TOKENS_FILE=request.tokens_file,
+        BENCH_DPOP_FILE=request.dpop_proofs_file,
     )
     command = [
         wrk,

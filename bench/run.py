@@ -35,6 +35,9 @@ ALL_SYSTEMS = (systems.TOKENSMITH, systems.TOKENSMITH_POSTGRES, systems.CEILING,
 # after the others, so that the database server's background work (autovacuum, checkpoints after the load) never
 # runs during another system's measurement.
 DEFAULT_SYSTEMS = (systems.TOKENSMITH, systems.CEILING, systems.OIDC_PROVIDER)
+# Fresh DPoP proofs written for each run of the DPoP-bound exchange, per second of load: above any exchange rate
+# measured here (a run that outpaced it would reuse proofs and show the refusals as errors).
+DPOP_PROOFS_PER_SECOND = 5000
 
 
 @dataclass(frozen=True)
@@ -152,8 +155,10 @@ def check_prerequisites(settings: Settings) -> None:
 
 def describe_plan(settings: Settings) -> str:
     groups = len(settings.algorithms) * len(settings.workers)
-    # Two scenarios per system, plus the three client-authentication variants in the first group.
-    targets = groups * len(settings.kinds) * 2 + (3 if systems.TOKENSMITH in settings.kinds else 0)
+    # Two scenarios per system, tokensmith's DPoP-bound exchange, and the three client-authentication variants in
+    # the first group.
+    targets = groups * len(settings.kinds) * 2
+    targets += groups + 3 if systems.TOKENSMITH in settings.kinds else 0
     flows = 2 * len(settings.algorithms) if settings.end_to_end and systems.TOKENSMITH in settings.kinds else 0
     seconds = targets * (settings.rounds * settings.duration_s + settings.warmup_s)
     seconds += flows * settings.rounds * settings.duration_s
@@ -257,6 +262,7 @@ def measure_group(settings: Settings, group: list[systems.System]) -> list[dict[
         print(f"bench: measuring {', '.join(system.label for system in group)}", flush=True)
         if settings.warmup_s:
             for target in targets:
+                write_proofs(target, settings.warmup_s)
                 run_wrk(target.request, connections=settings.connections, duration_s=settings.warmup_s)
         for round_index in range(settings.rounds):
             for scenario in dict.fromkeys(target.scenario for target in targets):
@@ -264,6 +270,7 @@ def measure_group(settings: Settings, group: list[systems.System]) -> list[dict[
                 shift = round_index % len(in_scenario)
                 for target in in_scenario[shift:] + in_scenario[:shift]:
                     system = services[id(target)]
+                    write_proofs(target, settings.duration_s)
                     cpu_before = system_cpu_seconds(system)
                     with RssSampler([system.service]):
                         result = run_wrk(
@@ -276,6 +283,16 @@ def measure_group(settings: Settings, group: list[systems.System]) -> list[dict[
         for system in group:
             system.service.stop()
     return runs
+
+
+def write_proofs(target: systems.Target, duration_s: float) -> None:
+    """For a DPoP target: a pool of fresh proofs for one run of ``duration_s`` (each proof is good once, and only
+    for a minute: written right before the run)."""
+    if target.proofs is None:
+        return
+    seconds = max(1, round(duration_s)) + 1  # wrk runs whole seconds
+    proofs = target.proofs(DPOP_PROOFS_PER_SECOND * seconds)
+    Path(target.request.dpop_proofs_file).write_text("\n".join(proofs) + "\n")
 
 
 def system_cpu_seconds(system: systems.System) -> float:
@@ -308,7 +325,7 @@ def run_record(
 
 def format_run(run: dict[str, Any]) -> str:
     return (
-        f"{run['scenario']:<18} {run['system']:<20} {run['alg']} x{run['workers']} round {run['round'] + 1}: "
+        f"{run['scenario']:<19} {run['system']:<20} {run['alg']} x{run['workers']} round {run['round'] + 1}: "
         f"{run['rps']:>8.0f} req/s  p50 {run['p50_ms']:.1f} ms  p99 {run['p99_ms']:.1f} ms  "
         f"CPU {run['cpu_us_per_request']:.0f} µs/req  errors {run['errors']}"
     )

@@ -4,6 +4,9 @@ A *system* is one running service (tokensmith, the Python ceiling, node oidc-pro
 signing algorithm and one process count. After it answers, it yields *targets*: a scenario (token exchange,
 client credentials, ...) with the exact request wrk repeats, and a check that one such request really returns a
 token of the measured algorithm for the right audience, so a fast error can never pass for a fast answer.
+
+The DPoP-bound exchange (tokensmith only) cannot repeat one request: a proof is good once (its ``jti``), so each
+request carries the next of a pool of fresh proofs, written before each load run (``Target.proofs``).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -26,6 +30,7 @@ from joserfc.jwk import KeySet
 from bench import signing
 from bench.loadgen import Request
 from bench.processes import Service, free_port
+from tokensmith.client import DPoPKey
 from tokensmith.server.key_encryption import new_key_text
 
 REPO = Path(__file__).resolve().parent.parent
@@ -44,6 +49,10 @@ CREDENTIALS_CLIENT = ("reporting-job", "job-secret")
 CREDENTIALS_AUDIENCE = "urn:bench:api"
 
 EXCHANGE = "token-exchange"
+# The same exchange with DPoP (RFC 9449), as in `tokensmith demo --dpop`: the subject token is bound to
+# user-service's key, and message-service presents it with a proof by its own key (allowed by its policy's
+# `dpop.bound-subject-token-clients`), so the exchanged token is bound to message-service's key.
+EXCHANGE_DPOP = "token-exchange-dpop"
 CLIENT_CREDENTIALS = "client-credentials"
 CLIENT_AUTH = "client-auth"
 
@@ -73,6 +82,10 @@ class Target:
     system: str
     request: Request
     audience: str  # the `aud` the issued token must carry
+    # DPoP: ``proofs(n)`` signs n fresh proofs for the request (each good once), and the issued token must be bound
+    # to the key of thumbprint ``jkt``.
+    proofs: Callable[[int], list[str]] | None = None
+    jkt: str | None = None
 
 
 @dataclass
@@ -109,12 +122,10 @@ class System:
 
 def check_response(target: Target, keys: KeySet, alg: str) -> None:
     request = target.request
-    response = httpx.post(
-        request.url,
-        content=request.body,
-        headers={"Authorization": request.authorization, "Content-Type": "application/x-www-form-urlencoded"},
-        timeout=30,
-    )
+    headers = {"Authorization": request.authorization, "Content-Type": "application/x-www-form-urlencoded"}
+    if target.proofs is not None:
+        headers["DPoP"] = target.proofs(1)[0]
+    response = httpx.post(request.url, content=request.body, headers=headers, timeout=30)
     where = f"{target.system} {target.scenario}"
     if response.status_code != 200:
         raise RuntimeError(f"{where}: HTTP {response.status_code}: {response.text[:500]}")
@@ -126,6 +137,10 @@ def check_response(target: Target, keys: KeySet, alg: str) -> None:
     audiences = audience if isinstance(audience, list) else [audience]
     if decoded.header.get("alg") != alg or target.audience not in audiences:
         raise RuntimeError(f"{where}: token has alg {decoded.header.get('alg')} and aud {audience}")
+    if target.jkt is not None:
+        cnf = decoded.claims.get("cnf")
+        if response.json().get("token_type") != "DPoP" or not isinstance(cnf, dict) or cnf.get("jkt") != target.jkt:
+            raise RuntimeError(f"{where}: the token is not bound to the proof's key (cnf {cnf})")
 
 
 # ---------------------------------------------------------------------------------------------------- peers
@@ -257,7 +272,9 @@ def tokensmith_config(alg: str, port: int, database_url: str, *, client_auth_var
     clients = {
         # Holds the subject tokens: client credentials tokens for user-service, as a user's token would be.
         "user-service": client("user-service", "{noop}user-secret", ["client_credentials"]),
-        "message-service": client(EXCHANGE_CLIENT[0], "{noop}" + EXCHANGE_CLIENT[1], [TOKEN_EXCHANGE]),
+        # Its policy lets it exchange user-service's DPoP-bound tokens with a proof by its own key (EXCHANGE_DPOP).
+        "message-service": client(EXCHANGE_CLIENT[0], "{noop}" + EXCHANGE_CLIENT[1], [TOKEN_EXCHANGE])
+        | {"token-exchange": {"dpop": {"bound-subject-token-clients": ["user-service"]}}},
         CREDENTIALS_CLIENT[0]: client(CREDENTIALS_CLIENT[0], "{noop}" + CREDENTIALS_CLIENT[1], ["client_credentials"])
         | {"audiences": [CREDENTIALS_AUDIENCE]},
     }
@@ -315,6 +332,8 @@ def tokensmith(
         url = system.service.base_url + "/oauth2/token"
         subject = _tokensmith_subject_token(url)
         targets = token_targets(kind, url, subject)
+        if kind == TOKENSMITH:
+            targets.append(_dpop_exchange_target(url, workdir / f"{name}-dpop-proofs.txt"))
         if client_auth_variants:
             for scheme, credentials in HASHED_CLIENTS.items():
                 request = Request(url, body=CREDENTIALS_BODY, authorization=basic(*credentials))
@@ -329,9 +348,40 @@ def tokensmith(
     return System(kind, alg, workers, service, build, keys, helper_pids=helpers)
 
 
-def _tokensmith_subject_token(token_url: str) -> str:
+def _dpop_exchange_target(token_url: str, proofs_file: Path) -> Target:
+    """The article's exchange with DPoP: a subject token bound to user-service's key, presented by message-service
+    with proofs by its own key."""
+    subject = _tokensmith_subject_token(token_url, dpop=DPoPKey())
+    exchanger_key = DPoPKey()
+    request = Request(
+        token_url,
+        body=exchange_body(subject),
+        authorization=basic(*EXCHANGE_CLIENT),
+        dpop_proofs_file=str(proofs_file),
+    )
+    return Target(
+        EXCHANGE_DPOP,
+        TOKENSMITH,
+        request,
+        EXCHANGE_AUDIENCE,
+        proofs=partial(_proofs, exchanger_key, token_url),
+        jkt=exchanger_key.jkt,
+    )
+
+
+def _proofs(key: DPoPKey, token_url: str, count: int) -> list[str]:
+    return [key.proof("POST", token_url) for _ in range(count)]
+
+
+def _tokensmith_subject_token(token_url: str, dpop: DPoPKey | None = None) -> str:
+    """user-service's client-credentials token (for user-service), bound to ``dpop`` when given."""
+    headers = {"DPoP": dpop.proof("POST", token_url)} if dpop is not None else None
     response = httpx.post(
-        token_url, data={"grant_type": "client_credentials"}, auth=("user-service", "user-secret"), timeout=30
+        token_url,
+        data={"grant_type": "client_credentials"},
+        headers=headers,
+        auth=("user-service", "user-secret"),
+        timeout=30,
     )
     if response.status_code != 200:
         raise RuntimeError(f"tokensmith: cannot get a subject token: HTTP {response.status_code} {response.text[:300]}")

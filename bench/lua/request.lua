@@ -6,6 +6,9 @@
 --   BENCH_TOKENS_FILE    optional: bearer tokens, one a line, sent in turn (GET only); each request then
 --                        carries the next token, so a cache keyed by the token never hits once the pool
 --                        is larger than the cache
+--   BENCH_DPOP_FILE      optional: DPoP proofs, one a line (POST only); each request carries the next one in a
+--                        DPoP header. A proof is good once: a run that sends more requests than the file holds
+--                        reuses proofs, which the server refuses, so such a run shows errors, never better figures
 -- done() prints one line "BENCH_JSON {...}" with the counts and latency percentiles (microseconds).
 
 local method = os.getenv("BENCH_METHOD") or "POST"
@@ -32,6 +35,25 @@ if tokens_file ~= "" then
   function request()
     next_token = next_token % #tokens + 1
     return wrk.format(nil, nil, { ["Authorization"] = "Bearer " .. tokens[next_token] })
+  end
+end
+
+local dpop_file = os.getenv("BENCH_DPOP_FILE") or ""
+if dpop_file ~= "" then
+  local proofs = {}
+  for line in io.lines(dpop_file) do
+    proofs[#proofs + 1] = line
+  end
+  local next_proof = 0
+  function request()
+    next_proof = next_proof % #proofs + 1
+    -- wrk.format takes the headers as a whole: the fixed ones, plus this request's proof.
+    local headers = {}
+    for name, value in pairs(wrk.headers) do
+      headers[name] = value
+    end
+    headers["DPoP"] = proofs[next_proof]
+    return wrk.format(nil, nil, headers)
   end
 end
 

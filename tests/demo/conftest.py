@@ -15,15 +15,23 @@ from tokensmith.demo.topology import Topology
 FREE_PORTS = Topology("127.0.0.1", 0, 0, 0, 0)
 
 
-def new_system(scratch: Path) -> DemoSystem:
+def new_system(scratch: Path, *, dpop: bool = False) -> DemoSystem:
     return DemoSystem(
         FREE_PORTS,
         database_url=f"sqlite+aiosqlite:///{scratch / 'demo.db'}",
         adjust_server_config=with_test_clients,
+        dpop=dpop,
     )
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def demo_system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[DemoSystem]:
     async with new_system(tmp_path_factory.mktemp("demo")) as system:
+        yield system
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def dpop_demo_system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[DemoSystem]:
+    """The DPoP variant (`tokensmith demo --dpop`)."""
+    async with new_system(tmp_path_factory.mktemp("demo-dpop"), dpop=True) as system:
         yield system

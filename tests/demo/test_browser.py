@@ -136,3 +136,34 @@ async def test_log_in_read_the_message_and_both_tokens_then_log_out(
     await shot("6-logged-out.png")
     await page.goto(topology.client_url + "/")
     assert page.url.startswith(topology.issuer + "/login")
+
+
+async def test_the_dpop_variant_shows_the_cnf_of_both_tokens(dpop_demo_system: DemoSystem, page: Page) -> None:
+    """`tokensmith demo --dpop`: the same clicks; both tokens are bound, each to its own holder's key."""
+    topology = dpop_demo_system.topology
+    await page.goto(topology.client_url + "/")
+    await page.fill("#username", "baeldung")
+    await page.fill("#password", "password")
+    await page.click("button[type=submit]")
+    await page.wait_for_url(topology.client_url + "/")
+    assert "bound to this app's key" in await page.inner_text("#dpop")
+
+    await page.click("#message-link")
+    await page.wait_for_selector("#message")
+    assert await page.inner_text("#message") == "Hello baeldung, from message-service"
+    assert await page.inner_text("#dpop") == "DPoP-bound"
+    original = await _claims(page, "original-token")
+    exchanged = await _claims(page, "exchanged-token")
+    shown_original = json.loads(await page.locator("#original-token code.cnf").inner_text())
+    shown_exchanged = json.loads(await page.locator("#exchanged-token code.cnf").inner_text())
+    assert shown_original == original["cnf"]
+    assert shown_exchanged == exchanged["cnf"]
+    assert original["cnf"]["jkt"] != exchanged["cnf"]["jkt"]  # the client app's key, then user-service's
+    assert exchanged["aud"] == "message-service"
+
+    await page.goto(topology.client_url + "/")
+    await page.click("#delegation-link")
+    await page.wait_for_selector("#message")
+    delegated = await _claims(page, "exchanged-token")
+    assert delegated["act"]["sub"] == "user-service"
+    assert delegated["cnf"] == exchanged["cnf"]

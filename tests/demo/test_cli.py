@@ -68,6 +68,24 @@ def test_check_prints_each_step_and_exits_0(tmp_path: Path) -> None:
     assert lines[-1] == "check passed"
 
 
+def test_dpop_check_binds_every_token_and_exits_0(tmp_path: Path) -> None:
+    ports = _free_ports(4)
+    done = subprocess.run(
+        _command(ports, tmp_path / "demo.db", "--dpop", "--check"),
+        capture_output=True,
+        text=True,
+        timeout=STARTUP_SECONDS,
+        env=_env(),
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("checking the article's flow (DPoP variant) against")
+    assert [line[:10] for line in lines[1:8]] == [f"[{n}/7] ok  " for n in range(1, 8)]
+    assert "bound: your token cnf.jkt " in lines[4]
+    assert "bound: your token cnf.jkt " in lines[5]
+    assert lines[-1] == "check passed"
+
+
 def test_a_taken_port_is_a_one_line_error_naming_it(tmp_path: Path) -> None:
     ports = _free_ports(4)
     with socket.socket() as taken:

@@ -1,5 +1,7 @@
 """``tokensmith demo``: start the article's four services, or with ``--check`` run its flow headless and exit.
 
+``--dpop`` runs the DPoP variant: the same flow with every token bound to its holder's key (RFC 9449).
+
 The demo's modules (FastAPI, uvicorn, the authorization server) are imported when the command runs: they come with
 the ``[demo]`` extra, which the rest of the command line does not need.
 """
@@ -36,6 +38,9 @@ def demo(
     database_url: str | None = typer.Option(
         None, "--database-url", help="Authorization server database (default: SQLite file tokensmith-demo.db here)."
     ),
+    dpop: bool = typer.Option(
+        False, "--dpop", help="The DPoP variant: every token in the flow is bound to its holder's key (RFC 9449)."
+    ),
 ) -> None:
     """Run the article's system: authorization server, client app, user-service and message-service."""
     try:
@@ -45,19 +50,19 @@ def demo(
         raise fail(f"the demo is not installed ({exc.name} missing): pip install 'tokensmith[demo]'") from None
     topology = Topology(host, as_port, client_port, user_port, message_port)
     try:
-        code = asyncio.run(_main(topology, database_url, check))
+        code = asyncio.run(_main(topology, database_url, check, dpop))
     except (PortInUseError, StartupError, ConfigError) as exc:
         typer.echo(f"tokensmith demo: {exc}", err=True)
         raise typer.Exit(1) from None
     raise typer.Exit(code)
 
 
-async def _main(topology: Topology, database_url: str | None, check: bool) -> int:
+async def _main(topology: Topology, database_url: str | None, check: bool, dpop: bool) -> int:
     from tokensmith.demo.runner import DemoSystem, banner
 
     # Handlers first: a Ctrl-C that lands while the services start (or right after the banner) still stops cleanly.
     interrupted = _interrupt_event()
-    system = DemoSystem(topology, database_url=database_url)
+    system = DemoSystem(topology, database_url=database_url, dpop=dpop)
     await system.start()
     try:
         if check:
@@ -76,8 +81,11 @@ async def _check(system: DemoSystem) -> int:
     def report(result: StepResult) -> None:
         typer.echo(result.line())
 
-    typer.echo(f"checking the article's flow against {system.topology.client_url} (issuer {system.topology.issuer})")
-    passed = await FlowCheck(system.topology).run(report)
+    variant = " (DPoP variant)" if system.dpop else ""
+    typer.echo(
+        f"checking the article's flow{variant} against {system.topology.client_url} (issuer {system.topology.issuer})"
+    )
+    passed = await FlowCheck(system.topology, dpop=system.dpop).run(report)
     typer.echo("check passed" if passed else "check FAILED")
     return 0 if passed else 1
 

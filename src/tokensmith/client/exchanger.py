@@ -154,7 +154,7 @@ class TokenExchanger:
         """One token request of ``registration`` with ``form``, neither cached nor shared with other callers: for a
         token that belongs to one transaction (a Transaction Token, say)."""
         found = self.registration(registration)
-        return await run_async(token_flow(found, form, self.metadata, self.clock()), self._http)
+        return await run_async(token_flow(found, form, self.metadata, self.clock(), self.dpop), self._http)
 
     def _source(self, registration: Registration, form: Form) -> TokenSource:
         """A request whose token is kept in (and shared through) this exchanger's cache."""

@@ -2,7 +2,8 @@
 
 A browser's part is played by httpx with a cookie jar: open the client app, follow it to the login page, post the
 credentials with the page's CSRF token, follow the redirects back, call ``/api/user/message`` and read the page.
-Each step reports what it saw; the check passes only when every step holds.
+Each step reports what it saw; the check passes only when every step holds. In the DPoP variant the steps also
+check that both tokens are bound (``cnf.jkt``), each to its own holder's key.
 """
 
 from __future__ import annotations
@@ -48,16 +49,28 @@ def _audiences(claims: dict[str, Any]) -> list[Any]:
     return aud if isinstance(aud, list) else [aud]
 
 
+def _jkt(claims: dict[str, Any]) -> str | None:
+    """The thumbprint of the DPoP key the token is bound to (RFC 9449 6.1), or None for a bearer token."""
+    cnf = claims.get("cnf")
+    jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
+    return jkt if isinstance(jkt, str) and jkt else None
+
+
 def _scopes(claims: dict[str, Any]) -> list[str]:
     scope = claims.get("scope", [])
     return scope.split() if isinstance(scope, str) else [str(s) for s in scope]
 
 
 class FlowCheck:
-    def __init__(self, topology: Topology, username: str = "baeldung", password: str = "password") -> None:
+    """``dpop``: the system runs the DPoP variant, so both tokens must be DPoP-bound."""
+
+    def __init__(
+        self, topology: Topology, username: str = "baeldung", password: str = "password", *, dpop: bool = False
+    ) -> None:
         self.topology = topology
         self.username = username
         self.password = password
+        self.dpop = dpop
         self.http = httpx.AsyncClient(timeout=HTTP_TIMEOUT_SECONDS, trust_env=False, follow_redirects=False)
         # What one step leaves for the next.
         self.authorize_response: httpx.Response | None = None
@@ -123,7 +136,24 @@ class FlowCheck:
         exchanged = token_claims(response.text, "exchanged-token")
         if original is None or exchanged is None:
             raise CheckFailed("the page does not show both tokens")
+        if self.dpop and mode != "transaction-token":
+            self._check_bound(original, exchanged)
         return message, original, exchanged
+
+    def _check_bound(self, original: dict[str, Any], exchanged: dict[str, Any]) -> None:
+        """Both tokens DPoP-bound: yours to the client app's key, the exchanged one to user-service's (another)."""
+        mine, theirs = _jkt(original), _jkt(exchanged)
+        if mine is None:
+            raise CheckFailed(f"your token is not DPoP-bound (cnf {original.get('cnf')!r})")
+        if theirs is None:
+            raise CheckFailed(f"the exchanged token is not DPoP-bound (cnf {exchanged.get('cnf')!r})")
+        if mine == theirs:
+            raise CheckFailed("the exchanged token is bound to the client app's key, not to user-service's")
+
+    def _binding(self, original: dict[str, Any], exchanged: dict[str, Any]) -> str:
+        if not self.dpop:
+            return ""
+        return f"; bound: your token cnf.jkt {_jkt(original)}, exchanged token cnf.jkt {_jkt(exchanged)}"
 
     def _check_exchanged(self, exchanged: dict[str, Any]) -> str:
         problems = []
@@ -143,18 +173,21 @@ class FlowCheck:
             raise CheckFailed(f"the message {message!r} does not name {self.username}")
         if "user-service" not in _audiences(original):
             raise CheckFailed(f"your token's aud is {original.get('aud')!r}, not user-service")
-        return f"{message!r}; exchanged token: {self._check_exchanged(exchanged)}"
+        return f"{message!r}; exchanged token: {self._check_exchanged(exchanged)}{self._binding(original, exchanged)}"
 
     async def call_delegation(self) -> str:
-        _, _, exchanged = await self._message("delegation")
+        _, original, exchanged = await self._message("delegation")
         act = exchanged.get("act")
         if not isinstance(act, dict) or act.get("sub") != "user-service":
             raise CheckFailed(f"expected act.sub user-service in the exchanged token, got act {act!r}")
-        return f"act {act}; {self._check_exchanged(exchanged)}"
+        return f"act {act}; {self._check_exchanged(exchanged)}{self._binding(original, exchanged)}"
 
     async def call_transaction_token(self) -> str:
-        message, _, txn = await self._message("transaction-token")
+        """The Transaction Token is never bound (``token_type`` N_A): in the DPoP variant only your token is."""
+        message, original, txn = await self._message("transaction-token")
         problems = []
+        if self.dpop and _jkt(original) is None:
+            problems.append(f"your token is not DPoP-bound (cnf {original.get('cnf')!r})")
         if txn.get("sub") != self.username:
             problems.append(f"sub is {txn.get('sub')!r}, not {self.username!r}")
         if txn.get("aud") != "demo.trust-domain" or txn.get("req_wl") != "user-service":

@@ -3,6 +3,9 @@
 ``/`` logs the user in (authorization code + PKCE at the authorization server) and shows the subject and the
 authorized party; ``/api/user/message`` calls user-service with the user's access token and shows the answer
 HTML-escaped, as the article's ``ClientController`` does, plus both tokens decoded side by side.
+
+In the DPoP variant (``dpop=True``) the app holds a DPoP key: its access tokens are bound to it (RFC 9449) and each
+call to user-service sends ``Authorization: DPoP`` with a fresh proof by it.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from tokensmith.client import DPoPKey
 from tokensmith.demo import pages
 from tokensmith.demo.oidc_rp import (
     LoginError,
@@ -42,10 +46,11 @@ REFRESH_AHEAD: Final = timedelta(seconds=60)
 class ClientApp:
     """The routes, over one relying party, one session store and one HTTP client."""
 
-    def __init__(self, settings: ClientAppSettings, http: httpx.AsyncClient) -> None:
+    def __init__(self, settings: ClientAppSettings, http: httpx.AsyncClient, dpop: DPoPKey | None = None) -> None:
         registration = settings.registration
         self.settings = settings
         self.http = http
+        self.dpop = dpop
         self.sessions = SessionStore()
         self.rp = RelyingParty(
             RelyingPartyConfig(
@@ -57,6 +62,7 @@ class ClientApp:
                 post_logout_redirect_uri=settings.post_logout_redirect_uri,
             ),
             http,
+            dpop,
         )
 
     def _session(self, request: Request) -> Session | None:
@@ -83,7 +89,7 @@ class ClientApp:
         session = self._session(request)
         if session is None or not session.logged_in:
             return await self._start_login(request, "/")
-        return HTMLResponse(pages.home_page(session.id_claims, session.csrf_token))
+        return HTMLResponse(pages.home_page(session.id_claims, session.csrf_token, dpop=self.dpop is not None))
 
     async def callback(self, request: Request) -> Response:
         params = dict(request.query_params)
@@ -116,11 +122,14 @@ class ClientApp:
             refusal = await self._refresh(request, session, here)
             if refusal is not None:
                 return refusal
+        url = self.settings.target_resource_server_url
+        headers = {"Authorization": f"Bearer {session.access_token}", "Accept": "application/json"}
+        if self.dpop is not None:
+            headers["Authorization"] = f"DPoP {session.access_token}"
+            headers["DPoP"] = self.dpop.proof("GET", url, access_token=session.access_token)
         try:
             response = await self.http.get(
-                self.settings.target_resource_server_url,
-                params={"mode": mode} if mode != "impersonation" else None,
-                headers={"Authorization": f"Bearer {session.access_token}", "Accept": "application/json"},
+                url, params={"mode": mode} if mode != "impersonation" else None, headers=headers
             )
         except httpx.HTTPError as exc:
             return _error(
@@ -170,7 +179,9 @@ class ClientApp:
         except NotAJWT:
             original = TokenView(header={}, claims={})
         exchanged = TokenView.from_dict(body.get("exchanged_token"))
-        return HTMLResponse(pages.message_page(message, original, exchanged, mode, session.csrf_token))
+        return HTMLResponse(
+            pages.message_page(message, original, exchanged, mode, session.csrf_token, dpop=self.dpop is not None)
+        )
 
     async def logout(self, request: Request) -> Response:
         session = self._session(request)
@@ -223,10 +234,12 @@ def _map_failure(response: httpx.Response, body: dict[str, Any]) -> Response:
     return _error(502, "Bad gateway", f"user-service failed: {description}", logged_in=True)
 
 
-def create_client_app(settings: ClientAppSettings, transport: httpx.AsyncBaseTransport | None = None) -> Starlette:
+def create_client_app(
+    settings: ClientAppSettings, transport: httpx.AsyncBaseTransport | None = None, *, dpop: bool = False
+) -> Starlette:
     # trust_env=False: the demo's calls stay on this machine, whatever proxy the environment names.
     http = httpx.AsyncClient(timeout=HTTP_TIMEOUT_SECONDS, trust_env=False, transport=transport)
-    client_app = ClientApp(settings, http)
+    client_app = ClientApp(settings, http, DPoPKey() if dpop else None)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

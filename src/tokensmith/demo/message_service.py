@@ -2,7 +2,8 @@
 
 Built only on :mod:`tokensmith.resource`: the validator checks issuer, signature, audience and expiry (401 per
 RFC 6750 otherwise); ``require_scopes`` answers 403 ``insufficient_scope`` without ``message.read``. Its metadata
-(RFC 9728) is at ``/.well-known/oauth-protected-resource``, named in ``resource_metadata`` of every refusal.
+(RFC 9728) is at ``/.well-known/oauth-protected-resource``, named in ``resource_metadata`` of every refusal. In the
+DPoP variant (``dpop=True``) it takes DPoP-bound tokens only, each with a proof by the key it is bound to (RFC 9449).
 
 With ``transaction-tokens`` configured, ``GET /message/transaction`` is a workload inside the trust domain: it takes
 a Transaction Token in the ``Txn-Token`` header instead (:class:`tokensmith.resource.TransactionTokenValidator`).
@@ -20,6 +21,7 @@ from tokensmith.demo.service_app import resource_server_app
 from tokensmith.demo.settings import MessageServiceSettings, WorkloadTransactionTokens
 from tokensmith.resource import (
     TXN_TOKEN_HEADER,
+    DPoPChecker,
     Principal,
     TransactionTokenError,
     TransactionTokenValidator,
@@ -40,17 +42,26 @@ def greeting(principal: Principal) -> str:
 
 
 def create_message_service(
-    settings: MessageServiceSettings, transport: httpx.AsyncBaseTransport | None = None
+    settings: MessageServiceSettings, transport: httpx.AsyncBaseTransport | None = None, *, dpop: bool = False
 ) -> FastAPI:
     # trust_env=False: keys come from the authorization server on this machine, whatever proxy the environment names.
     http = httpx.AsyncClient(timeout=HTTP_TIMEOUT_SECONDS, trust_env=False, transport=transport)
     validator = settings.jwt.validator(http=http)
     # 401 invalid_token for a bad token, 403 insufficient_scope naming the scope without message.read (RFC 6750 3.1).
-    can_read = require_scopes(settings.required_scope, validator=validator, realm=REALM)
+    checker = DPoPChecker() if dpop else None
+    can_read = require_scopes(
+        settings.required_scope,
+        validator=validator,
+        realm=REALM,
+        dpop="required" if dpop else "off",
+        dpop_checker=checker,
+    )
 
     app = resource_server_app("message-service", http)
     if settings.protected_resource_metadata is not None:
-        publish_resource_metadata(app, settings.protected_resource_metadata)
+        publish_resource_metadata(
+            app, settings.protected_resource_metadata, dpop_checker=checker, dpop="required" if dpop else "off"
+        )
 
     @app.get("/message", response_class=PlainTextResponse)
     async def message(principal: Annotated[Principal, Depends(can_read)]) -> str:

@@ -2,6 +2,10 @@
 
 Authorization code flow with PKCE (S256), ``state`` against login CSRF and ``nonce`` against ID-token replay
 (OpenID Connect Core 3.1). Free of any web framework: the app turns HTTP into these calls.
+
+With a DPoP key (the demo's DPoP variant) the authorization request names the key (``dpop_jkt``) and every token
+request carries a proof by it, so the access tokens are bound to the key (RFC 9449); a token endpoint that asks for
+its nonce (``use_dpop_nonce``) gets one retry with it.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import httpx
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
+
+from tokensmith.client.dpop import DPoPKey, asks_for_nonce
 
 ID_TOKEN_ALGORITHMS = ("RS256", "ES256")
 CLOCK_LEEWAY_SECONDS = 60
@@ -99,9 +105,10 @@ def new_pending_login(return_to: str) -> PendingLogin:
 
 
 class RelyingParty:
-    def __init__(self, config: RelyingPartyConfig, http: httpx.AsyncClient) -> None:
+    def __init__(self, config: RelyingPartyConfig, http: httpx.AsyncClient, dpop: DPoPKey | None = None) -> None:
         self.config = config
         self._http = http
+        self.dpop = dpop
         self._metadata: dict[str, Any] | None = None
         self._keys: KeySet | None = None
 
@@ -144,6 +151,8 @@ class RelyingParty:
             "code_challenge": _s256(pending.code_verifier),
             "code_challenge_method": "S256",
         }
+        if self.dpop is not None:
+            params["dpop_jkt"] = self.dpop.jkt  # RFC 9449 10: the code is redeemable only with a proof by this key
         return f"{await self._endpoint('authorization_endpoint')}?{urlencode(params)}"
 
     async def redeem(self, pending: PendingLogin, params: Mapping[str, str]) -> LoginResult:
@@ -170,6 +179,7 @@ class RelyingParty:
         access_token, id_token = body.get("access_token"), body.get("id_token")
         if not isinstance(access_token, str) or not isinstance(id_token, str):
             raise LoginError("the token response lacks an access token or an ID token")
+        self._check_binding(body)
         claims = await self.validate_id_token(id_token, pending.nonce)
         refresh_token = body.get("refresh_token")
         return LoginResult(access_token, id_token, claims, refresh_token if isinstance(refresh_token, str) else None)
@@ -199,6 +209,7 @@ class RelyingParty:
         access_token, new_refresh, id_token = body.get("access_token"), body.get("refresh_token"), body.get("id_token")
         if not isinstance(access_token, str):
             raise LoginError("the token response lacks an access token")
+        self._check_binding(body)
         claims = None
         if isinstance(id_token, str):
             # No nonce on a refreshed ID token (12.2): there was no authorization request to bind it to.
@@ -212,16 +223,30 @@ class RelyingParty:
             id_claims=claims,
         )
 
+    def _check_binding(self, body: dict[str, Any]) -> None:
+        """With a DPoP key the access token must come bound to it (``token_type: DPoP``), never as a bearer token."""
+        if self.dpop is not None and str(body.get("token_type", "")).lower() != "dpop":
+            raise LoginError(f"the authorization server issued a {body.get('token_type')!r} token, not a DPoP one")
+
     async def _token_request(self, form: dict[str, str]) -> tuple[httpx.Response, dict[str, Any]]:
-        """POST ``form`` to the token endpoint with the client's credentials: the response and its JSON object."""
+        """POST ``form`` to the token endpoint with the client's credentials (and a DPoP proof when the client has a
+        key): the response and its JSON object."""
         token_endpoint = await self._endpoint("token_endpoint")
+        response = await self._post_token(token_endpoint, form)
+        if self.dpop is not None and self.dpop.remember_nonce(response) and asks_for_nonce(response):
+            response = await self._post_token(token_endpoint, form)  # RFC 9449 8: once more, with the server's nonce
+            self.dpop.remember_nonce(response)
+        return response, _json(response) or {}
+
+    async def _post_token(self, token_endpoint: str, form: dict[str, str]) -> httpx.Response:
+        headers = {"DPoP": self.dpop.proof("POST", token_endpoint)} if self.dpop is not None else None
         try:
             response = await self._http.post(
-                token_endpoint, data=form, auth=(self.config.client_id, self.config.client_secret)
+                token_endpoint, data=form, headers=headers, auth=(self.config.client_id, self.config.client_secret)
             )
         except httpx.HTTPError as exc:
             raise ProviderUnavailable(f"the authorization server is unreachable ({type(exc).__name__})") from None
-        return response, _json(response) or {}
+        return response
 
     async def _key_set(self, refresh: bool = False) -> KeySet:
         if self._keys is None or refresh:

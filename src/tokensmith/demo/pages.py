@@ -43,7 +43,7 @@ def _json(value: Any) -> str:
     return escape(json.dumps(value, indent=2, sort_keys=True))
 
 
-def home_page(id_claims: dict[str, Any], csrf_token: str) -> str:
+def home_page(id_claims: dict[str, Any], csrf_token: str, *, dpop: bool = False) -> str:
     body = (
         '<div class="card"><h1>Logged in</h1>'
         f'<p>Subject: <strong id="subject">{escape(str(id_claims.get("sub", "")))}</strong></p>'
@@ -59,29 +59,48 @@ def home_page(id_claims: dict[str, Any], csrf_token: str) -> str:
         "message-service (impersonation). The second adds user-service's own token as the actor, so the "
         "exchanged token carries an <code>act</code> claim (delegation). The third makes user-service the edge "
         "of a trust domain: it turns your token into a Transaction Token, which message-service checks in the "
-        "<code>Txn-Token</code> header.</p></div>"
+        "<code>Txn-Token</code> header.</p>"
     )
+    if dpop:
+        body += (
+            '<p id="dpop">DPoP (RFC 9449): your token is bound to this app\'s key, and the exchanged token to '
+            "user-service's key; each call carries a proof by the key its token is bound to.</p>"
+        )
+    body += "</div>"
     return _page("Token Exchange Client", body, csrf_token=csrf_token)
 
 
 def _token_card(element_id: str, title: str, view: TokenView, changed: set[str]) -> str:
     changed_list = ", ".join(sorted(changed & set(view.claims))) or "none"
+    binding = ""
+    if "cnf" in view.claims:  # a DPoP-bound token (RFC 9449 6.1): the thumbprint of the key it is bound to
+        binding = f'<p>Bound to a DPoP key (<code>cnf</code>): <code class="cnf">{_json(view.claims["cnf"])}</code></p>'
     return (
         f'<section class="card" id="{element_id}"><h2>{escape(title)}</h2>'
-        f'<p>Expires: <span class="expiry">{escape(view.expiry_text())}</span></p>'
+        f'<p>Expires: <span class="expiry">{escape(view.expiry_text())}</span></p>{binding}'
         f'<p class="changed">Claims that differ: {escape(changed_list)}</p>'
         f'<h3>Header</h3><pre class="header">{_json(view.header)}</pre>'
         f'<h3>Claims</h3><pre class="claims">{_json(view.claims)}</pre></section>'
     )
 
 
-def message_page(message: str, original: TokenView, exchanged: TokenView | None, mode: str, csrf_token: str) -> str:
+def message_page(
+    message: str,
+    original: TokenView,
+    exchanged: TokenView | None,
+    mode: str,
+    csrf_token: str,
+    *,
+    dpop: bool = False,
+) -> str:
     # The article's page first, word for word (HtmlUtils.htmlEscape there, html.escape here).
     body = (
         '<div class="card" id="article">'
         "<p>Token Exchange Client!</p><br/>"
         f'<p>The resource server: <strong id="message">{escape(message)}</strong></p></div>'
-        f'<p>Mode: <strong id="mode">{escape(mode)}</strong> &middot; <a href="/">back</a></p>'
+        f'<p>Mode: <strong id="mode">{escape(mode)}</strong>'
+        + (' &middot; <strong id="dpop">DPoP-bound</strong>' if dpop else "")
+        + ' &middot; <a href="/">back</a></p>'
     )
     if exchanged is not None:
         keys = set(original.claims) | set(exchanged.claims)

@@ -83,7 +83,8 @@ class DemoSystem:
     """The authorization server, client app, user-service and message-service, started and stopped together.
 
     ``async with DemoSystem(Topology(...)) as system:`` binds, starts, and on exit stops all four.
-    ``adjust_server_config`` lets a caller (the tests) add clients to the shipped configuration.
+    ``adjust_server_config`` lets a caller (the tests) add clients to the shipped configuration. ``dpop``: the DPoP
+    variant, where the client app, user-service and message-service all work with DPoP-bound tokens (RFC 9449).
     """
 
     def __init__(
@@ -93,9 +94,11 @@ class DemoSystem:
         database_url: str | None = None,
         adjust_server_config: ServerConfigHook | None = None,
         log_level: str = "warning",
+        dpop: bool = False,
     ) -> None:
         self.requested = topology
         self.topology = topology
+        self.dpop = dpop
         self._database_url = database_url
         self._adjust = adjust_server_config
         self._log_level = log_level
@@ -106,15 +109,15 @@ class DemoSystem:
         self._failures = _StartupFailures()
 
     def _build_apps(self, topology: Topology) -> dict[str, ASGIApp]:
-        config = load_server_config(topology, self._database_url)
+        config = load_server_config(topology, self._database_url, dpop=self.dpop)
         if self._adjust is not None:
             config = self._adjust(config)
         self.server_config = config
         return {
             "authorization server": create_app(config),
-            "client app": create_client_app(load_client_app_settings(topology)),
-            "user-service": create_user_service(load_user_service_settings(topology)),
-            "message-service": create_message_service(load_message_service_settings(topology)),
+            "client app": create_client_app(load_client_app_settings(topology), dpop=self.dpop),
+            "user-service": create_user_service(load_user_service_settings(topology), dpop=self.dpop),
+            "message-service": create_message_service(load_message_service_settings(topology), dpop=self.dpop),
         }
 
     async def start(self) -> None:
@@ -203,8 +206,10 @@ def _close(sockets: Mapping[str, socket.socket]) -> None:
 
 def banner(system: DemoSystem, credentials: DemoCredentials = DemoCredentials()) -> str:
     urls = system.urls()
+    variant = ["DPoP variant: every token is bound to its holder's key (RFC 9449)"] if system.dpop else []
     return "\n".join(
         [
+            *variant,
             f"authorization server  {urls['authorization server']}   (discovery: /.well-known/openid-configuration)",
             f"client app            {urls['client app']}   log in as {credentials.username} / {credentials.password}",
             f"user-service          {urls['user-service']}   GET /user/message",

@@ -197,13 +197,23 @@ _ENCRYPTION_KEY_VARIABLES = {
 }
 
 
-def load_server_config(topology: Topology, database_url: str | None = None) -> ServerConfig:
-    """The authorization server's shipped file, its URLs moved to ``topology``."""
+# The demo's clients whose every token is DPoP-bound in the DPoP variant (the client app, and both of user-service's
+# registrations: `message-service` for the exchange, `user-service` for the delegation variant's actor token).
+DPOP_CLIENTS = ("messaging-client", "message-service", "user-service")
+
+
+def load_server_config(topology: Topology, database_url: str | None = None, *, dpop: bool = False) -> ServerConfig:
+    """The authorization server's shipped file, its URLs moved to ``topology``; with ``dpop`` (the DPoP variant)
+    the demo's clients get tokens only with a DPoP proof (``require-dpop``)."""
     base = load_config(shipped_config_path("authorization-server.yaml"), environ={})
     data = rebase_urls(base.model_dump(by_alias=True, mode="json", exclude_unset=True), ARTICLE_TOPOLOGY, topology)
     data["host"] = topology.host
     if database_url is not None:
         data["database-url"] = database_url
+    if dpop:
+        for client in data["clients"].values():
+            if client["registration"]["client-id"] in DPOP_CLIENTS:
+                client["require-dpop"] = True
     # Of the environment, only the key-encryption key (needed with PostgreSQL): the demo's settings are its own.
     for variable, key in _ENCRYPTION_KEY_VARIABLES.items():
         if os.environ.get(variable):

@@ -9,6 +9,10 @@ exchanged token decoded (header and claims, never the token), so the client app 
 With ``?mode=delegation`` it sends its own client-credentials token as the ``actor_token`` (the result has ``act``).
 With ``?mode=transaction-token`` (when ``transaction-tokens`` is configured) it is the edge of a trust domain: it
 exchanges the incoming token for a Transaction Token and calls message-service with it in the ``Txn-Token`` header.
+
+In the DPoP variant (``dpop=True``) it takes DPoP-bound tokens only (a proof by the caller's key with each), holds a
+DPoP key of its own, exchanges with a proof by it (the exchanged token is bound to user-service's key, RFC 9449) and
+calls message-service with ``Authorization: DPoP`` and a fresh proof.
 """
 
 # No `from __future__ import annotations`: FastAPI must see the dependency objects the handlers close over.
@@ -22,6 +26,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from tokensmith.client import (
     AuthorizationServerUnavailable,
     DiscoveryError,
+    DPoPKey,
     IssuedToken,
     TokenExchanger,
     TokenRequestError,
@@ -32,7 +37,7 @@ from tokensmith.demo.service_app import resource_server_app
 from tokensmith.demo.service_errors import error_response
 from tokensmith.demo.settings import UserServiceSettings
 from tokensmith.demo.token_view import NotAJWT, view_token
-from tokensmith.resource import Principal
+from tokensmith.resource import DPoPChecker, Principal
 from tokensmith.resource.fastapi import publish_resource_metadata, require_token
 
 HTTP_TIMEOUT_SECONDS = 10.0
@@ -55,10 +60,12 @@ class DownstreamFailure(Exception):
 
 
 class UserService:
-    def __init__(self, settings: UserServiceSettings, http: httpx.AsyncClient) -> None:
+    def __init__(self, settings: UserServiceSettings, http: httpx.AsyncClient, dpop: DPoPKey | None = None) -> None:
         self.settings = settings
         self.http = http
-        self.exchanger = TokenExchanger(settings.client, http=http)
+        # With a DPoP key every token it obtains (the exchanged one, the actor token) is bound to that key.
+        self.dpop = dpop
+        self.exchanger = TokenExchanger(settings.client, http=http, dpop=dpop)
 
     async def exchange(self, principal: Principal, mode: Mode, request: Request) -> IssuedToken:
         """The article's ``authorizedClientManager.authorize(...)``: the incoming token, exchanged."""
@@ -106,6 +113,8 @@ class UserService:
             url, headers = self.settings.transaction_tokens.target_url, txn_token_headers(token)
         else:
             url, headers = self.settings.target_resource_server_url, {"Authorization": token.authorization}
+        if token.dpop_bound and self.dpop is not None:
+            headers["DPoP"] = self.dpop.proof("GET", url, access_token=token.access_token)
         try:
             response = await self.http.get(url, headers=headers)
         except httpx.HTTPError as exc:
@@ -124,17 +133,28 @@ def _wants_json(request: Request) -> bool:
     return "application/json" in request.headers.get("accept", "")
 
 
-def create_user_service(settings: UserServiceSettings, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
+def create_user_service(
+    settings: UserServiceSettings, transport: httpx.AsyncBaseTransport | None = None, *, dpop: bool = False
+) -> FastAPI:
     # trust_env=False: every call stays on this machine, whatever proxy the environment names.
     http = httpx.AsyncClient(
         timeout=HTTP_TIMEOUT_SECONDS, trust_env=False, transport=transport, limits=DOWNSTREAM_CONNECTIONS
     )
-    service = UserService(settings, http)
-    authenticated = require_token(settings.jwt.validator(http=http), realm="user-service")
+    service = UserService(settings, http, DPoPKey() if dpop else None)
+    checker = DPoPChecker() if dpop else None
+    authenticated = require_token(
+        settings.jwt.validator(http=http),
+        realm="user-service",
+        dpop="required" if dpop else "off",
+        dpop_checker=checker,
+    )
 
     app = resource_server_app("user-service", http)
     if settings.protected_resource_metadata is not None:
-        publish_resource_metadata(app, settings.protected_resource_metadata)
+        publish_resource_metadata(
+            app, settings.protected_resource_metadata, dpop_checker=checker, dpop="required" if dpop else "off"
+        )
+    app.state.user_service = service
 
     @app.get("/user/message")
     async def user_message(

@@ -38,6 +38,7 @@ from tokensmith.errors import invalid_request, invalid_scope, invalid_target, un
 from tokensmith.server.core.audit import ExchangeAttempt
 from tokensmith.server.core.context import ServerContext
 from tokensmith.server.core.grants.base import AuthenticatedClient, TokenRequest, TokenResponse
+from tokensmith.server.core.policy import exchange_binding
 from tokensmith.server.core.principals import check_exchange_input
 from tokensmith.server.core.subject_tokens import MAX_TOKEN_BYTES, SubjectTokenValidator, TokenRules, scopes_of
 
@@ -115,7 +116,9 @@ class TransactionTokenService:
             raise invalid_request(f"request_context may not set {CHAIN_MEMBER}: this service keeps the call chain")
         details = _json_object(request, "request_details", policy.request_details, settings.max_context_bytes)
 
-        subject = await self._subject(subject_token, subject_token_type, policy, client, ctx, settings)
+        subject = await self._subject(
+            subject_token, subject_token_type, policy, client, ctx, settings, request.dpop_jkt
+        )
         attempt.subject = subject.subject
         _check_scope(requested, subject, policy)
 
@@ -168,6 +171,7 @@ class TransactionTokenService:
         client: AuthenticatedClient,
         ctx: ServerContext,
         settings: TransactionTokenSettings,
+        request_jkt: str | None,
     ) -> TransactionSubject:
         if token_type == REFRESH_TOKEN_TYPE:
             raise invalid_request("a refresh token never yields a Transaction Token; send an access or ID token")
@@ -191,6 +195,9 @@ class TransactionTokenService:
             rules=TokenRules(issuers=policy.subject_token_issuers, requesting_client=client.client_id),
         )
         await check_exchange_input(ctx, validated, "subject")
+        # A DPoP-bound subject token needs the possession the exchange asks for (its key's proof, or the client's
+        # own where its token-exchange policy names the holder): the Transaction Token itself is not bound.
+        exchange_binding(client.config.token_exchange, validated, None, request_jkt)
         # An ID token speaks of the user, not of any grant: it carries no scope even if it has a `scope` claim.
         scopes = validated.scopes if token_type != ID_TOKEN_TYPE else ()
         return TransactionSubject(subject=validated.subject, scopes=scopes or None, expires_at=validated.expires_at)
