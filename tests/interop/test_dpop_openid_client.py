@@ -1,0 +1,153 @@
+"""npm openid-client 6 (oauth4webapi 3), unmodified, as a DPoP client (RFC 9449) of tokensmith and of a service
+protected by tokensmith.resource (interop/node/dpop.mjs).
+
+tokensmith requires a proof from every client and a server nonce in every proof (`dpop.required-by-default`,
+`dpop.nonce-required`); the service requires its own nonce too, so openid-client's `use_dpop_nonce` retry is
+exercised at both. The article's exchange keeps the binding: user-service (client message-service) presents the
+user's token, bound to the front end's key, with a proof by its own key, which message-service's policy allows
+(`token-exchange.dpop.bound-subject-token-clients`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from joserfc.jwk import ECKey
+from tests.interop.conftest import INTEROP_CONFIG
+from tests.interop.dpop_resource import dpop_resource_app
+from tests.interop.node_peer import Step, run_peer
+from tests.interop.tokensmith_services import serving
+from tests.interop.user_tokens import PASSWORD, TOKENSMITH_APP, USERNAME, jwt_parts
+from tests.support.server import running_server
+
+from tokensmith import jose
+from tokensmith.config.loader import load_config
+
+pytestmark = [pytest.mark.interop, pytest.mark.timeout(300)]
+
+DPOP_SETTINGS = {
+    "TOKENSMITH_DPOP__REQUIRED_BY_DEFAULT": "true",
+    "TOKENSMITH_DPOP__NONCE_REQUIRED": "true",
+    "TOKENSMITH_CLIENTS__MESSAGE_SERVICE__TOKEN_EXCHANGE__DPOP__BOUND_SUBJECT_TOKEN_CLIENTS": "[interop-app]",
+}
+TOKEN_STEPS = ("client_credentials", "authorization_code_grant", "refresh", "token_exchange")
+RESOURCE_STEPS = ("resource:client_credentials", "resource:authorization_code", "resource:token_exchange")
+# Which key each token must be bound to: the front end's (the user's tokens) or user-service's.
+BOUND_TO = {
+    "client_credentials": "service",
+    "authorization_code_grant": "front_end",
+    "refresh": "front_end",
+    "token_exchange": "service",
+}
+
+
+@pytest.fixture(scope="module")
+async def tokensmith_dpop() -> AsyncIterator[str]:
+    config = load_config(INTEROP_CONFIG, environ=DPOP_SETTINGS)
+    assert config.dpop.required_by_default
+    assert config.dpop.nonce_required
+    assert config.clients["message-service"].token_exchange is not None
+    assert config.clients["message-service"].token_exchange.dpop.bound_subject_token_clients == ("interop-app",)
+    async with running_server(config) as issuer:
+        yield issuer
+
+
+def peer_config(issuer: str, resource: str) -> dict[str, Any]:
+    return {
+        "issuer": issuer,
+        "resource": resource,
+        "login": {
+            "client_id": TOKENSMITH_APP.client_id,
+            "client_secret": TOKENSMITH_APP.client_secret,
+            "redirect_uri": TOKENSMITH_APP.redirect_uri,
+            "scope": TOKENSMITH_APP.scope,
+            "username": USERNAME,
+            "password": PASSWORD,
+        },
+        "client_credentials": {
+            "client_id": "message-reader",
+            "client_secret": "reader-secret",
+            "scope": "message.read",
+        },
+        "exchange": {"client_id": "message-service", "client_secret": "token", "scope": "message.read"},
+    }
+
+
+def report(steps: dict[str, Step]) -> str:
+    return "\n".join(step.describe() for step in steps.values())
+
+
+def thumbprint(public_jwk: dict[str, Any]) -> str:
+    """RFC 7638 thumbprint of the node key, computed here, not taken from oauth4webapi."""
+    return jose.jwk_thumbprint(ECKey.import_key({k: public_jwk[k] for k in ("kty", "crv", "x", "y")}))
+
+
+def refused_first_for_nonce(trail: list[dict[str, Any]]) -> bool:
+    """The step's first request was refused with `use_dpop_nonce` and the retry (with the nonce) succeeded."""
+    first_error = trail[0].get("error") or trail[0].get("www_authenticate") or ""
+    return "use_dpop_nonce" in first_error and trail[-1]["status"] == 200 and len(trail) == 2
+
+
+async def test_openid_client_dpop_flow_against_tokensmith(
+    node: str, tokensmith_dpop: str, http: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    app = dpop_resource_app(tokensmith_dpop, ("user-service", "message-service"), nonces=True)
+    async with serving(app) as service:
+        resource = f"{service}/whoami"
+        # The node process blocks; the service runs on this event loop meanwhile.
+        steps = await asyncio.to_thread(run_peer, node, peer_config(tokensmith_dpop, resource), tmp_path, "dpop.mjs")
+        all_detail = report(steps)
+        expected = ("discovery", "keys", "authorization_code_login", *TOKEN_STEPS, *RESOURCE_STEPS)
+        failed = [name for name in expected if name not in steps or not steps[name].ok]
+        assert not failed, f"steps {failed} failed or missing:\n{all_detail}"
+
+        assert "ES256" in steps["discovery"].detail["dpop_signing_alg_values_supported"], all_detail
+        keys = steps["keys"].detail
+        jkt = {}
+        for name in ("front_end", "service"):
+            jkt[name] = thumbprint(keys[name]["public_jwk"])
+            assert jkt[name] == keys[name]["jkt"], f"RFC 7638 thumbprints differ: {all_detail}"
+        assert jkt["front_end"] != jkt["service"]
+
+        for name in TOKEN_STEPS:
+            detail = steps[name].detail
+            # oauth4webapi lower-cases token_type; on the wire it is "DPoP" (RFC 9449 5).
+            assert detail["token_type"] == "dpop", f"{name}: {all_detail}"
+            assert detail["trail"][-1]["token_type"] == "DPoP", f"{name}: {all_detail}"
+            header, claims = jwt_parts(detail["access_token"])
+            assert header["typ"] == "at+jwt", f"{name}: {header}"
+            assert claims["cnf"] == {"jkt": jkt[BOUND_TO[name]]}, f"{name} bound to the wrong key: {claims}"
+        for name in ("client_credentials", "authorization_code_grant"):
+            # nonce-required: each key's first proof has no nonce; openid-client retries with the server's, and
+            # keeps it for that key's later requests (refresh, token exchange).
+            assert refused_first_for_nonce(steps[name].detail["trail"]), f"{name}: {steps[name].describe()}"
+        exchange = steps["token_exchange"].detail
+        assert exchange["issued_token_type"] == "urn:ietf:params:oauth:token-type:access_token", all_detail
+        exchanged = jwt_parts(exchange["access_token"])[1]
+        assert (exchanged["sub"], exchanged["aud"]) == (USERNAME, "message-service"), exchanged
+
+        # The service took every token with its proof (after its own use_dpop_nonce round, once per key).
+        seen = {name: steps[name].detail["body"] for name in RESOURCE_STEPS}
+        assert seen["resource:client_credentials"]["client_id"] == "message-reader", all_detail
+        assert seen["resource:authorization_code"]["sub"] == USERNAME, all_detail
+        assert seen["resource:token_exchange"]["sub"] == USERNAME, all_detail
+        assert seen["resource:token_exchange"]["aud"] == ["message-service"], all_detail
+        for name, key in (
+            ("resource:client_credentials", "service"),
+            ("resource:authorization_code", "front_end"),
+            ("resource:token_exchange", "service"),
+        ):
+            assert (seen[name]["scheme"], seen[name]["cnf"]) == ("DPoP", {"jkt": jkt[key]}), all_detail
+        assert refused_first_for_nonce(steps["resource:client_credentials"].detail["trail"]), all_detail
+        assert refused_first_for_nonce(steps["resource:authorization_code"].detail["trail"]), all_detail
+
+        # The same bound token without its proof is refused by the service (RFC 9449 7.1).
+        as_bearer = await http.get(resource, headers={"Authorization": f"Bearer {exchange['access_token']}"})
+        assert as_bearer.status_code == 401, as_bearer.text
+        assert as_bearer.json()["error"] == "invalid_token", json.dumps(as_bearer.json())
