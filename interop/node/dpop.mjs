@@ -1,18 +1,19 @@
-// Runs npm openid-client (v6, on oauth4webapi 3), unmodified, as a DPoP client (RFC 9449) of one provider and one
-// DPoP-protected service.
+// Runs npm openid-client (v6, on oauth4webapi 3), unmodified, as a DPoP client (RFC 9449) of one provider and of
+// DPoP-protected services.
 //
 //   node dpop.mjs CONFIG.json
 //
 // Prints one JSON line per step on stdout: {"peer", "step", "ok", "detail"}; exits 0 once every step ran (the
 // caller judges `ok`), 2 on a bad config. Two keys, as in the article's system: the front end's (its user's
-// tokens are bound to it) and user-service's (its client-credentials and exchanged tokens are bound to it). Each
+// tokens are bound to it) and a service's (its client-credentials token and the exchanged one are bound to it). Each
 // step's `trail` lists the HTTP exchanges it made (status, and the error of a refusal), so a `use_dpop_nonce`
 // retry by openid-client shows.
 //
 // CONFIG.json:
 // {
 //   "issuer": "http://127.0.0.1:9001",
-//   "resource": "http://127.0.0.1:9002/whoami",
+//   "resources": {"client_credentials", "authorization_code", "token_exchange"}: the URL each token is sent to with
+//                a GET (a token without an entry is not sent anywhere),
 //   "login": {"client_id", "client_secret", "redirect_uri", "scope", "username", "password"},
 //   "client_credentials": {"client_id", "client_secret", "scope"},
 //   "exchange": {"client_id", "client_secret", "scope"}
@@ -125,7 +126,7 @@ async function main() {
     process.exit(2)
   }
   const config = JSON.parse(readFileSync(process.argv[2], 'utf8'))
-  const { issuer, resource, login } = config
+  const { issuer, resources, login } = config
 
   const loginConfig = await step('discovery', async () => {
     const discovered = await discover(issuer, login)
@@ -147,8 +148,11 @@ async function main() {
     const response = await client.clientCredentialsGrant(ccConfig, { scope: cc.scope }, { DPoP: service.handle })
     return { value: response, detail: tokenDetail(response) }
   })
-  if (ccTokens) await step('resource:client_credentials', () => callResource(ccConfig, resource, ccTokens.access_token, service))
-  else skipped('resource:client_credentials', 'client_credentials')
+  if (resources.client_credentials) {
+    if (ccTokens) {
+      await step('resource:client_credentials', () => callResource(ccConfig, resources.client_credentials, ccTokens.access_token, service))
+    } else skipped('resource:client_credentials', 'client_credentials')
+  }
 
   // The user's login through the front end, with dpop_jkt (RFC 9449 10) binding the code to the front end's key.
   const codeVerifier = client.randomPKCECodeVerifier()
@@ -179,9 +183,11 @@ async function main() {
     })
   } else skipped('authorization_code_grant', 'authorization_code_login')
 
-  if (userTokens) {
-    await step('resource:authorization_code', () => callResource(loginConfig, resource, userTokens.access_token, frontEnd))
-  } else skipped('resource:authorization_code', 'authorization_code_grant')
+  if (resources.authorization_code) {
+    if (userTokens) {
+      await step('resource:authorization_code', () => callResource(loginConfig, resources.authorization_code, userTokens.access_token, frontEnd))
+    } else skipped('resource:authorization_code', 'authorization_code_grant')
+  }
 
   if (userTokens?.refresh_token) {
     await step('refresh', async () => {
@@ -201,11 +207,13 @@ async function main() {
       const response = await client.genericGrantRequest(exConfig, TOKEN_EXCHANGE, parameters, { DPoP: service.handle })
       return { value: response, detail: tokenDetail(response) }
     })
-    if (exchanged) await step('resource:token_exchange', () => callResource(exConfig, resource, exchanged.access_token, service))
-    else skipped('resource:token_exchange', 'token_exchange')
+    if (resources.token_exchange) {
+      if (exchanged) {
+        await step('resource:token_exchange', () => callResource(exConfig, resources.token_exchange, exchanged.access_token, service))
+      } else skipped('resource:token_exchange', 'token_exchange')
+    }
   } else {
     skipped('token_exchange', 'authorization_code_grant')
-    skipped('resource:token_exchange', 'token_exchange')
   }
 }
 
