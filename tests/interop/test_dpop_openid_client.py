@@ -30,7 +30,8 @@ from tests.support.server import running_server
 from tokensmith import jose
 from tokensmith.config.loader import load_config
 
-pytestmark = [pytest.mark.interop, pytest.mark.timeout(300)]
+# Setup may build the Spring jars from Maven Central on a fresh machine, then start JVMs.
+pytestmark = [pytest.mark.interop, pytest.mark.timeout(400)]
 
 DPOP_SETTINGS = {
     "TOKENSMITH_DPOP__REQUIRED_BY_DEFAULT": "true",
@@ -38,8 +39,7 @@ DPOP_SETTINGS = {
     "TOKENSMITH_CLIENTS__MESSAGE_SERVICE__TOKEN_EXCHANGE__DPOP__BOUND_SUBJECT_TOKEN_CLIENTS": "[interop-app]",
 }
 TOKEN_STEPS = ("client_credentials", "authorization_code_grant", "refresh", "token_exchange")
-RESOURCE_STEPS = ("resource:client_credentials", "resource:authorization_code", "resource:token_exchange")
-# Which key each token must be bound to: the front end's (the user's tokens) or user-service's.
+# Which key each token must be bound to: the front end's (the user's tokens) or the service's.
 BOUND_TO = {
     "client_credentials": "service",
     "authorization_code_grant": "front_end",
