@@ -1,4 +1,5 @@
-"""Running interop/node/peer.mjs (npm openid-client 6 and oauth4webapi 3) and reading its one-JSON-line steps."""
+"""Running the scripts of interop/node (npm openid-client 6 and oauth4webapi 3) and reading their one-JSON-line steps:
+peer.mjs (every grant, bearer tokens) and dpop.mjs (DPoP-bound tokens and a DPoP-protected service)."""
 
 from __future__ import annotations
 
@@ -42,12 +43,13 @@ def install(npm: str) -> None:
         raise AssertionError(f"[node] npm ci failed (exit {result.returncode}):\n{result.stdout}\n{result.stderr}")
 
 
-def run_peer(node: str, config: dict[str, Any], scratch: Path) -> dict[str, Step]:
-    """Run every step against ``config['issuer']``; the steps by name (``peer`` distinguishes the libraries)."""
-    config_path = scratch / "node-peer-config.json"
+def run_peer(node: str, config: dict[str, Any], scratch: Path, script: str = "peer.mjs") -> dict[str, Step]:
+    """Run every step of ``script`` against ``config['issuer']``; the steps by name (``peer`` distinguishes the
+    libraries)."""
+    config_path = scratch / f"node-{script}-config.json"
     config_path.write_text(json.dumps(config))
     result = subprocess.run(
-        [node, str(NODE_DIR / "peer.mjs"), str(config_path)],
+        [node, str(NODE_DIR / script), str(config_path)],
         cwd=NODE_DIR,
         capture_output=True,
         text=True,
@@ -58,5 +60,5 @@ def run_peer(node: str, config: dict[str, Any], scratch: Path) -> dict[str, Step
         raw = json.loads(line)
         steps[raw["step"]] = Step(raw["peer"], raw["step"], raw["ok"], raw["detail"])
     if result.returncode != 0 or not steps:
-        raise AssertionError(f"[node] peer.mjs exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+        raise AssertionError(f"[node] {script} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
     return steps
