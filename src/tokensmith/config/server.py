@@ -24,13 +24,14 @@ from joserfc.jwk import KeySet, KeySetSerialization
 from pydantic import BaseModel, Field, PrivateAttr, SecretStr, field_validator, model_validator
 
 from tokensmith.config.exchange import ExchangePolicy, TrustedIssuer
+from tokensmith.config.id_jag import JWT_BEARER, IdJagAcceptance
 from tokensmith.config.types import KEBAB, Duration, NonNegativeDuration
 
 AUTHORIZATION_CODE = "authorization_code"
 REFRESH_TOKEN = "refresh_token"
 CLIENT_CREDENTIALS = "client_credentials"
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
-GRANT_TYPES = (AUTHORIZATION_CODE, REFRESH_TOKEN, CLIENT_CREDENTIALS, TOKEN_EXCHANGE)
+GRANT_TYPES = (AUTHORIZATION_CODE, REFRESH_TOKEN, CLIENT_CREDENTIALS, TOKEN_EXCHANGE, JWT_BEARER)
 
 # OpenID Connect Core 3.1.2.1 `prompt` values the authorization endpoint understands.
 PROMPT_VALUES = frozenset({"none", "login", "consent", "select_account"})
@@ -156,11 +157,25 @@ class ClientConfig(BaseModel):
     # Audiences a token issued to this client (authorization code, refresh, client credentials) is for.
     # Empty: the client's own client-id, as Spring Authorization Server does.
     audiences: tuple[str, ...] = ()
+    # The Identity Assertion JWT Authorization Grants this client may present with the JWT bearer grant.
+    id_jag: IdJagAcceptance | None = None
 
     @model_validator(mode="after")
     def _exchange_refresh_needs_refresh_grant(self) -> ClientConfig:
         if self.token_exchange.issue_refresh_token and REFRESH_TOKEN not in self.registration.authorization_grant_types:
             raise ValueError("token-exchange.issue-refresh-token needs refresh_token under authorization-grant-types")
+        return self
+
+    @model_validator(mode="after")
+    def _id_jag_needs_its_grants(self) -> ClientConfig:
+        grants = self.registration.authorization_grant_types
+        if self.token_exchange.id_jag is not None and TOKEN_EXCHANGE not in grants:
+            raise ValueError(f"token-exchange.id-jag needs {TOKEN_EXCHANGE} under authorization-grant-types")
+        if self.id_jag is not None and JWT_BEARER not in grants:
+            raise ValueError(f"id-jag needs {JWT_BEARER} under authorization-grant-types")
+        if (self.token_exchange.id_jag is not None or self.id_jag is not None) and self.registration.is_public:
+            # Draft section 9.1: only confidential clients; a public one would let anyone holding an ID token in.
+            raise ValueError("token-exchange.id-jag and id-jag need a confidential client (not authentication 'none')")
         return self
 
 
@@ -347,6 +362,18 @@ class ServerConfig(BaseModel):
             if unknown:
                 raise ValueError(
                     f"clients.{name}.token-exchange names issuer(s) {unknown} that are not under trusted-issuers"
+                )
+            if client.id_jag is not None:
+                unknown = [i for i in client.id_jag.issuers if i not in trusted - {"self"}]
+                if unknown:
+                    raise ValueError(
+                        f"clients.{name}.id-jag.issuers names issuer(s) {unknown} that are not under trusted-issuers"
+                    )
+            issuance = client.token_exchange.id_jag
+            if issuance is not None and self.issuer in {a.rstrip("/") for a in issuance.audiences}:
+                raise ValueError(
+                    f"clients.{name}.token-exchange.id-jag.audiences names this server's own issuer; an ID-JAG is "
+                    "for another authorization server"
                 )
         return self
 

@@ -170,6 +170,11 @@ class SubjectTokenValidator:
             self._own_http = True
         return self._http
 
+    def trusted_issuer(self, iss: str) -> tuple[TrustedIssuer, jose.RemoteKeySet] | None:
+        """The trusted issuer ``iss`` and its cached key set (shared with other grants), or None."""
+        trusted = self._trusted.get(iss)
+        return None if trusted is None else (trusted, self._trusted_keys[iss])
+
     async def aclose(self) -> None:
         for keys in self._trusted_keys.values():
             await keys.aclose()

@@ -18,6 +18,8 @@ from tokensmith.server.core.context import GrantHandler, ServerContext, grant_re
 from tokensmith.server.core.dpop import NONCE_SECRET_PURPOSE, DPoPVerifier
 from tokensmith.server.core.grants.authorization_code import AuthorizationCodeGrant
 from tokensmith.server.core.grants.client_credentials import ClientCredentialsGrant
+from tokensmith.server.core.grants.id_jag_bearer import IdJagProfile
+from tokensmith.server.core.grants.jwt_bearer import JwtBearerGrant
 from tokensmith.server.core.grants.refresh_token import RefreshTokenGrant
 from tokensmith.server.core.grants.token_exchange import TokenExchangeGrant
 from tokensmith.server.core.revocation_cache import RevocationCache
@@ -32,25 +34,25 @@ def build_context(
 ) -> ServerContext:
     """The server's context over an opened store and loaded keys. ``http`` fetches the key sets of trusted issuers
     and of ``private_key_jwt`` clients; by default each feature opens (and closes) its own client."""
-    exchange = TokenExchangeGrant(
-        validator=SubjectTokenValidator(
-            issuer=config.issuer,
-            keys=keys,
-            store=store,
-            trusted_issuers=config.trusted_issuers,
-            clock=clock,
-            clock_skew=config.tokens.clock_skew,
-            http=http,
-            revocations=RevocationCache(store, refresh_interval=config.tokens.revocation_refresh_interval, clock=clock),
-        ),
-        audit=AuditLog(store),
+    # One validator of foreign and own JWTs (the trusted issuers' key caches), shared by the grants that need it.
+    validator = SubjectTokenValidator(
+        issuer=config.issuer,
+        keys=keys,
+        store=store,
+        trusted_issuers=config.trusted_issuers,
+        clock=clock,
+        clock_skew=config.tokens.clock_skew,
+        http=http,
+        revocations=RevocationCache(store, refresh_interval=config.tokens.revocation_refresh_interval, clock=clock),
     )
-    # The grants this server offers at its token endpoint.
+    audit = AuditLog(store)
+    # The grants this server offers at its token endpoint (the token exchange closes the shared validator).
     grants: tuple[GrantHandler, ...] = (
         AuthorizationCodeGrant(),
         RefreshTokenGrant(),
         ClientCredentialsGrant(),
-        exchange,
+        TokenExchangeGrant(validator=validator, audit=audit),
+        JwtBearerGrant(profiles=(IdJagProfile(validator, audit),)),
     )
     # Server nonces: a configured secret, else one derived from the key-encryption key, so replicas agree.
     nonce_secret = (
