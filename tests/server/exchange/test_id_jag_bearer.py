@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -201,3 +202,24 @@ async def test_discovery_advertises_the_profile_and_the_grant(ctx: ServerContext
     metadata = ctx.metadata()
     assert metadata["authorization_grant_profiles_supported"] == [ID_JAG_PROFILE]
     assert JWT_BEARER in metadata["grant_types_supported"]
+
+
+async def test_the_grant_needs_an_assertion(ctx: ServerContext) -> None:
+    with pytest.raises(OAuthError) as caught:
+        await ctx.grants[JWT_BEARER](TokenRequest(params={"grant_type": [JWT_BEARER]}), client(ctx, "wiki"), ctx)
+    assert caught.value.error == "invalid_request"
+    assert "'assertion'" in (caught.value.description or "")
+
+
+async def test_an_unsigned_assertion_is_refused(ctx: ServerContext, idp: IdentityProvider) -> None:
+    _, payload, _ = idp.id_jag().split(".")
+    unsigned_header = base64.urlsafe_b64encode(b'{"alg":"none","typ":"oauth-id-jag+jwt"}').rstrip(b"=").decode()
+    error = await refusal(ctx, f"{unsigned_header}.{payload}.")
+    assert error.error == "invalid_grant"
+    assert "not signed" in (error.description or "")
+
+
+async def test_a_public_client_may_not_use_the_grant(ctx: ServerContext, idp: IdentityProvider) -> None:
+    with pytest.raises(OAuthError) as caught:
+        await ctx.grants[JWT_BEARER](bearer_request(idp.id_jag()), client(ctx, "wiki", method="none"), ctx)
+    assert caught.value.error == "unauthorized_client"
