@@ -26,7 +26,12 @@ from tokensmith.config import load_config
 from tokensmith.resource import load_resource_server_settings
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS_WITH_SERVER_YAML = ("docs/exchange-policy.md", "docs/interop.md", "docs/libraries.md")
+DOCS_WITH_SERVER_YAML = (
+    "docs/exchange-policy.md",
+    "docs/interop.md",
+    "docs/libraries.md",
+    "docs/workload-federation.md",
+)
 _BLOCK = re.compile(r"(?:<!-- (?P<marker>[^>]*?) -->\n)?```yaml\n(?P<body>.*?)```", re.DOTALL)
 
 

@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from tokensmith.config.federation import TrustPolicy
 from tokensmith.config.id_jag import IdJagIssuance
 from tokensmith.config.types import KEBAB, Duration
 
@@ -178,6 +179,15 @@ class TrustedIssuer(BaseModel):
     key_cache_time_to_live: Duration = timedelta(minutes=10)
     # A token signed with an unknown `kid` refetches the keys, at most once per this interval.
     key_refetch_cool_down: Duration = timedelta(seconds=30)
+    # Workload identity federation (docs/workload-federation.md): when set, a token of this issuer is accepted
+    # only when one of these policies matches it (the first that does decides the issued token's subject,
+    # client, scopes and claims).
+    trust_policies: tuple[TrustPolicy, ...] = ()
+    # JWT bearer grant (RFC 7523 2.1): an assertion must carry a `jti` (then used once), and may not expire more
+    # than `max-assertion-lifetime` from now. An issuer that mints no `jti` (SPIFFE JWT-SVIDs) needs
+    # `require-jti: false`; its assertions are then accepted until they expire.
+    require_jti: bool = True
+    max_assertion_lifetime: Duration = timedelta(hours=1)
 
     @field_validator("issuer", "jwks_uri")
     @classmethod
@@ -196,4 +206,13 @@ class TrustedIssuer(BaseModel):
             )
         if not value:
             raise ValueError("at least one algorithm is required")
+        return value
+
+    @field_validator("trust_policies")
+    @classmethod
+    def _unique_policy_names(cls, value: tuple[TrustPolicy, ...]) -> tuple[TrustPolicy, ...]:
+        names = [policy.name for policy in value]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"trust policy name(s) {twice} appear more than once")
         return value

@@ -23,7 +23,6 @@ ID_JAG_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id-jag"
 ID_JAG_TYP = "oauth-id-jag+jwt"
 # Advertised by a resource authorization server that accepts ID-JAGs (draft section 8.2).
 ID_JAG_PROFILE = "urn:ietf:params:oauth:grant-profile:id-jag"
-JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
 
 def _absolute_uri(value: str) -> str:
@@ -77,12 +76,11 @@ class IdJagIssuance(BaseModel):
 
 
 class IdJagAcceptance(BaseModel):
-    """``clients.<name>.id-jag``: the ID-JAGs this client may present here with the JWT bearer grant."""
+    """``clients.<name>.id-jag``: the ID-JAGs this client may present here with the JWT bearer grant, from the
+    identity providers under its ``jwt-bearer.issuers``."""
 
     model_config = KEBAB
 
-    # Identity providers whose ID-JAGs the client may present: `issuer` URLs of entries under `trusted-issuers`.
-    issuers: tuple[str, ...] = Field(min_length=1)
     # Scopes an access token may get from an ID-JAG's `scope` (empty: the client's registered scopes but `openid`),
     # and those it gets when the ID-JAG carries none.
     scopes: tuple[str, ...] = ()
@@ -104,7 +102,6 @@ __all__ = [
     "ID_JAG_PROFILE",
     "ID_JAG_TOKEN_TYPE",
     "ID_JAG_TYP",
-    "JWT_BEARER",
     "IdJagAcceptance",
     "IdJagIssuance",
     "IdJagTarget",

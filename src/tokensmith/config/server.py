@@ -24,14 +24,15 @@ from joserfc.jwk import KeySet, KeySetSerialization
 from pydantic import BaseModel, Field, PrivateAttr, SecretStr, field_validator, model_validator
 
 from tokensmith.config.exchange import ExchangePolicy, TrustedIssuer
-from tokensmith.config.id_jag import JWT_BEARER, IdJagAcceptance
+from tokensmith.config.federation import JWT_BEARER_GRANT, JwtBearerPolicy
+from tokensmith.config.id_jag import IdJagAcceptance
 from tokensmith.config.types import KEBAB, Duration, NonNegativeDuration
 
 AUTHORIZATION_CODE = "authorization_code"
 REFRESH_TOKEN = "refresh_token"
 CLIENT_CREDENTIALS = "client_credentials"
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
-GRANT_TYPES = (AUTHORIZATION_CODE, REFRESH_TOKEN, CLIENT_CREDENTIALS, TOKEN_EXCHANGE, JWT_BEARER)
+GRANT_TYPES = (AUTHORIZATION_CODE, REFRESH_TOKEN, CLIENT_CREDENTIALS, TOKEN_EXCHANGE, JWT_BEARER_GRANT)
 
 # OpenID Connect Core 3.1.2.1 `prompt` values the authorization endpoint understands.
 PROMPT_VALUES = frozenset({"none", "login", "consent", "select_account"})
@@ -154,6 +155,8 @@ class ClientConfig(BaseModel):
     require_dpop: bool | None = None
     token: ClientTokenSettings = ClientTokenSettings()
     token_exchange: ExchangePolicy = ExchangePolicy()
+    # The JWT bearer grant (RFC 7523 2.1): whose assertions this client may present (docs/workload-federation.md).
+    jwt_bearer: JwtBearerPolicy = JwtBearerPolicy()
     # Audiences a token issued to this client (authorization code, refresh, client credentials) is for.
     # Empty: the client's own client-id, as Spring Authorization Server does.
     audiences: tuple[str, ...] = ()
@@ -171,8 +174,10 @@ class ClientConfig(BaseModel):
         grants = self.registration.authorization_grant_types
         if self.token_exchange.id_jag is not None and TOKEN_EXCHANGE not in grants:
             raise ValueError(f"token-exchange.id-jag needs {TOKEN_EXCHANGE} under authorization-grant-types")
-        if self.id_jag is not None and JWT_BEARER not in grants:
-            raise ValueError(f"id-jag needs {JWT_BEARER} under authorization-grant-types")
+        if self.id_jag is not None and JWT_BEARER_GRANT not in grants:
+            raise ValueError(f"id-jag needs {JWT_BEARER_GRANT} under authorization-grant-types")
+        if self.id_jag is not None and not self.jwt_bearer.issuers:
+            raise ValueError("id-jag needs the identity providers whose ID-JAGs it accepts under jwt-bearer.issuers")
         if (self.token_exchange.id_jag is not None or self.id_jag is not None) and self.registration.is_public:
             # Draft section 9.1: only confidential clients; a public one would let anyone holding an ID token in.
             raise ValueError("token-exchange.id-jag and id-jag need a confidential client (not authentication 'none')")
@@ -363,18 +368,27 @@ class ServerConfig(BaseModel):
                 raise ValueError(
                     f"clients.{name}.token-exchange names issuer(s) {unknown} that are not under trusted-issuers"
                 )
-            if client.id_jag is not None:
-                unknown = [i for i in client.id_jag.issuers if i not in trusted - {"self"}]
-                if unknown:
-                    raise ValueError(
-                        f"clients.{name}.id-jag.issuers names issuer(s) {unknown} that are not under trusted-issuers"
-                    )
+            unknown = [i for i in client.jwt_bearer.issuers if i not in trusted or i == "self"]
+            if unknown:
+                raise ValueError(f"clients.{name}.jwt-bearer.issuers names {unknown}, not under trusted-issuers")
             issuance = client.token_exchange.id_jag
             if issuance is not None and self.issuer in {a.rstrip("/") for a in issuance.audiences}:
                 raise ValueError(
                     f"clients.{name}.token-exchange.id-jag.audiences names this server's own issuer; an ID-JAG is "
                     "for another authorization server"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _trust_policies_name_clients(self) -> ServerConfig:
+        client_ids = {client.registration.client_id for client in self.clients.values()}
+        for index, issuer in enumerate(self.trusted_issuers):
+            for number, policy in enumerate(issuer.trust_policies):
+                if policy.client is not None and policy.client not in client_ids:
+                    raise ValueError(
+                        f"trusted-issuers.{index}.trust-policies.{number}.client: policy {policy.name!r} names "
+                        f"{policy.client!r}, which is no configured client-id"
+                    )
         return self
 
     _clients_by_id: dict[str, ClientConfig] = PrivateAttr(default_factory=dict)

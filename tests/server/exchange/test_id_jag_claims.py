@@ -169,9 +169,7 @@ def test_the_grant_carries_the_draft_claims_and_the_authentication_claims_only()
     }
 
 
-ACCEPTANCE = IdJagAcceptance.model_validate(
-    {"issuers": [IDP], "scopes": ["chat.read"], "resources": ["https://api.chat.example/"]}
-)
+ACCEPTANCE = IdJagAcceptance.model_validate({"scopes": ["chat.read"], "resources": ["https://api.chat.example/"]})
 
 
 def test_the_access_token_gets_the_allowed_subset_of_the_grant() -> None:
@@ -181,7 +179,7 @@ def test_the_access_token_gets_the_allowed_subset_of_the_grant() -> None:
 
 
 def test_without_policy_scopes_the_registered_scopes_bound_the_grant() -> None:
-    open_policy = IdJagAcceptance.model_validate({"issuers": [IDP]})
+    open_policy = IdJagAcceptance.model_validate({})
     assert accepted_scope(open_policy, ("openid", "chat.history"), check()) == ("chat.history",)
     # No resource in the grant: the client's own id, as for other grants.
     assert accepted_audience(open_policy, "wiki", check(resource=None)) == ("wiki",)

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from tokensmith.config import load_config
-from tokensmith.config.id_jag import JWT_BEARER
+from tokensmith.config.federation import JWT_BEARER_GRANT as JWT_BEARER
 from tokensmith.config.server import TOKEN_EXCHANGE
 from tokensmith.errors import ConfigError
 
@@ -42,7 +42,8 @@ def test_both_policies_load(tmp_path: Path) -> None:
         server(
             **{
                 "token-exchange": {"id-jag": {"audiences": {"https://chat.example": {"client-id": "wiki-at-chat"}}}},
-                "id-jag": {"issuers": [IDP], "scopes": ["chat.read"]},
+                "jwt-bearer": {"issuers": [IDP]},
+                "id-jag": {"scopes": ["chat.read"]},
             }
         ),
     )
@@ -51,8 +52,7 @@ def test_both_policies_load(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("wiki", "message"),
     [
-        ({"id-jag": {"issuers": ["https://stranger.example"]}}, r"clients\.wiki\.id-jag\.issuers names issuer"),
-        ({"id-jag": {"issuers": []}}, r"clients\.wiki\.id-jag\.issuers"),
+        ({"id-jag": {}}, r"clients\.wiki.*id-jag needs the identity providers .* under jwt-bearer\.issuers"),
         (
             {"token-exchange": {"id-jag": {"audiences": {"chat": {"client-id": "x"}}}}},
             r"clients\.wiki\.token-exchange\.id-jag\.audiences.*http\(s\) URL",
@@ -66,7 +66,7 @@ def test_both_policies_load(tmp_path: Path) -> None:
             r"this server's own issuer",
         ),
         (
-            {"registration": {"authorization-grant-types": [TOKEN_EXCHANGE]}, "id-jag": {"issuers": [IDP]}},
+            {"registration": {"authorization-grant-types": [TOKEN_EXCHANGE]}, "id-jag": {}},
             r"id-jag needs urn:ietf:params:oauth:grant-type:jwt-bearer",
         ),
         (
@@ -79,7 +79,8 @@ def test_both_policies_load(tmp_path: Path) -> None:
         (
             {
                 "registration": {"client-authentication-methods": ["none"], "client-secret": None},
-                "id-jag": {"issuers": [IDP]},
+                "jwt-bearer": {"issuers": [IDP]},
+                "id-jag": {},
             },
             r"confidential client",
         ),

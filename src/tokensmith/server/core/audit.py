@@ -37,13 +37,11 @@ class ExchangeAttempt:
     audience: tuple[str, ...] = ()
     scope: tuple[str, ...] = ()
     details: dict[str, Any] = field(default_factory=dict)
-    # The kind of event: a token exchange, or another grant audited the same way (an ID-JAG presented).
-    event_name: str = TOKEN_EXCHANGE_EVENT
 
     def event(self, outcome: str, occurred_at: datetime, reason: str | None = None) -> AuditEvent:
         return AuditEvent(
             occurred_at=occurred_at,
-            event=self.event_name,
+            event=TOKEN_EXCHANGE_EVENT,
             outcome=outcome,
             client_id=self.client_id,
             subject=self.subject,

@@ -4,8 +4,9 @@ Accepted: JWTs this server issued (access tokens as ``...:access_token`` or ``..
 ``...:id_token``) and JWTs from the configured ``trusted-issuers``. A token is read top to bottom: parsed once
 (:func:`tokensmith.jose.parse`), its ``iss`` picks the key source (our own keys, or the trusted issuer's remote
 key set), its signature is verified with an allow-listed algorithm whose key type matches, then its claims are
-checked: ``exp``/``nbf``/``iat`` with the configured clock skew, audience rules, and (for our own tokens)
-revocation, the only database read on this path.
+checked: ``exp``/``nbf``/``iat`` with the configured clock skew, audience rules, for a trusted issuer's token its
+trust policies (``server/core/trusted_issuers.py``), and for our own tokens revocation, the only database read on
+this path.
 
 Errors follow RFC 8693 2.2.2: a token type we do not accept, and a token that is invalid for any reason or
 unacceptable by policy, are ``invalid_request`` with a description that says why (``unsupported_token_type`` is
@@ -18,8 +19,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
-
-import httpx
 
 from tokensmith import jose
 from tokensmith.config.exchange import (
@@ -34,6 +33,7 @@ from tokensmith.config.exchange import (
 from tokensmith.errors import invalid_request
 from tokensmith.server.clock import Clock
 from tokensmith.server.core.revocation_cache import RevocationCache
+from tokensmith.server.core.trusted_issuers import FederatedIdentity, TrustedIssuers, apply_trust_policies
 from tokensmith.server.keys import KeyManager
 from tokensmith.store.base import Store
 
@@ -84,6 +84,8 @@ class ValidatedToken:
     claims: Mapping[str, Any]
     # The claims that describe the user (copied into an impersonation token).
     user_claims: Mapping[str, Any] = field(default_factory=dict)
+    # For a trusted issuer's token: what the trust policy that accepted it makes of it (None: no trust policies).
+    federation: FederatedIdentity | None = None
 
     @property
     def act(self) -> Mapping[str, Any] | None:
@@ -126,7 +128,8 @@ class TokenRules:
 
 
 class SubjectTokenValidator:
-    """Validates subject and actor tokens; one per server (it holds the trusted issuers' key sets)."""
+    """Validates subject and actor tokens; one per server. ``trusted`` (the trusted issuers and their key sets) is
+    shared with the JWT bearer grant."""
 
     def __init__(
         self,
@@ -134,10 +137,9 @@ class SubjectTokenValidator:
         issuer: str,
         keys: KeyManager,
         store: Store,
-        trusted_issuers: Sequence[TrustedIssuer],
+        trusted: TrustedIssuers,
         clock: Clock,
         clock_skew: timedelta,
-        http: httpx.AsyncClient | None = None,
         revocations: RevocationCache | None = None,
     ) -> None:
         self._issuer = issuer
@@ -147,39 +149,10 @@ class SubjectTokenValidator:
         self._revocations = revocations or RevocationCache(store, refresh_interval=timedelta(0), clock=clock)
         self._clock = clock
         self._skew = clock_skew
-        # Given, or opened (and closed) here when a key set is fetched: a server with no trusted issuer has none.
-        self._http = http
-        self._own_http = False
-        self._trusted = {t.issuer: t for t in trusted_issuers}
-        self._trusted_keys = {
-            t.issuer: jose.RemoteKeySet(
-                http=self._fetcher(),
-                algorithms=t.algorithms,
-                jwks_uri=t.jwks_uri,
-                issuer=t.issuer,
-                max_age=t.key_cache_time_to_live.total_seconds(),
-                cooldown=t.key_refetch_cool_down.total_seconds(),
-                clock=lambda: clock().timestamp(),
-            )
-            for t in trusted_issuers
-        }
-
-    def _fetcher(self) -> httpx.AsyncClient:
-        if self._http is None:
-            self._http = httpx.AsyncClient(timeout=5.0, follow_redirects=False)
-            self._own_http = True
-        return self._http
-
-    def trusted_issuer(self, iss: str) -> tuple[TrustedIssuer, jose.RemoteKeySet] | None:
-        """The trusted issuer ``iss`` and its cached key set (shared with other grants), or None."""
-        trusted = self._trusted.get(iss)
-        return None if trusted is None else (trusted, self._trusted_keys[iss])
+        self.trusted = trusted
 
     async def aclose(self) -> None:
-        for keys in self._trusted_keys.values():
-            await keys.aclose()
-        if self._own_http and self._http is not None:
-            await self._http.aclose()
+        await self.trusted.aclose()
 
     async def validate(self, token: str, token_type: str, *, role: TokenRole, rules: TokenRules) -> ValidatedToken:
         """Parse the token once, pick the key source by its ``iss``, verify the signature, check the claims."""
@@ -192,7 +165,7 @@ class SubjectTokenValidator:
         await self._verify(parsed, trusted, role)
         if trusted is None:
             return await self._local_token(parsed.claims, token_type, role, rules)
-        return self._external_token(parsed.claims, token_type, role, trusted)
+        return self._external_token(parsed.claims, token_type, role, trusted, rules)
 
     @staticmethod
     def _check_type(token_type: str, role: TokenRole) -> None:
@@ -215,7 +188,7 @@ class SubjectTokenValidator:
             if SELF_ISSUER not in rules.issuers:
                 raise invalid_request(f"this client may not exchange {role} tokens issued by this server")
             return None
-        trusted = self._trusted.get(iss)
+        trusted = self.trusted.get(iss)
         if trusted is None:
             raise invalid_request(f"{role}_token was issued by {iss!r}, which is not a trusted issuer")
         if iss not in rules.issuers:
@@ -227,7 +200,7 @@ class SubjectTokenValidator:
             if trusted is None:
                 await self._keys.verify_or_refresh(token)
             else:
-                jose.verify(token, await self._trusted_keys[trusted.issuer].keys_for(token))
+                await self.trusted.verify(token, trusted)
         except jose.KeysUnavailable as exc:
             raise invalid_request(f"{role}_token cannot be verified: {exc}") from None
         except jose.UnknownKey:
@@ -277,29 +250,39 @@ class SubjectTokenValidator:
         )
 
     def _external_token(
-        self, claims: dict[str, Any], token_type: str, role: TokenRole, trusted: TrustedIssuer
+        self, claims: dict[str, Any], token_type: str, role: TokenRole, trusted: TrustedIssuer, rules: TokenRules
     ) -> ValidatedToken:
         expires_at = self._check_times(claims, role)
         accepted = trusted.audiences or (self._issuer,)
         if not set(audiences_of(claims)) & set(accepted):
             raise invalid_request(f"{role}_token is not for this server (its 'aud' names none of {list(accepted)})")
+        federation = apply_trust_policies(
+            trusted,
+            claims,
+            client_id=rules.requesting_client,
+            refuse=lambda why: invalid_request(f"{role}_token: {why}"),
+        )
         raw_subject = claims.get(trusted.subject_claim)
         if isinstance(raw_subject, int) and not isinstance(raw_subject, bool):
             raw_subject = str(raw_subject)
         if not isinstance(raw_subject, str) or not raw_subject:
             raise invalid_request(f"{role}_token has no {trusted.subject_claim!r} claim")
         jti = claims.get("jti")
+        user_claims = {k: claims[k] for k in trusted.copy_claims if k in claims and k not in TOKEN_CLAIMS}
+        if federation is not None:
+            user_claims.update(federation.claims)
         return ValidatedToken(
             token_type=token_type,
             issuer=trusted.issuer,
-            subject=trusted.subject_prefix + raw_subject,
+            subject=federation.subject if federation is not None else trusted.subject_prefix + raw_subject,
             issuer_subject=raw_subject,
             expires_at=expires_at,
             scopes=scopes_of(claims),
             is_local=False,
             jti=jti if isinstance(jti, str) else None,
             claims=claims,
-            user_claims={k: claims[k] for k in trusted.copy_claims if k in claims and k not in TOKEN_CLAIMS},
+            user_claims=user_claims,
+            federation=federation,
         )
 
     def _check_times(self, claims: Mapping[str, Any], role: TokenRole) -> datetime:

@@ -25,6 +25,7 @@ from tokensmith.server.core.grants.token_exchange import TokenExchangeGrant
 from tokensmith.server.core.revocation_cache import RevocationCache
 from tokensmith.server.core.subject_tokens import SubjectTokenValidator
 from tokensmith.server.core.tokens import TokenIssuer
+from tokensmith.server.core.trusted_issuers import TrustedIssuers
 from tokensmith.server.keys import KeyManager
 from tokensmith.store.base import Store
 
@@ -34,25 +35,29 @@ def build_context(
 ) -> ServerContext:
     """The server's context over an opened store and loaded keys. ``http`` fetches the key sets of trusted issuers
     and of ``private_key_jwt`` clients; by default each feature opens (and closes) its own client."""
-    # One validator of foreign and own JWTs (the trusted issuers' key caches), shared by the grants that need it.
-    validator = SubjectTokenValidator(
-        issuer=config.issuer,
-        keys=keys,
-        store=store,
-        trusted_issuers=config.trusted_issuers,
-        clock=clock,
-        clock_skew=config.tokens.clock_skew,
-        http=http,
-        revocations=RevocationCache(store, refresh_interval=config.tokens.revocation_refresh_interval, clock=clock),
-    )
     audit = AuditLog(store)
-    # The grants this server offers at its token endpoint (the token exchange closes the shared validator).
+    # The trusted issuers' key sets, shared by the token exchange (subject and actor tokens) and the JWT bearer grant.
+    trusted = TrustedIssuers(config.trusted_issuers, clock=clock, http=http)
+    exchange = TokenExchangeGrant(
+        validator=SubjectTokenValidator(
+            issuer=config.issuer,
+            keys=keys,
+            store=store,
+            trusted=trusted,
+            clock=clock,
+            clock_skew=config.tokens.clock_skew,
+            revocations=RevocationCache(store, refresh_interval=config.tokens.revocation_refresh_interval, clock=clock),
+        ),
+        audit=audit,
+    )
+    # The grants this server offers at its token endpoint.
     grants: tuple[GrantHandler, ...] = (
         AuthorizationCodeGrant(),
         RefreshTokenGrant(),
         ClientCredentialsGrant(),
-        TokenExchangeGrant(validator=validator, audit=audit),
-        JwtBearerGrant(profiles=(IdJagProfile(validator, audit),)),
+        exchange,
+        # RFC 7523 2.1; assertion profiles for other header `typ` values are registered with `profiles=`.
+        JwtBearerGrant(trusted, audit, profiles=[IdJagProfile()]),
     )
     # Server nonces: a configured secret, else one derived from the key-encryption key, so replicas agree.
     nonce_secret = (

@@ -40,6 +40,7 @@ from tokensmith.server.core.policy import (
 )
 from tokensmith.server.core.principals import check_exchange_input
 from tokensmith.server.core.subject_tokens import SubjectTokenValidator, TokenRules, ValidatedToken
+from tokensmith.server.core.trusted_issuers import within_ceiling
 
 # RFC 8693 2.2.1: the token_type of an issued token that is not an access token.
 NOT_APPLICABLE = "N_A"
@@ -208,6 +209,8 @@ async def exchange(
     await check_exchange_input(ctx, subject, "subject")
     attempt.subject = subject.subject
     attempt.details["subject_issuer"] = subject.issuer
+    if subject.federation is not None:
+        attempt.details["trust_policy"] = subject.federation.policy
     if subject.jti is not None:
         attempt.details["subject_jti"] = subject.jti
 
@@ -251,7 +254,9 @@ async def exchange(
             ctx, client, parsed, subject, claims, _capped(ttl, not_after, now), parent_jti, actor_jti, attempt
         )
 
-    scope = decide_scopes(policy, client.config, targets, parsed.scope, subject.scopes)
+    scope = within_ceiling(
+        subject.federation, decide_scopes(policy, client.config, targets, parsed.scope, subject.scopes), parsed.scope
+    )
     attempt.scope = scope
     # RFC 8693 2.2.1: scope is OPTIONAL when identical to the request; always sent otherwise (and when the
     # request had none, so the client learns what it got); no scope granted, no scope sent.
