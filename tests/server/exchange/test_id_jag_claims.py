@@ -79,7 +79,6 @@ def test_typ_may_carry_the_application_prefix_in_any_case(typ: str) -> None:
         (HEADER, {"aud": [RAS, "https://other.example"]}, "'aud' must be"),
         (HEADER, {"client_id": "intruder"}, "not for the authenticated client 'wiki'"),
         (HEADER, {"exp": int(NOW) - 60}, "ID-JAG has expired"),
-        (HEADER, {"exp": int(NOW) + 7200}, "too far in the future"),
         (HEADER, {"iat": None}, "no 'iat'"),
         (HEADER, {"sub": None}, "no 'sub'"),
         (HEADER, {"jti": None}, "'jti'"),

@@ -2,8 +2,9 @@
 grant's claims, built by the identity provider and checked by the resource's authorization server, and the
 policy decisions of both sides.
 
-Pure functions over plain data: no keys, no store, no clock of their own. Signature verification and replay
-refusal are the callers' (``grants/id_jag_exchange.py`` issues, ``grants/id_jag_bearer.py`` accepts). Every
+Pure functions over plain data: no keys, no store, no clock of their own. Signature verification, the longest
+lifetime accepted and replay refusal are the callers' (``grants/id_jag_exchange.py`` issues; the JWT bearer grant
+and its ``grants/id_jag_bearer.py`` profile accept). Every
 refusal is the ``OAuthError`` the draft and RFC 7521 5.2 name: ``invalid_grant`` for an unacceptable grant,
 ``invalid_target`` / ``invalid_scope`` for a refused audience, resource or scope.
 """
@@ -12,18 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from tokensmith import jose
 from tokensmith.config.id_jag import ID_JAG_TYP, IdJagAcceptance, IdJagIssuance, IdJagTarget
-from tokensmith.errors import OAuthError, invalid_grant, invalid_request, invalid_scope, invalid_target
+from tokensmith.errors import invalid_grant, invalid_request, invalid_scope, invalid_target
 
 # Claims about the user's authentication carried from the ID token into the grant (draft section 3).
 AUTHENTICATION_CLAIMS = ("auth_time", "acr", "amr", "email")
-# An ID-JAG valid for longer than this is refused: its jti is kept until it expires, and a grant meant to be
-# exchanged at once has no use for a long life.
-MAX_ID_JAG_LIFETIME = timedelta(hours=1)
 MAX_JTI_LENGTH = 255
 OPENID = "openid"
 
@@ -189,10 +187,6 @@ def _lifetime(claims: Mapping[str, Any], now: float, leeway: float) -> datetime:
         exp = jose.check_times(claims, now=now, leeway=leeway)
     except jose.InvalidClaims as exc:
         raise invalid_grant(f"ID-JAG {exc}") from None
-    if exp > now + MAX_ID_JAG_LIFETIME.total_seconds() + leeway:
-        raise invalid_grant(
-            f"ID-JAG expires too far in the future (at most {int(MAX_ID_JAG_LIFETIME.total_seconds())} s)"
-        )
     try:
         return datetime.fromtimestamp(exp, UTC)
     except (OverflowError, ValueError, OSError):
@@ -244,13 +238,8 @@ def accepted_audience(acceptance: IdJagAcceptance, client_id: str, grant: IdJag)
     return granted
 
 
-def refusal_reason(exc: OAuthError) -> str:
-    return f"{exc.error}: {exc.description}" if exc.description else exc.error
-
-
 __all__ = [
     "AUTHENTICATION_CLAIMS",
-    "MAX_ID_JAG_LIFETIME",
     "IdJag",
     "IdJagDecision",
     "accepted_audience",
@@ -259,5 +248,4 @@ __all__ = [
     "decide_id_jag",
     "has_id_jag_typ",
     "id_jag_claims",
-    "refusal_reason",
 ]
