@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from tokensmith.config.federation import TrustPolicy
+from tokensmith.config.id_jag import IdJagIssuance
 from tokensmith.config.types import KEBAB, Duration
 
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
@@ -132,6 +133,9 @@ class ExchangePolicy(BaseModel):
     # DPoP-bound subject tokens (RFC 9449): whose this client may present with its own proof, or exchange for a
     # bearer token.
     dpop: ExchangeDPoPPolicy = ExchangeDPoPPolicy()
+    # Identity Assertion JWT Authorization Grants (requested_token_type `...:id-jag`) this client may obtain for
+    # other authorization servers; None: none (docs/exchange-policy.md, "ID-JAG").
+    id_jag: IdJagIssuance | None = None
 
     @field_validator("requested_token_types")
     @classmethod

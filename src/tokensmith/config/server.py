@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field, PrivateAttr, SecretStr, field_validator, 
 
 from tokensmith.config.exchange import ExchangePolicy, TrustedIssuer
 from tokensmith.config.federation import JWT_BEARER_GRANT, JwtBearerPolicy
+from tokensmith.config.id_jag import IdJagAcceptance
 from tokensmith.config.transaction_tokens import TransactionTokenSettings, check_transaction_token_clients
 from tokensmith.config.types import KEBAB, Duration, NonNegativeDuration
 
@@ -160,11 +161,27 @@ class ClientConfig(BaseModel):
     # Audiences a token issued to this client (authorization code, refresh, client credentials) is for.
     # Empty: the client's own client-id, as Spring Authorization Server does.
     audiences: tuple[str, ...] = ()
+    # The Identity Assertion JWT Authorization Grants this client may present with the JWT bearer grant.
+    id_jag: IdJagAcceptance | None = None
 
     @model_validator(mode="after")
     def _exchange_refresh_needs_refresh_grant(self) -> ClientConfig:
         if self.token_exchange.issue_refresh_token and REFRESH_TOKEN not in self.registration.authorization_grant_types:
             raise ValueError("token-exchange.issue-refresh-token needs refresh_token under authorization-grant-types")
+        return self
+
+    @model_validator(mode="after")
+    def _id_jag_needs_its_grants(self) -> ClientConfig:
+        grants = self.registration.authorization_grant_types
+        if self.token_exchange.id_jag is not None and TOKEN_EXCHANGE not in grants:
+            raise ValueError(f"token-exchange.id-jag needs {TOKEN_EXCHANGE} under authorization-grant-types")
+        if self.id_jag is not None and JWT_BEARER_GRANT not in grants:
+            raise ValueError(f"id-jag needs {JWT_BEARER_GRANT} under authorization-grant-types")
+        if self.id_jag is not None and not self.jwt_bearer.issuers:
+            raise ValueError("id-jag needs the identity providers whose ID-JAGs it accepts under jwt-bearer.issuers")
+        if (self.token_exchange.id_jag is not None or self.id_jag is not None) and self.registration.is_public:
+            # Draft section 9.1: only confidential clients; a public one would let anyone holding an ID token in.
+            raise ValueError("token-exchange.id-jag and id-jag need a confidential client (not authentication 'none')")
         return self
 
 
@@ -357,6 +374,12 @@ class ServerConfig(BaseModel):
             unknown = [i for i in client.jwt_bearer.issuers if i not in trusted or i == "self"]
             if unknown:
                 raise ValueError(f"clients.{name}.jwt-bearer.issuers names {unknown}, not under trusted-issuers")
+            issuance = client.token_exchange.id_jag
+            if issuance is not None and self.issuer in {a.rstrip("/") for a in issuance.audiences}:
+                raise ValueError(
+                    f"clients.{name}.token-exchange.id-jag.audiences names this server's own issuer; an ID-JAG is "
+                    "for another authorization server"
+                )
         return self
 
     @model_validator(mode="after")

@@ -19,7 +19,13 @@ from tokensmith.server.core.wiring import build_context
 from tokensmith.server.key_encryption import KeyEncryptionKey
 from tokensmith.server.keys import KeyManager
 from tokensmith.store.base import Store
-from tokensmith.store.records import AuditEvent, IssuedTokenRecord, RevokedTokenRecord, SigningKeyRecord
+from tokensmith.store.records import (
+    AuditEvent,
+    ClientAssertionRecord,
+    IssuedTokenRecord,
+    RevokedTokenRecord,
+    SigningKeyRecord,
+)
 
 ISSUER = "http://localhost:9001"
 START = datetime(2026, 5, 12, 9, 0, tzinfo=UTC)
@@ -50,6 +56,7 @@ class FakeStore:
         self.calls: list[str] = []
         self.fail_audit = False
         self.revocations_committed = 0
+        self.used_assertions: set[tuple[str, str]] = set()
 
     async def list_signing_keys(self) -> Sequence[SigningKeyRecord]:
         return tuple(self.keys)
@@ -95,6 +102,14 @@ class FakeStore:
             for t in self.tokens.values()
             if t.revoked_at is not None and t.revoked_at >= revoked_since and t.expires_at > now
         ]
+
+    async def use_client_assertion(self, assertion: ClientAssertionRecord) -> bool:
+        self.calls.append("use_client_assertion")
+        key = (assertion.client_id, assertion.jti)
+        if key in self.used_assertions:
+            return False
+        self.used_assertions.add(key)
+        return True
 
     async def add_audit_event(self, event: AuditEvent) -> None:
         self.calls.append("add_audit_event")

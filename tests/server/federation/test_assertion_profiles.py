@@ -44,6 +44,9 @@ class RecordingProfile:
     def __init__(self) -> None:
         self.seen: list[VerifiedAssertion] = []
 
+    def metadata(self, config: ServerConfig) -> dict[str, Any]:
+        return {}
+
     async def __call__(
         self,
         assertion: VerifiedAssertion,

@@ -18,6 +18,7 @@ from tokensmith.server.core.context import GrantHandler, ServerContext, grant_re
 from tokensmith.server.core.dpop import NONCE_SECRET_PURPOSE, DPoPVerifier
 from tokensmith.server.core.grants.authorization_code import AuthorizationCodeGrant
 from tokensmith.server.core.grants.client_credentials import ClientCredentialsGrant
+from tokensmith.server.core.grants.id_jag_bearer import IdJagProfile
 from tokensmith.server.core.grants.jwt_bearer import JwtBearerGrant
 from tokensmith.server.core.grants.refresh_token import RefreshTokenGrant
 from tokensmith.server.core.grants.token_exchange import TokenExchangeGrant
@@ -59,7 +60,7 @@ def build_context(
         ClientCredentialsGrant(),
         exchange,
         # RFC 7523 2.1; assertion profiles for other header `typ` values are registered with `profiles=`.
-        JwtBearerGrant(trusted, audit),
+        JwtBearerGrant(trusted, audit, profiles=[IdJagProfile()]),
     )
     # Server nonces: a configured secret, else one derived from the key-encryption key, so replicas agree.
     nonce_secret = (

@@ -31,6 +31,7 @@ from typing import Any, Protocol
 from tokensmith import jose
 from tokensmith.config.exchange import TrustedIssuer
 from tokensmith.config.federation import JWT_BEARER_GRANT
+from tokensmith.config.server import ServerConfig
 from tokensmith.errors import OAuthError, invalid_grant, invalid_scope, unauthorized_client
 from tokensmith.server.core.audit import FAILED, GRANTED, REFUSED, AuditLog, ExchangeAttempt
 from tokensmith.server.core.context import GrantHandler, ServerContext
@@ -81,6 +82,10 @@ class AssertionProfile(Protocol):
 
     # The header `typ` it handles, normalized (lower case, no `application/`), e.g. "oauth-id-jag+jwt".
     typ: str
+
+    def metadata(self, config: ServerConfig) -> Mapping[str, Any]:
+        """What the profile adds to the discovery documents (RFC 8414 2), e.g. a grant profile it implements."""
+        ...
 
     async def __call__(
         self,
@@ -205,6 +210,12 @@ class JwtBearerGrant(GrantHandler):
             return datetime.fromtimestamp(exp, UTC)
         except (OverflowError, ValueError, OSError):
             raise invalid_grant("assertion 'exp' is out of range") from None
+
+    def metadata(self, config: ServerConfig) -> dict[str, Any]:
+        merged: dict[str, Any] = {}
+        for profile in self.profiles.values():
+            merged.update(profile.metadata(config))
+        return merged
 
     async def aclose(self) -> None:
         # Shared with the token exchange's validator; closing twice is harmless.

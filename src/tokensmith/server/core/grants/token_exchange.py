@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tokensmith.config.exchange import ID_TOKEN_TYPE, INPUT_TOKEN_TYPES, ISSUABLE_TOKEN_TYPES, REFRESH_TOKEN_TYPE
+from tokensmith.config.id_jag import ID_JAG_TOKEN_TYPE
 from tokensmith.config.server import TOKEN_EXCHANGE, ServerConfig
 from tokensmith.config.transaction_tokens import TXN_TOKEN_TYPE
 from tokensmith.errors import OAuthError, invalid_request, invalid_scope, invalid_target, unauthorized_client
@@ -26,6 +27,7 @@ from tokensmith.server.core.grants.exchange_refresh import (
     new_exchange_lineage,
     save_exchange_refresh_token,
 )
+from tokensmith.server.core.grants.id_jag_exchange import exchange_for_id_jag
 from tokensmith.server.core.grants.issuance import token_type as bound_token_type
 from tokensmith.server.core.policy import (
     build_act,
@@ -59,13 +61,20 @@ def token_exchange_metadata(config: ServerConfig) -> dict[str, Any]:
     requested = {t for c in exchangers for t in c.token_exchange.requested_token_types}
     if any(c.token_exchange.issue_refresh_token for c in exchangers):
         requested.add(REFRESH_TOKEN_TYPE)
-    return {
+    issues_id_jag = any(c.token_exchange.id_jag is not None for c in exchangers)
+    if issues_id_jag:
+        requested.add(ID_JAG_TOKEN_TYPE)
+    metadata: dict[str, Any] = {
         "token_exchange_subject_token_types_supported": list(INPUT_TOKEN_TYPES),
         "token_exchange_actor_token_types_supported": list(INPUT_TOKEN_TYPES),
         "token_exchange_requested_token_types_supported": [
-            t for t in (*ISSUABLE_TOKEN_TYPES, REFRESH_TOKEN_TYPE) if t in requested
+            t for t in (*ISSUABLE_TOKEN_TYPES, REFRESH_TOKEN_TYPE, ID_JAG_TOKEN_TYPE) if t in requested
         ],
     }
+    if issues_id_jag:
+        # draft-ietf-oauth-identity-assertion-authz-grant 8.1 (defined by draft-ietf-oauth-identity-chaining).
+        metadata["identity_chaining_requested_token_types_supported"] = [ID_JAG_TOKEN_TYPE]
+    return metadata
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +197,19 @@ async def exchange(
     attempt.details["subject_token_type"] = parsed.subject_token_type
     if parsed.requested_token_type is not None:
         attempt.details["requested_token_type"] = parsed.requested_token_type
+    if parsed.requested_token_type == ID_JAG_TOKEN_TYPE:
+        return await exchange_for_id_jag(
+            subject_token=parsed.subject_token,
+            subject_token_type=parsed.subject_token_type,
+            audiences=parsed.audiences,
+            resources=parsed.resources,
+            scope=parsed.scope,
+            has_actor_token=parsed.actor_token is not None,
+            client=client,
+            ctx=ctx,
+            validator=validator,
+            attempt=attempt,
+        )
     delegation = parsed.actor_token is not None
     attempt.details["mode"] = "delegation" if delegation else "impersonation"
     check_mode(policy, delegation=delegation)
