@@ -22,6 +22,8 @@ from tokensmith.server.core.context import ServerContext
 from tokensmith.server.core.grants.base import TokenRequest
 
 IDP = "https://idp.example"
+# A workload issuer (trust policies) the wiki client also trusts, with the same keys for brevity.
+CI = "https://ci.example"
 CHAT_API = "https://api.chat.example/"
 
 
@@ -39,7 +41,7 @@ class IdentityProvider:
             return httpx.Response(200, json={"keys": [self.key.as_dict(private=False)]})
         return httpx.Response(404)
 
-    def id_jag(self, *, typ: str = "oauth-id-jag+jwt", key: ECKey | None = None, **overrides: Any) -> str:
+    def id_jag(self, *, typ: str | None = "oauth-id-jag+jwt", key: ECKey | None = None, **overrides: Any) -> str:
         now = int(self.clock().timestamp())
         claims: dict[str, Any] = {
             "iss": IDP,
@@ -56,7 +58,8 @@ class IdentityProvider:
         claims.update(overrides)
         claims = {k: v for k, v in claims.items() if v is not None}
         signer = key or self.key
-        return jwt.encode({"alg": "ES256", "kid": signer.kid, "typ": typ}, claims, signer, algorithms=["ES256"])
+        header = {"alg": "ES256", "kid": signer.kid, **({"typ": typ} if typ else {})}
+        return jwt.encode(header, claims, signer, algorithms=["ES256"])
 
 
 def config() -> ServerConfig:
@@ -71,12 +74,20 @@ def config() -> ServerConfig:
             "issuer": ISSUER,
             "keys": {"access-token-algorithm": "ES256", "id-token-algorithm": "ES256"},
             "trusted-issuers": [
-                {"issuer": IDP, "algorithms": ["ES256"], "subject-prefix": "idp|", "copy-claims": ["amr"]}
+                {"issuer": IDP, "algorithms": ["ES256"], "subject-prefix": "idp|", "copy-claims": ["amr"]},
+                {
+                    "issuer": CI,
+                    "jwks-uri": f"{CI}/jwks",
+                    "algorithms": ["ES256"],
+                    "trust-policies": [
+                        {"name": "wiki-ci", "conditions": {"sub": "repo:acme/wiki:*"}, "client": "wiki"}
+                    ],
+                },
             ],
             "clients": {
                 "wiki": {
                     "registration": wiki_registration,
-                    "jwt-bearer": {"issuers": [IDP]},
+                    "jwt-bearer": {"issuers": [IDP, CI]},
                     "id-jag": {"scopes": ["chat.read"], "resources": [CHAT_API]},
                 },
                 # May present this issuer's assertions, but has no ID-JAG policy.
@@ -228,3 +239,37 @@ async def test_a_public_client_may_not_use_the_grant(ctx: ServerContext, idp: Id
     with pytest.raises(OAuthError) as caught:
         await ctx.grants[JWT_BEARER](bearer_request(idp.id_jag()), client(ctx, "wiki", method="none"), ctx)
     assert caught.value.error == "unauthorized_client"
+
+
+async def test_a_stolen_id_jag_refused_to_another_client_stays_usable_by_its_own(
+    ctx: ServerContext, idp: IdentityProvider
+) -> None:
+    assertion = idp.id_jag()  # names wiki as its client
+    # Refused to clients it does not name (one without an ID-JAG policy, one with): its jti is not used up.
+    assert (await refusal(ctx, assertion, client_id="notes")).error == "unauthorized_client"
+    error = await refusal(ctx, assertion, client_id="other")
+    assert "not for the authenticated client 'other'" in (error.description or "")
+    body = await present(ctx, assertion)
+    assert body["scope"] == "chat.read"
+    # Once granted, it is used up.
+    assert "was already used" in ((await refusal(ctx, assertion)).description or "")
+
+
+@pytest.mark.parametrize("typ", ["JWT", None])
+async def test_a_plain_jwt_of_an_identity_provider_is_no_workload_assertion(
+    ctx: ServerContext, idp: IdentityProvider, typ: str | None
+) -> None:
+    # The identity provider is trusted for ID-JAGs; without trust policies its other JWTs are worth nothing here.
+    error = await refusal(ctx, idp.id_jag(typ=typ))
+    assert error.error == "invalid_grant"
+    assert f"{IDP} has no trust policies" in (error.description or "")
+
+
+async def test_an_id_jag_of_a_workload_issuer_is_refused(ctx: ServerContext, idp: IdentityProvider) -> None:
+    # The workload issuer's own tokens pass its trust policies...
+    body = await present(ctx, idp.id_jag(iss=CI, typ="JWT", sub="repo:acme/wiki:ref:refs/heads/main"))
+    assert ctx.keys.verify(body["access_token"]).claims["sub"] == "repo:acme/wiki:ref:refs/heads/main"
+    # ...but it cannot assert a user's identity with an ID-JAG.
+    error = await refusal(ctx, idp.id_jag(iss=CI))
+    assert error.error == "invalid_grant"
+    assert f"{CI} has trust policies" in (error.description or "")

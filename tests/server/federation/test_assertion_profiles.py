@@ -16,7 +16,7 @@ from tokensmith.errors import OAuthError
 from tokensmith.server.core.audit import AuditLog, ExchangeAttempt
 from tokensmith.server.core.context import ServerContext
 from tokensmith.server.core.grants.base import AuthenticatedClient, TokenRequest, TokenResponse
-from tokensmith.server.core.grants.jwt_bearer import JWT_BEARER_GRANT, JwtBearerGrant, VerifiedAssertion
+from tokensmith.server.core.grants.jwt_bearer import JWT_BEARER_GRANT, Issuance, JwtBearerGrant, VerifiedAssertion
 from tokensmith.store.records import ClientAssertionRecord
 
 IDP = "https://idp.example"
@@ -54,10 +54,16 @@ class RecordingProfile:
         client: AuthenticatedClient,
         ctx: ServerContext,
         attempt: ExchangeAttempt,
-    ) -> TokenResponse:
+    ) -> Issuance:
         self.seen.append(assertion)
         attempt.subject = str(assertion.claims["sub"])
-        return TokenResponse(access_token="issued-by-profile", expires_in=60)
+        if assertion.claims.get("refuse"):
+            raise OAuthError("invalid_grant", "refused by the profile")
+
+        async def issue() -> TokenResponse:
+            return TokenResponse(access_token="issued-by-profile", expires_in=60)
+
+        return issue
 
 
 def jwks(request: httpx.Request) -> httpx.Response:
@@ -122,10 +128,22 @@ async def test_a_registered_typ_goes_to_its_profile(ctx: ServerContext) -> None:
     # Without that profile (the server as wired), the same typ is refused.
     with pytest.raises(OAuthError, match="'example-assertion\\+jwt' are not accepted"):
         await registered(request(assertion(ctx, PROFILE_TYP, jti="j3")), app, ctx)
-    # An identity token (no typ) goes to the workload profile: this issuer has no trust policies.
-    issued = await registered(request(assertion(ctx, None, jti="j4")), app, ctx)
-    assert issued.scope is not None
-    assert issued.scope == ("read",)
+    # An identity token (no typ) goes to the workload profile, which needs trust policies this issuer lacks.
+    with pytest.raises(OAuthError, match="has no trust policies"):
+        await registered(request(assertion(ctx, None, jti="j4")), app, ctx)
+
+
+async def test_the_jti_is_used_up_only_once_the_profile_accepts(ctx: ServerContext) -> None:
+    registered = ctx.grants[JWT_BEARER_GRANT]
+    assert isinstance(registered, JwtBearerGrant)
+    grant = JwtBearerGrant(registered.trusted, AuditLog(ctx.store), profiles=[RecordingProfile()])
+    app = AuthenticatedClient(config=ctx.config.clients["app"], method="client_secret_basic")
+    with pytest.raises(OAuthError, match="refused by the profile"):
+        await grant(request(assertion(ctx, PROFILE_TYP, jti="once", refuse=True)), app, ctx)
+    response = await grant(request(assertion(ctx, PROFILE_TYP, jti="once")), app, ctx)
+    assert response.access_token == "issued-by-profile"
+    with pytest.raises(OAuthError, match="already used"):
+        await grant(request(assertion(ctx, PROFILE_TYP, jti="once")), app, ctx)
 
 
 def test_a_typ_is_registered_once(ctx: ServerContext) -> None:

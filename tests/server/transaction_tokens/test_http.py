@@ -103,7 +103,8 @@ async def newest_events(database_url: str, count: int) -> list[AuditEvent]:
 
 def self_signed(key: Any = EC_KEY, **claims: Any) -> str:
     now = int(time.time())
-    body = {"iss": "user-service", "sub": "batch-job", "iat": now, "exp": now + 60, **claims}
+    body = {"iss": "user-service", "sub": "batch-job", "iat": now, "exp": now + 60, "jti": str(uuid.uuid4()), **claims}
+    body = {k: v for k, v in body.items() if v is not None}
     return jws.serialize_compact({"alg": "ES256", "kid": "ec-1", "typ": "JWT"}, json.dumps(body), key)
 
 
@@ -335,6 +336,27 @@ async def test_a_self_signed_subject_token(http: httpx.AsyncClient, base_url: st
         )
         assert refused.status_code == 400, reason
         assert reason in refused.json()["error_description"], refused.json()
+
+
+async def test_a_self_signed_subject_token_is_used_once(http: httpx.AsyncClient, base_url: str) -> None:
+    async def send(token: str, scope: str = "message.read") -> httpx.Response:
+        return await txn_request(http, subject_token=token, subject_token_type=SELF_SIGNED_TOKEN_TYPE, scope=scope)
+
+    token = self_signed(aud=base_url, scope="message.read")
+    assert (await send(token)).status_code == 200
+    replayed = await send(token)
+    assert replayed.status_code == 400, replayed.text
+    assert replayed.json()["error"] == "invalid_request"
+    assert "already used" in replayed.json()["error_description"]
+
+    # A refused request does not use the token up.
+    token = self_signed(aud=base_url, scope="message.read")
+    assert (await send(token, scope="message.write")).json()["error"] == "invalid_scope"
+    assert (await send(token)).status_code == 200
+
+    missing = await send(self_signed(aud=base_url, scope="message.read", jti=None))
+    assert missing.status_code == 400
+    assert "'jti'" in missing.json()["error_description"]
 
 
 async def test_an_unsigned_json_subject_token(http: httpx.AsyncClient) -> None:

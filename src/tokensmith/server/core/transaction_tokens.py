@@ -12,10 +12,15 @@ token's own scope (directly or through ``scope-mappings``); a subject token with
 ``unscoped-subject-scopes``. A replacement keeps ``txn``, ``sub`` and ``aud``, may only narrow ``scope``, may add to
 (never change) ``rctx`` and ``tctx``, never outlives the token it replaces, and records the workloads that
 requested the earlier tokens of the transaction in ``rctx.req_wl_chain``.
+
+A self-signed subject token is single use: it must carry a ``jti``, recorded in the store (as the JWT bearer grant
+records an assertion's, atomically, so that a replay fails on every replica) once every check has passed and kept
+until the token expires.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from collections.abc import Mapping, Sequence
@@ -37,10 +42,12 @@ from tokensmith.config.transaction_tokens import (
 from tokensmith.errors import invalid_request, invalid_scope, invalid_target, unauthorized_client
 from tokensmith.server.core.audit import ExchangeAttempt
 from tokensmith.server.core.context import ServerContext
+from tokensmith.server.core.digest import digest
 from tokensmith.server.core.grants.base import AuthenticatedClient, TokenRequest, TokenResponse
 from tokensmith.server.core.policy import exchange_binding
 from tokensmith.server.core.principals import check_exchange_input
 from tokensmith.server.core.subject_tokens import MAX_TOKEN_BYTES, SubjectTokenValidator, TokenRules, scopes_of
+from tokensmith.store.records import ClientAssertionRecord
 
 # RFC 8693 2.2.1: the token_type of an issued token that is not an access token.
 NOT_APPLICABLE = "N_A"
@@ -48,6 +55,7 @@ NOT_APPLICABLE = "N_A"
 MAX_SELF_SIGNED_AGE = timedelta(minutes=5)
 # The rctx member where a replacement keeps the workloads that requested the earlier tokens of the transaction.
 CHAIN_MEMBER = "req_wl_chain"
+MAX_JTI_LENGTH = 255
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +68,8 @@ class TransactionSubject:
     # The claims of the Transaction Token being replaced; None for a first token.
     replaced: Mapping[str, Any] | None = None
     expires_at: datetime | None = None
+    # A self-signed subject token's jti, used up once the request is accepted.
+    single_use: ClientAssertionRecord | None = None
 
 
 class TransactionTokenService:
@@ -148,6 +158,8 @@ class TransactionTokenService:
             attempt.details["replaced"] = True
         if expires_at <= now:
             raise invalid_request("the Transaction Token to replace has no lifetime left")
+        if subject.single_use is not None and not await ctx.store.use_client_assertion(subject.single_use):
+            raise invalid_request("the self-signed subject_token was already used (its jti was seen before)")
         claims["exp"] = int(expires_at.timestamp())
         if rctx:
             claims["rctx"] = rctx
@@ -324,10 +336,23 @@ async def _self_signed(
             f"a self-signed subject_token must be fresh ('iat' at most {int(MAX_SELF_SIGNED_AGE.total_seconds())} s ago)"
         )
     try:
-        jose.check_times(claims, now=now, leeway=skew)
+        exp = jose.check_times(claims, now=now, leeway=skew)
     except jose.InvalidClaims as exc:
         raise invalid_request(f"subject_token {exc}") from None
-    return _claimed_subject(claims)
+    jti = claims.get("jti")
+    if not isinstance(jti, str) or not jti or len(jti) > MAX_JTI_LENGTH:
+        raise invalid_request(
+            f"a self-signed subject_token needs a 'jti' (a unique string of at most {MAX_JTI_LENGTH} characters)"
+        )
+    try:
+        expires_at = datetime.fromtimestamp(exp, UTC)
+    except (OverflowError, ValueError, OSError):
+        raise invalid_request("subject_token 'exp' is out of range") from None
+    # Keyed by the workload (two workloads may use the same jti); kept until the token can no longer be accepted.
+    single_use = ClientAssertionRecord(
+        f"txn-self-signed:{digest(client.client_id)}", jti, expires_at + ctx.config.tokens.clock_skew
+    )
+    return dataclasses.replace(_claimed_subject(claims), single_use=single_use)
 
 
 def _unsigned_json(token: str) -> TransactionSubject:

@@ -2,10 +2,12 @@
 the ``oauth-id-jag+jwt`` profile of the JWT bearer grant (RFC 7523 2.1, ``grants/jwt_bearer.py``).
 
 The grant has already checked what every assertion gets (signature by a trusted issuer under the client's
-``jwt-bearer.issuers``, ``aud``, lifetime, single use of the ``jti``) and audits the outcome. This profile adds
+``jwt-bearer.issuers``, one without trust policies, ``aud``, lifetime) and audits the outcome. This profile adds
 the draft's rules (:func:`tokensmith.server.core.id_jag.check_id_jag`: ``aud`` this server's issuer alone,
-``client_id`` the authenticated client) and the client's policy (``clients.<name>.id-jag``), then issues an access
-token for the grant's ``sub`` with the scopes and resources the policy allows. No refresh token (draft 4.4.3).
+``client_id`` the authenticated client) and the client's policy (``clients.<name>.id-jag``); once they pass, the
+grant uses up the ``jti`` (so an ID-JAG refused to a client it does not name stays good for the one it names) and
+the profile issues an access token for the grant's ``sub`` with the scopes and resources the policy allows. No
+refresh token (draft 4.4.3).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from tokensmith.server.core.audit import ExchangeAttempt
 from tokensmith.server.core.context import ServerContext
 from tokensmith.server.core.grants.base import AuthenticatedClient, TokenRequest, TokenResponse
 from tokensmith.server.core.grants.issuance import token_type as bound_token_type
-from tokensmith.server.core.grants.jwt_bearer import VerifiedAssertion
+from tokensmith.server.core.grants.jwt_bearer import Issuance, VerifiedAssertion
 from tokensmith.server.core.id_jag import accepted_audience, accepted_scope, check_id_jag
 from tokensmith.server.core.subject_tokens import TOKEN_CLAIMS
 
@@ -43,7 +45,7 @@ class IdJagProfile:
         client: AuthenticatedClient,
         ctx: ServerContext,
         attempt: ExchangeAttempt,
-    ) -> TokenResponse:
+    ) -> Issuance:
         acceptance = client.config.id_jag
         if acceptance is None:
             raise unauthorized_client("this client may not present ID-JAGs (it has no id-jag policy)")
@@ -64,28 +66,32 @@ class IdJagProfile:
         audience = accepted_audience(acceptance, client.client_id, grant)
         scope = accepted_scope(acceptance, client.config.registration.scopes, grant)
         attempt.audience, attempt.scope = audience, scope
-        issued = await ctx.tokens.issue_access_token(
-            subject=subject,
-            client_id=client.client_id,
-            audience=audience,
-            scope=scope,
-            ttl=acceptance.token_time_to_live or client.config.token.access_token_time_to_live,
-            extra_claims={
-                k: grant.claims[k] for k in trusted.copy_claims if k in grant.claims and k not in TOKEN_CLAIMS
-            },
-            dpop_jkt=request.dpop_jkt,
-        )
-        attempt.details["issued_jti"] = issued.jti
-        response = TokenResponse(
-            access_token=issued.token,
-            expires_in=issued.expires_in,
-            scope=scope or None,
-            token_type=bound_token_type(request.dpop_jkt),
-        )
-        if grant.resources:
-            # draft 4.4.1: the granted resources are part of the response.
-            response.extra["resource"] = audience[0] if len(audience) == 1 else list(audience)
-        return response
+
+        async def issue() -> TokenResponse:
+            issued = await ctx.tokens.issue_access_token(
+                subject=subject,
+                client_id=client.client_id,
+                audience=audience,
+                scope=scope,
+                ttl=acceptance.token_time_to_live or client.config.token.access_token_time_to_live,
+                extra_claims={
+                    k: grant.claims[k] for k in trusted.copy_claims if k in grant.claims and k not in TOKEN_CLAIMS
+                },
+                dpop_jkt=request.dpop_jkt,
+            )
+            attempt.details["issued_jti"] = issued.jti
+            response = TokenResponse(
+                access_token=issued.token,
+                expires_in=issued.expires_in,
+                scope=scope or None,
+                token_type=bound_token_type(request.dpop_jkt),
+            )
+            if grant.resources:
+                # draft 4.4.1: the granted resources are part of the response.
+                response.extra["resource"] = audience[0] if len(audience) == 1 else list(audience)
+            return response
+
+        return issue
 
 
 __all__ = ["IdJagProfile"]

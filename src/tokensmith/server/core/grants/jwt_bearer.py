@@ -6,8 +6,7 @@ Every assertion gets the same checks first (RFC 7523 3), whatever it is: at most
 ``iss`` a trusted issuer the client may present assertions from (``clients.<name>.jwt-bearer.issuers``); ``aud``
 naming this server (its issuer URL or token endpoint, or the issuer's configured ``audiences``); ``exp`` required
 and no further ahead than the issuer's ``max-assertion-lifetime``; ``nbf`` and ``iat`` within the clock skew; a
-``jti`` (unless the issuer has ``require-jti: false``) accepted once, recorded in the store until the assertion
-expires so that a replay fails on every replica. A public client may use the grant only when its
+``jti`` (unless the issuer has ``require-jti: false``). A public client may use the grant only when its
 ``jwt-bearer.allow-unauthenticated`` says so. Every failure is ``invalid_grant`` with a description saying why.
 
 **Extension point.** What the verified assertion is worth is then decided by the :class:`AssertionProfile`
@@ -15,7 +14,15 @@ registered for its header ``typ`` (compared case-insensitively, without an ``app
 4.1.9). Without ``typ``, or with ``JWT``, the assertion is a workload's identity token and
 :class:`WorkloadAssertion` applies the issuer's trust policies (workload identity federation). Any other ``typ``
 (``at+jwt``, ``dpop+jwt``, ...) is refused unless a profile for it was registered in ``core/wiring.py``: a token
-made for another purpose never passes as an assertion (RFC 8725 3.11).
+made for another purpose never passes as an assertion (RFC 8725 3.11). An issuer's trust policies decide which
+path it may take: an issuer with trust policies is a workload issuer, whose assertions are only workload
+assertions; an issuer without them (an identity provider) is trusted only for the registered profiles (ID-JAG),
+so neither its plain JWTs nor another issuer's profile-typed tokens pass for what they are not.
+
+**Single use.** The assertion's ``jti`` is recorded in the store (until it expires, so that a replay fails on
+every replica) only once every check that can refuse it has passed, the profile's included, and before the token
+is issued: an assertion refused to one client (a stolen ID-JAG presented by a client it does not name) stays
+usable by the client it was made for.
 
 Each request, granted or refused, leaves an audit event (``jwt_bearer``).
 """
@@ -23,7 +30,7 @@ Each request, granted or refused, leaves an audit event (``jwt_bearer``).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -39,7 +46,7 @@ from tokensmith.server.core.digest import digest
 from tokensmith.server.core.grants.base import AuthenticatedClient, TokenRequest, TokenResponse
 from tokensmith.server.core.grants.issuance import OPENID, new_grant_id, token_audience, token_type
 from tokensmith.server.core.subject_tokens import TOKEN_CLAIMS, audiences_of
-from tokensmith.server.core.trusted_issuers import TrustedIssuers, apply_trust_policies, render, within_ceiling
+from tokensmith.server.core.trusted_issuers import TrustedIssuers, apply_trust_policies, within_ceiling
 from tokensmith.store.records import ClientAssertionRecord
 
 JWT_BEARER_EVENT = "jwt_bearer"
@@ -61,7 +68,8 @@ def normalized_typ(header: Mapping[str, Any]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class VerifiedAssertion:
-    """An assertion that passed the checks every assertion gets: signature, issuer, audience, times, replay."""
+    """An assertion that passed the checks every assertion gets: signature, issuer, audience, times (its ``jti``
+    is not yet used: the grant records it once the profile has accepted the assertion)."""
 
     token: jose.CompactJWS
     issuer: TrustedIssuer
@@ -74,11 +82,17 @@ class VerifiedAssertion:
         return self.token.claims
 
 
+# What an accepted assertion gets: issues the token (called once the assertion's jti is used up).
+Issuance = Callable[[], Awaitable[TokenResponse]]
+
+
 class AssertionProfile(Protocol):
     """What an assertion of one ``typ`` is worth: the extension point of the grant. Register an implementation
     in ``core/wiring.py`` (``JwtBearerGrant(..., profiles=[...])``); it receives an assertion already verified by
-    :class:`JwtBearerGrant` and returns the token response, or raises an ``OAuthError`` (``invalid_grant`` for a
-    refused assertion). ``attempt`` is the audit record: fill in subject, audience, scope and details."""
+    :class:`JwtBearerGrant`, makes every check that can refuse it (raising an ``OAuthError``, ``invalid_grant``
+    for a refused assertion) and returns the :data:`Issuance` that issues the token, which must not refuse: the
+    grant uses the assertion's ``jti`` up between the two. ``attempt`` is the audit record: fill in subject,
+    audience, scope and details."""
 
     # The header `typ` it handles, normalized (lower case, no `application/`), e.g. "oauth-id-jag+jwt".
     typ: str
@@ -94,7 +108,7 @@ class AssertionProfile(Protocol):
         client: AuthenticatedClient,
         ctx: ServerContext,
         attempt: ExchangeAttempt,
-    ) -> TokenResponse: ...
+    ) -> Issuance: ...
 
 
 class JwtBearerGrant(GrantHandler):
@@ -142,13 +156,42 @@ class JwtBearerGrant(GrantHandler):
         attempt.details.update(assertion_issuer=assertion.issuer.issuer, assertion_typ=assertion.typ or None)
         if assertion.jti is not None:
             attempt.details["assertion_jti"] = assertion.jti
-        profile = self.workload if assertion.typ in WORKLOAD_TYPS else self.profiles.get(assertion.typ)
+        profile = self._profile(assertion)
+        issue = await profile(assertion, request, client, ctx, attempt)
+        await self._use_once(assertion, ctx)
+        return await issue()
+
+    def _profile(self, assertion: VerifiedAssertion) -> AssertionProfile | WorkloadAssertion:
+        if assertion.typ in WORKLOAD_TYPS:
+            # It refuses an issuer without trust policies.
+            return self.workload
+        profile = self.profiles.get(assertion.typ)
         if profile is None:
             raise invalid_grant(f"assertions of type (typ) {assertion.typ!r} are not accepted")
-        return await profile(assertion, request, client, ctx, attempt)
+        if assertion.issuer.trust_policies:
+            raise invalid_grant(
+                f"assertion issuer {assertion.issuer.issuer} has trust policies: it is trusted for workload "
+                f"assertions (typ JWT) only, not for {assertion.typ!r}"
+            )
+        return profile
+
+    @staticmethod
+    async def _use_once(assertion: VerifiedAssertion, ctx: ServerContext) -> None:
+        """Record the ``jti`` until the assertion can no longer be accepted; a second use is refused, atomically
+        by the store, on every replica. Keyed by issuer: two issuers may use the same jti."""
+        if assertion.jti is None:
+            return
+        record = ClientAssertionRecord(
+            f"jwt-bearer:{digest(assertion.issuer.issuer)}",
+            assertion.jti,
+            assertion.expires_at + ctx.config.tokens.clock_skew,
+        )
+        if not await ctx.store.use_client_assertion(record):
+            raise invalid_grant("assertion was already used (its jti was seen before)")
 
     async def verify(self, raw: str, client: AuthenticatedClient, ctx: ServerContext) -> VerifiedAssertion:
-        """The checks every assertion gets (module docstring), then its ``jti`` recorded; ``invalid_grant`` else."""
+        """The checks every assertion gets (module docstring); ``invalid_grant`` else. Its ``jti`` is not used up
+        here: the grant does it once the assertion is accepted."""
         if len(raw) > MAX_ASSERTION_BYTES:
             raise invalid_grant(f"assertion is larger than {MAX_ASSERTION_BYTES} bytes")
         try:
@@ -186,11 +229,6 @@ class JwtBearerGrant(GrantHandler):
             raise invalid_grant(f"assertion 'jti' must be a non-empty string of at most {MAX_JTI_LENGTH} characters")
         if jti is None and issuer.require_jti:
             raise invalid_grant("assertion has no 'jti' claim (this issuer's assertions must be single-use)")
-        if jti is not None:
-            # Keyed by issuer: two issuers may use the same jti. Kept until the assertion can no longer be accepted.
-            record = ClientAssertionRecord(f"jwt-bearer:{digest(iss)}", jti, expires_at + ctx.config.tokens.clock_skew)
-            if not await ctx.store.use_client_assertion(record):
-                raise invalid_grant("assertion was already used (its jti was seen before)")
         return VerifiedAssertion(token, issuer, normalized_typ(token.header), expires_at, jti)
 
     @staticmethod
@@ -224,7 +262,8 @@ class JwtBearerGrant(GrantHandler):
 
 class WorkloadAssertion:
     """The assertion is a workload's identity token (GitHub Actions, Kubernetes, SPIFFE, any OpenID provider):
-    its issuer's trust policies decide the access token's subject, scope ceiling and claims. For the client that
+    its issuer's trust policies decide the access token's subject, scope ceiling and claims; an issuer without
+    trust policies is refused (it is trusted for other purposes, ID-JAGs or subject tokens). For the client that
     asked: ``aud`` is its audience, scope at most its registered scopes, lifetime its access-token lifetime (or
     the policy's) and never past the assertion's ``exp``. No refresh token: the workload asks again."""
 
@@ -237,14 +276,16 @@ class WorkloadAssertion:
         client: AuthenticatedClient,
         ctx: ServerContext,
         attempt: ExchangeAttempt,
-    ) -> TokenResponse:
+    ) -> Issuance:
         issuer, claims = assertion.issuer, assertion.claims
         identity = apply_trust_policies(issuer, claims, client_id=client.client_id, refuse=invalid_grant)
         if identity is None:
-            subject = issuer.subject_prefix + render(f"{{{issuer.subject_claim}}}", claims, "(none)", invalid_grant)
-        else:
-            subject = identity.subject
-            attempt.details["trust_policy"] = identity.policy
+            raise invalid_grant(
+                f"assertion issuer {issuer.issuer} has no trust policies, so its JWTs (typ JWT or none) are not "
+                "accepted as workload assertions"
+            )
+        subject = identity.subject
+        attempt.details["trust_policy"] = identity.policy
         attempt.subject = subject
         if assertion.expires_at <= ctx.clock():
             # Accepted within the clock skew, but no time left to give a token.
@@ -260,30 +301,31 @@ class WorkloadAssertion:
         audience = token_audience(client.config)
         attempt.audience = audience
         extra = {k: claims[k] for k in issuer.copy_claims if k in claims and k not in TOKEN_CLAIMS}
-        if identity is not None:
-            extra.update(identity.claims)
-        ttl = (identity.token_time_to_live if identity is not None else None) or (
-            client.config.token.access_token_time_to_live
-        )
-        issued = await ctx.tokens.issue_access_token(
-            subject=subject,
-            client_id=client.client_id,
-            audience=audience,
-            scope=scope,
-            ttl=ttl,
-            extra_claims=extra,
-            grant_id=new_grant_id(),
-            not_after=assertion.expires_at,
-            dpop_jkt=request.dpop_jkt,
-        )
-        attempt.details["issued_jti"] = issued.jti
-        show_scope = bool(scope) and (requested is None or set(requested) != set(scope))
-        return TokenResponse(
-            access_token=issued.token,
-            expires_in=issued.expires_in,
-            scope=scope if show_scope else None,
-            token_type=token_type(request.dpop_jkt),
-        )
+        extra.update(identity.claims)
+        ttl = identity.token_time_to_live or client.config.token.access_token_time_to_live
+
+        async def issue() -> TokenResponse:
+            issued = await ctx.tokens.issue_access_token(
+                subject=subject,
+                client_id=client.client_id,
+                audience=audience,
+                scope=scope,
+                ttl=ttl,
+                extra_claims=extra,
+                grant_id=new_grant_id(),
+                not_after=assertion.expires_at,
+                dpop_jkt=request.dpop_jkt,
+            )
+            attempt.details["issued_jti"] = issued.jti
+            show_scope = bool(scope) and (requested is None or set(requested) != set(scope))
+            return TokenResponse(
+                access_token=issued.token,
+                expires_in=issued.expires_in,
+                scope=scope if show_scope else None,
+                token_type=token_type(request.dpop_jkt),
+            )
+
+        return issue
 
 
 __all__ = [
@@ -291,6 +333,7 @@ __all__ = [
     "JWT_BEARER_GRANT",
     "MAX_ASSERTION_BYTES",
     "AssertionProfile",
+    "Issuance",
     "JwtBearerGrant",
     "VerifiedAssertion",
     "WorkloadAssertion",
