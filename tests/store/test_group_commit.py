@@ -19,23 +19,25 @@ class RecordingWriter:
         self.gate = asyncio.Event()
         self.gate.set()
 
-    async def __call__(self, rows: Sequence[Mapping[str, Any]]) -> None:
+    async def __call__(self, rows: Sequence[Mapping[str, Any]]) -> list[str]:
         await self.gate.wait()
         names = [str(row["name"]) for row in rows]
         self.batches.append(names)
         if "bad" in names:
             raise ValueError("duplicate key")
+        return [f"wrote {name}" for name in names]
 
 
 def row(name: str) -> Mapping[str, Any]:
     return {"name": name}
 
 
-async def test_concurrent_rows_are_written_in_one_batch() -> None:
+async def test_concurrent_rows_are_written_in_one_batch_each_caller_getting_its_rows_result() -> None:
     writer = RecordingWriter()
     commit = GroupCommit(writer)
-    await asyncio.gather(*(commit.submit(row(f"r{i}")) for i in range(20)))
+    results = await asyncio.gather(*(commit.submit(row(f"r{i}")) for i in range(20)))
     assert writer.batches == [[f"r{i}" for i in range(20)]]
+    assert results == [f"wrote r{i}" for i in range(20)]
 
 
 async def test_rows_submitted_during_a_flush_wait_for_the_next_one() -> None:
@@ -58,8 +60,8 @@ async def test_a_failing_row_fails_only_its_own_caller() -> None:
     results = await asyncio.gather(
         commit.submit(row("ok-1")), commit.submit(row("bad")), commit.submit(row("ok-2")), return_exceptions=True
     )
-    assert results[0] is None
-    assert results[2] is None
+    assert results[0] == "wrote ok-1"
+    assert results[2] == "wrote ok-2"
     assert isinstance(results[1], ValueError)
     # The batch failed, then each row was written alone to find whose it was.
     assert writer.batches == [["ok-1", "bad", "ok-2"], ["ok-1"], ["bad"], ["ok-2"]]

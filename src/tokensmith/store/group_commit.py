@@ -7,7 +7,8 @@ has at most one flush in flight: rows submitted meanwhile wait in a queue and th
 one transaction, one commit for the lot.
 
 Each caller still awaits the durability of its own row: :meth:`GroupCommit.submit` returns only once the
-transaction holding that row has committed, and raises what that write raised. When a batch fails, its rows are
+transaction holding that row has committed, with what ``write`` reported for that row (whether an insert that skips
+a taken key went in, say), and raises what that write raised. When a batch fails, its rows are
 written again one by one, so that one bad row (a duplicate key) fails only its own caller. ``write`` must leave
 nothing committed when it fails (one transaction).
 """
@@ -19,27 +20,28 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 Row = TypeVar("Row")
+Result = TypeVar("Result")
 
 
-class GroupCommit(Generic[Row]):
-    """Batches rows; ``write`` inserts the rows it is given in one transaction."""
+class GroupCommit(Generic[Row, Result]):
+    """Batches rows; ``write`` inserts the rows it is given in one transaction and returns one result per row."""
 
-    def __init__(self, write: Callable[[Sequence[Row]], Awaitable[None]], *, max_batch: int = 500) -> None:
+    def __init__(self, write: Callable[[Sequence[Row]], Awaitable[Sequence[Result]]], *, max_batch: int = 500) -> None:
         self._write = write
         self._max_batch = max_batch
-        self._queue: list[tuple[Row, asyncio.Future[None]]] = []
+        self._queue: list[tuple[Row, asyncio.Future[Result]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
-    async def submit(self, row: Row) -> None:
-        """Insert ``row`` together with whatever else is queued; return once it is committed. A caller cancelled
-        meanwhile stops waiting; its row is written (or not) all the same."""
+    async def submit(self, row: Row) -> Result:
+        """Insert ``row`` together with whatever else is queued; return its result once it is committed. A caller
+        cancelled meanwhile stops waiting; its row is written (or not) all the same."""
         loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
+        done: asyncio.Future[Result] = loop.create_future()
         self._queue.append((row, done))
         if self._flusher is None:
             self._flusher = loop.create_task(self._flush_all())
             self._flusher.add_done_callback(self._flusher_done)
-        await done
+        return await done
 
     async def drain(self) -> None:
         """Wait until every queued row is written (the store calls this before it closes)."""
@@ -71,30 +73,32 @@ class GroupCommit(Generic[Row]):
         finally:
             self._flusher = None
 
-    async def _flush(self, batch: list[tuple[Row, asyncio.Future[None]]]) -> None:
+    async def _flush(self, batch: list[tuple[Row, asyncio.Future[Result]]]) -> None:
         try:
-            await self._write([row for row, _ in batch])
+            results = await self._write([row for row, _ in batch])
         except Exception as exc:
             if len(batch) == 1:
-                _settle(batch[0][1], exc)
+                _fail(batch[0][1], exc)
                 return
             # Find out whose row failed: write them one by one, each caller gets its own outcome.
             for row, done in batch:
                 try:
-                    await self._write([row])
+                    (result,) = await self._write([row])
                 except Exception as row_exc:
-                    _settle(done, row_exc)
+                    _fail(done, row_exc)
                 else:
-                    _settle(done, None)
+                    _succeed(done, result)
         else:
-            for _, done in batch:
-                _settle(done, None)
+            for (_, done), result in zip(batch, results, strict=True):
+                _succeed(done, result)
 
 
-def _settle(done: asyncio.Future[None], error: Exception | None) -> None:
-    if done.done():  # its caller was cancelled meanwhile
-        return
-    if error is None:
-        done.set_result(None)
-    else:
+# A future whose caller was cancelled meanwhile is done already: it takes no outcome.
+def _succeed(done: asyncio.Future[Result], result: Result) -> None:
+    if not done.done():
+        done.set_result(result)
+
+
+def _fail(done: asyncio.Future[Result], error: Exception) -> None:
+    if not done.done():
         done.set_exception(error)

@@ -419,6 +419,8 @@ def _audit(row: RowMapping) -> AuditEvent:
 
 # A group-committed insert: the statement and one row's parameters.
 _Append = tuple[Executable, Mapping[str, Any]]
+# The statements of _inserts_unless_taken, which report per row whether it went in (run row by row, not executemany).
+_REPORTING_INSERTS: Final = frozenset(id(statement) for statement in _use_dpop_proof.values())
 
 
 # --- the store ------------------------------------------------------------------------------------------------
@@ -434,7 +436,7 @@ class SqlStore:
         self._tx = transactional(self._engine)
         # The inserts of the token endpoint (issued tokens and audit events), queued as (statement, parameters)
         # and written together, one transaction per flush (group_commit.py).
-        self._appends = GroupCommit[_Append](self._append)
+        self._appends = GroupCommit[_Append, bool](self._append)
         self._revocations_committed = 0
 
     @property
@@ -473,15 +475,22 @@ class SqlStore:
         async with self._engine.begin() as connection:
             return (await connection.execute(statements[self.dialect], params)).rowcount == 1
 
-    async def _append(self, rows: Sequence[_Append]) -> None:
+    async def _append(self, rows: Sequence[_Append]) -> list[bool]:
         """Insert the rows in one transaction, one ``executemany`` per statement, in arrival order within each
-        (a token's row comes after its parent's when both are in one flush)."""
-        by_statement: dict[int, tuple[Executable, list[Mapping[str, Any]]]] = {}
-        for statement, params in rows:
-            by_statement.setdefault(id(statement), (statement, []))[1].append(params)
+        (a token's row comes after its parent's when both are in one flush); True per row that went in. Inserts
+        that skip a taken key run row by row, so each row learns whether it went in."""
+        by_statement: dict[int, tuple[Executable, list[int]]] = {}
+        for index, (statement, _) in enumerate(rows):
+            by_statement.setdefault(id(statement), (statement, []))[1].append(index)
+        inserted = [True] * len(rows)
         async with self._tx.begin() as connection:
-            for statement, params_list in by_statement.values():
-                await connection.execute(statement, params_list)
+            for statement, indexes in by_statement.values():
+                if id(statement) not in _REPORTING_INSERTS:
+                    await connection.execute(statement, [rows[i][1] for i in indexes])
+                    continue
+                for i in indexes:
+                    inserted[i] = (await connection.execute(statement, rows[i][1])).rowcount == 1
+        return inserted
 
     async def _one(self, statement: Executable, params: Mapping[str, Any]) -> RowMapping | None:
         async with self._engine.connect() as connection:
@@ -633,7 +642,8 @@ class SqlStore:
     async def use_dpop_proof(self, proof: DPoPProofRecord) -> bool:
         """Record the proof's jti digest; False when it was recorded before (a replay), decided by the primary key
         across replicas."""
-        return await self._insert_unless_taken(_use_dpop_proof, _params(proof))
+        # Group-committed like the token it comes with: a proof checked per token request stays one row of a batch.
+        return await self._appends.submit((_use_dpop_proof[self.dialect], _params(proof)))
 
     # remembered consent
 
