@@ -112,6 +112,10 @@ async def test_dpop_proof_jti_is_single_use_and_purged(store: SqlStore) -> None:
         *(store.use_dpop_proof(DPoPProofRecord("b" * 64, live.expires_at)) for _ in range(5))
     )
     assert sorted(results) == [False, False, False, False, True]
+    # One flush of new and used jtis: each caller learns about its own.
+    mixed = [DPoPProofRecord(c * 64, live.expires_at) for c in "defa"]
+    outcomes = await asyncio.gather(*(store.use_dpop_proof(proof) for proof in mixed))
+    assert outcomes == [True, True, True, False]
     await store.use_dpop_proof(DPoPProofRecord("c" * 64, NOW - timedelta(seconds=1)))
     assert await store.purge_expired(NOW) == 1
     assert await store.use_dpop_proof(DPoPProofRecord("c" * 64, NOW + timedelta(minutes=1)))

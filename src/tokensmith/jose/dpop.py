@@ -14,10 +14,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,6 +37,8 @@ MAX_PROOF_LENGTH = 8 * 1024
 # RFC 7518 / RFC 7517 private key members (RSA, EC, OKP) and the symmetric `k`.
 PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _KEY_TYPES = ("RSA", "EC", "OKP")
+# Proof keys kept imported (see _imported_key): one per recently seen client key.
+PROOF_KEYS_KEPT = 1024
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -100,7 +104,8 @@ def normalize_htu(uri: str) -> str:
     return f"{scheme}://{netloc}{parts.path or '/'}"
 
 
-def _proof_key(header: dict[str, Any], algorithms: frozenset[str]) -> Key:
+def _proof_key(header: dict[str, Any], algorithms: frozenset[str]) -> tuple[Key, str]:
+    """The proof's public key, ready to verify, and its thumbprint."""
     jwk = header.get("jwk")
     if not isinstance(jwk, dict):
         raise InvalidDPoPProof("the DPoP proof has no 'jwk' header")
@@ -109,13 +114,20 @@ def _proof_key(header: dict[str, Any], algorithms: frozenset[str]) -> Key:
         raise InvalidDPoPProof(f"the DPoP proof's 'jwk' holds private key members {private}; send the public key only")
     if jwk.get("kty") not in _KEY_TYPES:
         raise InvalidDPoPProof("the DPoP proof's 'jwk' must be an RSA, EC or OKP public key")
+    return _imported_key(json.dumps(jwk, sort_keys=True), algorithms)
+
+
+# A client signs every proof with the same key: importing it (the curve point check, the RSA modulus) costs more
+# than verifying the signature, so the last keys seen are kept ready, with their thumbprints.
+@lru_cache(maxsize=PROOF_KEYS_KEPT)
+def _imported_key(jwk_json: str, algorithms: frozenset[str]) -> tuple[Key, str]:
     try:
-        imported = import_key(jwk)
+        imported = import_key(json.loads(jwk_json))
     except (JoseError, ValueError, TypeError, KeyError):
         raise InvalidDPoPProof("the DPoP proof's 'jwk' is not a readable public key") from None
     if not isinstance(imported, ECKey | RSAKey | OKPKey):  # pragma: no cover - kty was checked
         raise InvalidDPoPProof("the DPoP proof's 'jwk' must be an RSA, EC or OKP public key")
-    return Key(imported, algorithms)
+    return Key(imported, algorithms), jwk_thumbprint(imported)
 
 
 def check_proof(
@@ -151,7 +163,7 @@ def check_proof(
         raise InvalidDPoPProof(
             f"the DPoP proof's algorithm {token.alg!r} is not accepted; use one of {sorted(allowed)}"
         )
-    key = _proof_key(header, allowed)
+    key, jkt = _proof_key(header, allowed)
     if not key.verifies(token):
         raise InvalidDPoPProof("the DPoP proof's signature does not verify with its 'jwk'")
 
@@ -180,7 +192,7 @@ def check_proof(
     nonce = claims.get("nonce")
     if nonce is not None and not isinstance(nonce, str):
         raise InvalidDPoPProof("the DPoP proof's 'nonce' must be a string")
-    return DPoPProof(jkt=jwk_thumbprint(key.jwk), jti=jti, iat=int(iat), nonce=nonce)
+    return DPoPProof(jkt=jkt, jti=jti, iat=int(iat), nonce=nonce)
 
 
 def sign_proof(

@@ -315,7 +315,8 @@ def _inserts_unless_taken(table: Table) -> dict[str, Any]:
 
 _add_signing_key = _inserts_unless_taken(signing_keys)
 _use_client_assertion = _inserts_unless_taken(client_assertions)
-_use_dpop_proof = _inserts_unless_taken(dpop_proofs)
+# Group-committed: RETURNING names the rows that went in (executemany returns them too).
+_use_dpop_proof = {d: s.returning(dpop_proofs.c.jti_hash) for d, s in _inserts_unless_taken(dpop_proofs).items()}
 
 
 def _upserts(table: Table, values: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
@@ -419,8 +420,8 @@ def _audit(row: RowMapping) -> AuditEvent:
 
 # A group-committed insert: the statement and one row's parameters.
 _Append = tuple[Executable, Mapping[str, Any]]
-# The statements of _inserts_unless_taken, which report per row whether it went in (run row by row, not executemany).
-_REPORTING_INSERTS: Final = frozenset(id(statement) for statement in _use_dpop_proof.values())
+# Group-committed inserts that report which rows went in: the statement (by id) and the key it returns.
+_REPORTING_INSERTS: Final = {id(statement): "jti_hash" for statement in _use_dpop_proof.values()}
 
 
 # --- the store ------------------------------------------------------------------------------------------------
@@ -477,19 +478,23 @@ class SqlStore:
 
     async def _append(self, rows: Sequence[_Append]) -> list[bool]:
         """Insert the rows in one transaction, one ``executemany`` per statement, in arrival order within each
-        (a token's row comes after its parent's when both are in one flush); True per row that went in. Inserts
-        that skip a taken key run row by row, so each row learns whether it went in."""
+        (a token's row comes after its parent's when both are in one flush); True per row that went in (always, but
+        for the inserts in ``_REPORTING_INSERTS``, which skip a taken key and return the keys they inserted)."""
         by_statement: dict[int, tuple[Executable, list[int]]] = {}
         for index, (statement, _) in enumerate(rows):
             by_statement.setdefault(id(statement), (statement, []))[1].append(index)
         inserted = [True] * len(rows)
         async with self._tx.begin() as connection:
             for statement, indexes in by_statement.values():
-                if id(statement) not in _REPORTING_INSERTS:
-                    await connection.execute(statement, [rows[i][1] for i in indexes])
+                result = await connection.execute(statement, [rows[i][1] for i in indexes])
+                key = _REPORTING_INSERTS.get(id(statement))
+                if key is None:
                     continue
+                new = set(result.scalars())
                 for i in indexes:
-                    inserted[i] = (await connection.execute(statement, rows[i][1])).rowcount == 1
+                    value = rows[i][1][key]
+                    inserted[i] = value in new
+                    new.discard(value)  # the same key twice in one flush: only the first row went in
         return inserted
 
     async def _one(self, statement: Executable, params: Mapping[str, Any]) -> RowMapping | None:
