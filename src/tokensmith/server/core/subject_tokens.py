@@ -15,7 +15,8 @@ RFC 7009's revocation error, not the token endpoint's).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -33,7 +34,7 @@ from tokensmith.config.exchange import (
 from tokensmith.errors import invalid_request
 from tokensmith.server.clock import Clock
 from tokensmith.server.core.revocation_cache import RevocationCache
-from tokensmith.server.core.trusted_issuers import FederatedIdentity, TrustedIssuers, apply_trust_policies
+from tokensmith.server.core.trusted_issuers import FederatedIdentity, Refusal, TrustedIssuers, apply_trust_policies
 from tokensmith.server.keys import KeyManager
 from tokensmith.store.base import Store
 
@@ -159,7 +160,7 @@ class SubjectTokenValidator:
         self._check_type(token_type, role)
         if len(token) > MAX_TOKEN_BYTES:
             raise invalid_request(f"{role}_token is larger than {MAX_TOKEN_BYTES} bytes")
-        parsed = _parse(token, role)
+        parsed = parse_signed(token, f"{role}_token", invalid_request)
         iss = parsed.claims.get("iss")
         trusted = self._issuer_of(iss, role, rules)
         await self._verify(parsed, trusted, role)
@@ -196,17 +197,11 @@ class SubjectTokenValidator:
         return trusted
 
     async def _verify(self, token: jose.CompactJWS, trusted: TrustedIssuer | None, role: TokenRole) -> None:
-        try:
+        with verifying(f"{role}_token", invalid_request):
             if trusted is None:
                 await self._keys.verify_or_refresh(token)
             else:
                 await self.trusted.verify(token, trusted)
-        except jose.KeysUnavailable as exc:
-            raise invalid_request(f"{role}_token cannot be verified: {exc}") from None
-        except jose.UnknownKey:
-            raise invalid_request(f"{role}_token is signed with a key its issuer does not publish") from None
-        except jose.InvalidJWT as exc:
-            raise invalid_request(f"{role}_token is invalid: {exc}") from None
 
     async def _local_token(
         self, claims: dict[str, Any], token_type: str, role: TokenRole, rules: TokenRules
@@ -295,17 +290,33 @@ class SubjectTokenValidator:
             raise invalid_request(f"{role}_token: 'exp' is out of range") from None
 
 
-def _parse(token: str, role: TokenRole) -> jose.CompactJWS:
-    """The token parsed once, unverified: its claims choose the key source, then this same parse is verified."""
+def parse_signed(raw: str, name: str, refuse: Refusal) -> jose.CompactJWS:
+    """A JWT received as input (``name`` says which, for the error), parsed once and unverified: its claims choose
+    the key source, then this same parse is verified. An unsigned one is refused at once."""
     try:
-        parsed = jose.parse(token)
+        parsed = jose.parse(raw)
     except jose.MalformedJWT as exc:
-        raise invalid_request(f"{role}_token {exc}") from None
+        raise refuse(f"{name} {exc}") from None
     except jose.InvalidJWT as exc:
-        raise invalid_request(f"{role}_token is invalid: {exc}") from None
+        raise refuse(f"{name} is invalid: {exc}") from None
     if parsed.alg.lower() == "none" or not parsed.signature:
-        raise invalid_request(f"{role}_token is not signed (alg {parsed.alg!r}); unsigned tokens are never accepted")
+        raise refuse(f"{name} is not signed (alg {parsed.alg!r}); unsigned tokens are never accepted")
     return parsed
+
+
+@contextmanager
+def verifying(
+    name: str, refuse: Refusal, unknown_key: str = "is signed with a key its issuer does not publish"
+) -> Iterator[None]:
+    """Turns the JOSE layer's verification failures of the JWT ``name`` into ``refuse``'s OAuth error."""
+    try:
+        yield
+    except jose.KeysUnavailable as exc:
+        raise refuse(f"{name} cannot be verified: {exc}") from None
+    except jose.UnknownKey:
+        raise refuse(f"{name} {unknown_key}") from None
+    except jose.InvalidJWT as exc:
+        raise refuse(f"{name} is invalid: {exc}") from None
 
 
 __all__ = [
@@ -314,5 +325,7 @@ __all__ = [
     "TokenRules",
     "ValidatedToken",
     "audiences_of",
+    "parse_signed",
     "scopes_of",
+    "verifying",
 ]

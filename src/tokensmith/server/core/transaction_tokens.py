@@ -46,7 +46,13 @@ from tokensmith.server.core.digest import digest
 from tokensmith.server.core.grants.base import AuthenticatedClient, TokenRequest, TokenResponse
 from tokensmith.server.core.policy import exchange_binding
 from tokensmith.server.core.principals import check_exchange_input
-from tokensmith.server.core.subject_tokens import MAX_TOKEN_BYTES, SubjectTokenValidator, TokenRules, scopes_of
+from tokensmith.server.core.subject_tokens import (
+    MAX_TOKEN_BYTES,
+    SubjectTokenValidator,
+    TokenRules,
+    scopes_of,
+    verifying,
+)
 from tokensmith.store.records import ClientAssertionRecord
 
 # RFC 8693 2.2.1: the token_type of an issued token that is not an access token.
@@ -280,14 +286,8 @@ def _check_scope(requested: Sequence[str], subject: TransactionSubject, policy: 
 
 async def _replaced_token(token: str, ctx: ServerContext, settings: TransactionTokenSettings) -> TransactionSubject:
     """A Transaction Token of ours, still valid in this trust domain."""
-    try:
+    with verifying("subject_token", invalid_request, "is not a Transaction Token of this server (unknown key)"):
         parsed = await ctx.keys.verify_or_refresh(jose.parse(token))
-    except jose.KeysUnavailable as exc:
-        raise invalid_request(f"subject_token cannot be verified: {exc}") from None
-    except jose.UnknownKey:
-        raise invalid_request("subject_token is not a Transaction Token of this server (unknown key)") from None
-    except jose.InvalidJWT as exc:
-        raise invalid_request(f"subject_token is invalid: {exc}") from None
     claims = parsed.claims
     if parsed.header.get("typ") != TXN_TOKEN_TYP or claims.get("iss") != ctx.issuer:
         raise invalid_request(f"subject_token is not a Transaction Token of this server (typ {TXN_TOKEN_TYP})")

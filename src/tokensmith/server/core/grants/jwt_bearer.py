@@ -45,7 +45,7 @@ from tokensmith.server.core.context import GrantHandler, ServerContext
 from tokensmith.server.core.digest import digest
 from tokensmith.server.core.grants.base import AuthenticatedClient, TokenRequest, TokenResponse
 from tokensmith.server.core.grants.issuance import OPENID, new_grant_id, token_audience, token_type
-from tokensmith.server.core.subject_tokens import TOKEN_CLAIMS, audiences_of
+from tokensmith.server.core.subject_tokens import TOKEN_CLAIMS, audiences_of, parse_signed, verifying
 from tokensmith.server.core.trusted_issuers import TrustedIssuers, apply_trust_policies, within_ceiling
 from tokensmith.store.records import ClientAssertionRecord
 
@@ -194,14 +194,7 @@ class JwtBearerGrant(GrantHandler):
         here: the grant does it once the assertion is accepted."""
         if len(raw) > MAX_ASSERTION_BYTES:
             raise invalid_grant(f"assertion is larger than {MAX_ASSERTION_BYTES} bytes")
-        try:
-            token = jose.parse(raw)
-        except jose.MalformedJWT as exc:
-            raise invalid_grant(f"assertion {exc}") from None
-        except jose.InvalidJWT as exc:
-            raise invalid_grant(f"assertion is invalid: {exc}") from None
-        if token.alg.lower() == "none" or not token.signature:
-            raise invalid_grant(f"assertion is not signed (alg {token.alg!r}); unsigned assertions are never accepted")
+        token = parse_signed(raw, "assertion", invalid_grant)
         iss = token.claims.get("iss")
         if not isinstance(iss, str) or not iss:
             raise invalid_grant("assertion has no 'iss' claim")
@@ -210,14 +203,8 @@ class JwtBearerGrant(GrantHandler):
             raise invalid_grant(f"assertion was issued by {iss!r}, which is not a trusted issuer")
         if iss not in client.config.jwt_bearer.issuers:
             raise invalid_grant(f"this client may not present assertions issued by {iss!r}")
-        try:
+        with verifying("assertion", invalid_grant):
             await self.trusted.verify(token, issuer)
-        except jose.KeysUnavailable as exc:
-            raise invalid_grant(f"assertion cannot be verified: {exc}") from None
-        except jose.UnknownKey:
-            raise invalid_grant("assertion is signed with a key its issuer does not publish") from None
-        except jose.InvalidJWT as exc:
-            raise invalid_grant(f"assertion is invalid: {exc}") from None
         claims = token.claims
         # RFC 7523 3: `aud` identifies this server: its issuer or token endpoint, unless configured for the issuer.
         accepted = issuer.audiences or (ctx.issuer, f"{ctx.issuer}/oauth2/token")
