@@ -12,12 +12,12 @@ resource uses, so the document cannot say anything the resource does not do.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, field_validator
 
+from tokensmith.resource.asgi import Receive, Scope, Send, send_response
 from tokensmith.resource.dpop import DPoPChecker, DPoPMode
 
 WELL_KNOWN_PATH = "/.well-known/oauth-protected-resource"
@@ -125,12 +125,6 @@ class ProtectedResourceMetadata(BaseModel):
         return document
 
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-
-
 class ProtectedResourceMetadataApp:
     """A pure ASGI app answering ``GET``/``HEAD`` with the metadata document (405 for other methods): what
     :class:`BearerTokenMiddleware` answers the metadata paths with, and what another ASGI app can route each of
@@ -153,14 +147,7 @@ class ProtectedResourceMetadataApp:
                 {"error": "invalid_request", "error_description": "the resource metadata is read with GET"}
             ).encode("utf-8")
             headers = [(b"content-type", b"application/json"), (b"allow", b"GET, HEAD")]
-            await _send(send, 405, headers, body)
+            await send_response(send, 405, headers, body)
             return
         headers = [(b"content-type", b"application/json"), (b"cache-control", METADATA_CACHE_CONTROL.encode("ascii"))]
-        await _send(send, 200, headers, b"" if method == "HEAD" else self.body, length=len(self.body))
-
-
-async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes, length: int = -1) -> None:
-    size = len(body) if length < 0 else length
-    headers = [*headers, (b"content-length", str(size).encode("ascii"))]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+        await send_response(send, 200, headers, b"" if method == "HEAD" else self.body, length=len(self.body))

@@ -15,20 +15,13 @@ without a token) and names that URL in ``resource_metadata`` of every challenge.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Awaitable, Callable, Collection, MutableMapping
-from typing import Any
+from collections.abc import Collection
 
+from tokensmith.resource.asgi import ASGIApp, Receive, Scope, Send, header, header_values, send_json
 from tokensmith.resource.bearer import TokenVerifier
 from tokensmith.resource.dpop import DPoPChecker, DPoPMode, authenticate
 from tokensmith.resource.errors import BearerTokenError, MissingToken, ValidatorUnavailable
 from tokensmith.resource.metadata import ProtectedResourceMetadata, ProtectedResourceMetadataApp
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 PRINCIPAL_KEY = "principal"
 
@@ -69,14 +62,14 @@ class BearerTokenMiddleware:
         if scope["type"] not in ("http", "websocket") or scope.get("path") in self.public_paths:
             await self.app(scope, receive, send)
             return
-        authorization = _header(scope, b"authorization")
+        authorization = header(scope, b"authorization")
         try:
             principal = await authenticate(
                 self.validator,
                 self.dpop_checker,
                 self.dpop,
                 authorization=authorization,
-                proofs=_headers(scope, b"dpop"),
+                proofs=header_values(scope, b"dpop"),
                 method=scope.get("method", "GET"),
                 uri=lambda checker: request_uri(checker, scope),
             )
@@ -132,7 +125,7 @@ def www_authenticate(
 
 def request_uri(checker: DPoPChecker, scope: Scope) -> str:
     """The URI of the request as its client addressed it (for ``htu``)."""
-    host = _header(scope, b"host")
+    host = header(scope, b"host")
     return checker.request_uri(
         scheme=scope.get("scheme", "http"), host=host, root_path=scope.get("root_path", ""), path=scope.get("path", "/")
     )
@@ -145,23 +138,4 @@ async def _send_json(
         # Closing before accepting makes the server answer the handshake with 403.
         await send({"type": "websocket.close", "code": 1008})
         return
-    payload = json.dumps(body).encode("utf-8")
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(payload)).encode("ascii")),
-        (b"cache-control", b"no-store"),
-        *extra,
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": payload})
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", ()):
-        if key.lower() == name:
-            return str(value.decode("latin-1"))
-    return None
-
-
-def _headers(scope: Scope, name: bytes) -> list[str]:
-    return [str(value.decode("latin-1")) for key, value in scope.get("headers", ()) if key.lower() == name]
+    await send_json(send, status, body, extra)

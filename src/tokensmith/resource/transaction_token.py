@@ -14,26 +14,20 @@ workload's trust domain, ``exp``. The claims are then the app's: :class:`Transac
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Awaitable, Callable, Collection, Mapping, MutableMapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
+from tokensmith.resource.asgi import ASGIApp, Receive, Scope, Send, header_values, send_json
 from tokensmith.resource.errors import InvalidToken, ValidatorUnavailable
 from tokensmith.resource.validator import Clock, TokenValidator
 
 TXN_TOKEN_HEADER = "Txn-Token"
 TXN_TOKEN_TYP = "txntoken+jwt"
 STATE_KEY = "txn_token"
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class TransactionTokenError(Exception):
@@ -187,33 +181,18 @@ class TransactionTokenMiddleware:
         if scope["type"] != "http" or scope.get("path") in self.public_paths:
             await self.app(scope, receive, send)
             return
-        values = [
-            value.decode("latin-1")
-            for key, value in scope.get("headers", ())
-            if key.lower() == TXN_TOKEN_HEADER.lower().encode()
-        ]
+        values = header_values(scope, TXN_TOKEN_HEADER.lower().encode())
         try:
             token = await self.validator.from_headers(values)
         except TransactionTokenError as error:
-            await _send_json(send, error.status_code, error.to_dict())
+            await send_json(send, error.status_code, error.to_dict())
             return
         except ValidatorUnavailable:
             body = {"error": "temporarily_unavailable", "error_description": "tokens cannot be checked right now"}
-            await _send_json(send, 503, body)
+            await send_json(send, 503, body)
             return
         scope.setdefault("state", {})[STATE_KEY] = token
         await self.app(scope, receive, send)
-
-
-async def _send_json(send: Send, status: int, body: dict[str, str]) -> None:
-    payload = json.dumps(body).encode("utf-8")
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(payload)).encode("ascii")),
-        (b"cache-control", b"no-store"),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": payload})
 
 
 __all__ = [
