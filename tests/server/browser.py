@@ -70,19 +70,27 @@ class Browser:
         assert response.status_code == 302, response.text
         return query_of(response.headers["location"])
 
-    async def tokens(self, params: dict[str, str] | None = None) -> dict[str, Any]:
-        """The whole authorization code flow for the web client; the token response."""
-        query = await self.code_for(params)
-        response = await self.http.post(
+    async def redeem(self, code: str, headers: dict[str, str] | None = None) -> httpx.Response:
+        """The web client redeems ``code`` at the token endpoint (PKCE, client_secret_basic); ``headers`` adds to
+        its request, e.g. a DPoP proof."""
+        return await self.http.post(
             "/oauth2/token",
             data={
                 "grant_type": "authorization_code",
-                "code": query["code"],
+                "code": code,
                 "redirect_uri": WEB_REDIRECT,
                 "code_verifier": VERIFIER,
             },
-            headers=basic_auth(),
+            headers={**basic_auth(), **(headers or {})},
         )
+
+    async def tokens(
+        self, params: dict[str, str] | None = None, headers: dict[str, str] | None = None, **login: Any
+    ) -> dict[str, Any]:
+        """The whole authorization code flow for the web client (signing in with ``login`` when asked); the token
+        response."""
+        query = await self.code_for(params, **login)
+        response = await self.redeem(query["code"], headers)
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
         return body

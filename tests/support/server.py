@@ -24,6 +24,8 @@ import uvicorn
 from tokensmith.config.server import ServerConfig
 from tokensmith.server.app import create_app
 from tokensmith.server.serving import uvicorn_options
+from tokensmith.store import open_store
+from tokensmith.store.records import AuditEvent
 
 _DEFAULT_DATABASE_URL = ServerConfig().database_url
 _STARTUP_TIMEOUT = 30.0
@@ -92,3 +94,13 @@ async def _wait_started(server: uvicorn.Server, thread: threading.Thread) -> Non
         if loop.time() > deadline:
             raise RuntimeError(f"the authorization server did not start within {_STARTUP_TIMEOUT:.0f} s")
         await asyncio.sleep(0.02)
+
+
+async def newest_audit_events(database_url: str, count: int) -> list[AuditEvent]:
+    """The newest ``count`` audit events of a running server's database, newest first (read at once: each was
+    committed before its response went out)."""
+    store = open_store(database_url)
+    try:
+        return list(await store.list_audit_events(limit=count))
+    finally:
+        await store.close()

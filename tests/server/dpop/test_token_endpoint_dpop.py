@@ -10,9 +10,8 @@ import httpx
 import pytest
 from joserfc.jwk import ECKey, OctKey
 from joserfc.util import json_b64encode, urlsafe_b64encode
-from tests.server.browser import Browser, basic_auth, web_authorize_params
-from tests.server.configs import SERVICE_CLIENT, SERVICE_SECRET, WEB_REDIRECT, server_config
-from tests.server.protocol import VERIFIER
+from tests.server.browser import Browser, web_authorize_params
+from tests.server.configs import SERVICE_CLIENT, SERVICE_SECRET, server_config
 from tests.support.server import running_server
 
 from tokensmith import jose
@@ -113,16 +112,7 @@ async def test_a_replayed_proof_is_refused(http: httpx.AsyncClient, base_url: st
 async def test_userinfo_takes_a_bound_token_only_with_its_proof(http: httpx.AsyncClient, base_url: str) -> None:
     # A user's token bound to KEY (authorization code with dpop_jkt, redeemed with a proof by KEY).
     query = await Browser(http).code_for(web_authorize_params(dpop_jkt=KEY.thumbprint()))
-    redeemed = await http.post(
-        "/oauth2/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": query["code"],
-            "redirect_uri": WEB_REDIRECT,
-            "code_verifier": VERIFIER,
-        },
-        headers={**basic_auth(), "DPoP": good(base_url)},
-    )
+    redeemed = await Browser(http).redeem(query["code"], {"DPoP": good(base_url)})
     assert redeemed.status_code == 200, redeemed.text
     assert redeemed.json()["token_type"] == "DPoP"
     token = redeemed.json()["access_token"]
@@ -148,15 +138,6 @@ async def test_userinfo_takes_a_bound_token_only_with_its_proof(http: httpx.Asyn
 
 async def test_a_code_bound_by_dpop_jkt_needs_that_key(http: httpx.AsyncClient, base_url: str) -> None:
     query = await Browser(http).code_for(web_authorize_params(dpop_jkt=OTHER.thumbprint()))
-    redeemed = await http.post(
-        "/oauth2/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": query["code"],
-            "redirect_uri": WEB_REDIRECT,
-            "code_verifier": VERIFIER,
-        },
-        headers={**basic_auth(), "DPoP": good(base_url)},
-    )
+    redeemed = await Browser(http).redeem(query["code"], {"DPoP": good(base_url)})
     assert redeemed.status_code == 400
     assert redeemed.json()["error"] == "invalid_dpop_proof"

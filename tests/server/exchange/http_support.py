@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import httpx
 from tests.server.browser import Browser, basic_auth, web_authorize_params
-from tests.server.configs import WEB_REDIRECT, config_data
-from tests.server.protocol import VERIFIER
+from tests.server.configs import config_data
 
 from tokensmith.config.server import TOKEN_EXCHANGE, ServerConfig
 
@@ -43,18 +42,6 @@ def article_server_config(database_url: str) -> ServerConfig:
 
 async def user_access_token(http: httpx.AsyncClient) -> str:
     """The article's user logs in at the front end (authorization code + PKCE): a token for user-service."""
-    browser = Browser(http)
-    query = await browser.code_for(web_authorize_params(), username="baeldung", password="password")
-    response = await http.post(
-        "/oauth2/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": query["code"],
-            "redirect_uri": WEB_REDIRECT,
-            "code_verifier": VERIFIER,
-        },
-        headers=basic_auth(),
-    )
-    assert response.status_code == 200, response.text
-    token: str = response.json()["access_token"]
+    tokens = await Browser(http).tokens(web_authorize_params(), username="baeldung", password="password")
+    token: str = tokens["access_token"]
     return token

@@ -14,12 +14,10 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 from tests.server.browser import basic_auth
 from tests.server.exchange.http_support import MESSAGE_SERVICE, RELAY, article_server_config, user_access_token
-from tests.support.server import running_server
+from tests.support.server import newest_audit_events, running_server
 
 from tokensmith.config.exchange import ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE
 from tokensmith.config.server import TOKEN_EXCHANGE
-from tokensmith.store import open_store
-from tokensmith.store.records import AuditEvent
 
 
 @pytest.fixture(scope="module")
@@ -48,15 +46,6 @@ async def verified_claims(http: httpx.AsyncClient, token: str) -> dict[str, Any]
     return dict(jwt.decode(token, KeySet.import_key_set(jwks)).claims)
 
 
-async def audit_events(database_url: str, count: int) -> list[AuditEvent]:
-    """The newest audit events (read at once: each was committed before its response went out)."""
-    store = open_store(database_url)
-    try:
-        return list(await store.list_audit_events(limit=count))
-    finally:
-        await store.close()
-
-
 def b64(data: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
 
@@ -83,7 +72,7 @@ async def test_the_articles_exchange_over_http(http: httpx.AsyncClient, database
     assert claims["sub"] == "baeldung"
     assert claims["aud"] == "message-service"
     assert claims["scope"] in ("message.read", ["message.read"])
-    [event] = await audit_events(database_url, 1)
+    [event] = await newest_audit_events(database_url, 1)
     assert (event.outcome, event.client_id, event.subject) == ("granted", "message-service", "baeldung")
 
 
@@ -184,7 +173,7 @@ async def test_bad_input_gets_the_rfc_error_and_an_audit_event(http: httpx.Async
         body = response.json()
         assert body["error"] == error, (name, body)
         assert body["error_description"], name
-    events = await audit_events(database_url, 200)
+    events = await newest_audit_events(database_url, 200)
     refused = [e for e in events if e.outcome == "refused"]
     reasons = [e.reason or "" for e in refused[: len(cases)]]
     assert len(reasons) == len(cases)

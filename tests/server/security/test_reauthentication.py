@@ -12,9 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.server.browser import Browser, basic_auth, query_of, web_authorize_params
-from tests.server.configs import WEB_REDIRECT
-from tests.server.protocol import VERIFIER
+from tests.server.browser import Browser, query_of, web_authorize_params
 
 
 def _claims(token: str) -> dict[str, Any]:
@@ -37,14 +35,5 @@ async def test_forced_reauthentication_asks_once_and_completes(
     query = query_of(back.headers["location"])
     assert "code" in query
     assert query["state"] == "xyz-state"
-    tokens = await http.post(
-        "/oauth2/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": query["code"],
-            "redirect_uri": WEB_REDIRECT,
-            "code_verifier": VERIFIER,
-        },
-        headers=basic_auth(),
-    )
+    tokens = await browser.redeem(query["code"])
     assert _claims(tokens.json()["id_token"])["auth_time"] <= time.time()

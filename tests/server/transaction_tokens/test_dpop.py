@@ -9,9 +9,8 @@ from contextlib import AsyncExitStack
 import httpx
 import pytest
 from joserfc.jwk import ECKey
-from tests.server.browser import Browser, basic_auth, web_authorize_params
-from tests.server.configs import WEB_CLIENT, WEB_REDIRECT
-from tests.server.protocol import VERIFIER
+from tests.server.browser import Browser, web_authorize_params
+from tests.server.configs import WEB_CLIENT
 from tests.server.transaction_tokens.support import EDGE, EDGE_CLIENT, TRUST_DOMAIN, server_data
 from tests.support.server import running_server
 
@@ -44,21 +43,10 @@ def proof(key: ECKey, base_url: str) -> str:
 
 async def bound_user_token(http: httpx.AsyncClient, base_url: str) -> str:
     """The user's access token for user-service, bound to the front end's key (RFC 9449 5)."""
-    query = await Browser(http).code_for(
-        web_authorize_params(scope="openid message.read"), username="baeldung", password="password"
-    )
-    response = await http.post(
-        "/oauth2/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": query["code"],
-            "redirect_uri": WEB_REDIRECT,
-            "code_verifier": VERIFIER,
-        },
-        headers={**basic_auth(), "DPoP": proof(HOLDER, base_url)},
-    )
-    assert response.status_code == 200, response.text
-    token: str = response.json()["access_token"]
+    params = web_authorize_params(scope="openid message.read")
+    dpop = {"DPoP": proof(HOLDER, base_url)}
+    tokens = await Browser(http).tokens(params, dpop, username="baeldung", password="password")
+    token: str = tokens["access_token"]
     assert jose.parse(token).claims["cnf"] == {"jkt": HOLDER.thumbprint()}
     return token
 

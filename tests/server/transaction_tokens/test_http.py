@@ -13,10 +13,8 @@ import httpx
 import pytest
 from joserfc import jws, jwt
 from joserfc.jwk import KeySet
-from tests.server.browser import Browser, basic_auth, web_authorize_params
+from tests.server.browser import Browser, web_authorize_params
 from tests.server.client_assertions import EC_KEY, OTHER_EC_KEY
-from tests.server.configs import WEB_REDIRECT
-from tests.server.protocol import VERIFIER
 from tests.server.transaction_tokens.support import (
     EDGE,
     EDGE_WORKLOAD,
@@ -25,13 +23,11 @@ from tests.server.transaction_tokens.support import (
     TRUST_DOMAIN,
     server_config,
 )
-from tests.support.server import running_server
+from tests.support.server import newest_audit_events, running_server
 
 from tokensmith.config.exchange import ACCESS_TOKEN_TYPE, ID_TOKEN_TYPE, REFRESH_TOKEN_TYPE
 from tokensmith.config.server import TOKEN_EXCHANGE
 from tokensmith.config.transaction_tokens import SELF_SIGNED_TOKEN_TYPE, TXN_TOKEN_TYPE, UNSIGNED_JSON_TOKEN_TYPE
-from tokensmith.store import open_store
-from tokensmith.store.records import AuditEvent
 
 
 @pytest.fixture(scope="module")
@@ -56,21 +52,8 @@ async def user_tokens(base_url: str) -> dict[str, str]:
     """The user's tokens as the edge receives them: an access token for user-service (scope openid profile
     message.read) and the web client's ID token."""
     async with httpx.AsyncClient(base_url=base_url, follow_redirects=False, timeout=10) as http:
-        browser = Browser(http)
         params = web_authorize_params(scope="openid profile message.read")
-        query = await browser.code_for(params, username="baeldung", password="password")
-        response = await http.post(
-            "/oauth2/token",
-            data={
-                "grant_type": "authorization_code",
-                "code": query["code"],
-                "redirect_uri": WEB_REDIRECT,
-                "code_verifier": VERIFIER,
-            },
-            headers=basic_auth(),
-        )
-        assert response.status_code == 200, response.text
-        body = response.json()
+        body = await Browser(http).tokens(params, username="baeldung", password="password")
         return {"access_token": body["access_token"], "id_token": body["id_token"]}
 
 
@@ -91,14 +74,6 @@ async def verified(http: httpx.AsyncClient, token: str) -> tuple[dict[str, Any],
     jwks = KeySet.import_key_set((await http.get("/oauth2/jwks")).json())
     decoded = jwt.decode(token, jwks)
     return dict(decoded.header), dict(decoded.claims)
-
-
-async def newest_events(database_url: str, count: int) -> list[AuditEvent]:
-    store = open_store(database_url)
-    try:
-        return list(await store.list_audit_events(limit=count))
-    finally:
-        await store.close()
 
 
 def self_signed(key: Any = EC_KEY, **claims: Any) -> str:
@@ -141,7 +116,7 @@ async def test_the_edge_mints_a_transaction_token(
     # The access token that came in is not in the Transaction Token.
     assert user_tokens["access_token"] not in json.dumps(claims)
 
-    (event,) = await newest_events(database_url, 1)
+    (event,) = await newest_audit_events(database_url, 1)
     assert (event.outcome, event.client_id, event.subject) == ("granted", "user-service", "baeldung")
     assert event.details["mode"] == "transaction_token"
     assert event.details["txn"] == claims["txn"]
@@ -214,7 +189,7 @@ async def test_refusals_are_rfc_errors_in_the_audit_trail(
     body = response.json()
     assert body["error"] == error
     assert reason in body["error_description"]
-    (event,) = await newest_events(database_url, 1)
+    (event,) = await newest_audit_events(database_url, 1)
     assert event.outcome == "refused"
     assert event.reason == f"{error}: {body['error_description']}"
     assert event.details["mode"] == "transaction_token"
@@ -226,7 +201,7 @@ async def test_a_client_not_listed_may_not_request_one(
     response = await txn_request(http, RELAY, subject_token=user_tokens["access_token"], scope="message.read")
     assert response.status_code == 400
     assert response.json()["error"] == "unauthorized_client"
-    (event,) = await newest_events(database_url, 1)
+    (event,) = await newest_audit_events(database_url, 1)
     assert (event.outcome, event.client_id) == ("refused", "message-relay")
 
 
