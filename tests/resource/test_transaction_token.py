@@ -10,19 +10,16 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from tests.server.browser import basic_auth
-from tests.server.transaction_tokens.support import EDGE, TRUST_DOMAIN, server_config
+from tests.server.transaction_tokens.support import TRUST_DOMAIN, server_config, txn_request
 from tests.support.server import running_server
 
+from tokensmith.config.transaction_tokens import UNSIGNED_JSON_TOKEN_TYPE
 from tokensmith.resource import (
     InsufficientTransactionScope,
     MissingTransactionToken,
     TransactionTokenError,
     TransactionTokenValidator,
 )
-
-TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
-TXN_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:txn_token"
-UNSIGNED_JSON = "urn:ietf:params:oauth:token-type:unsigned_json"
 
 
 @pytest.fixture(scope="module")
@@ -35,18 +32,12 @@ async def issuer(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]
 @pytest.fixture(scope="module")
 async def txn_token(issuer: str) -> str:
     async with httpx.AsyncClient(base_url=issuer) as http:
-        response = await http.post(
-            "/oauth2/token",
-            data={
-                "grant_type": TOKEN_EXCHANGE,
-                "requested_token_type": TXN_TOKEN_TYPE,
-                "audience": TRUST_DOMAIN,
-                "scope": "message.read",
-                "subject_token": json.dumps({"sub": "baeldung", "scope": "message.read"}),
-                "subject_token_type": UNSIGNED_JSON,
-                "request_context": json.dumps({"req_ip": "192.0.2.1"}),
-            },
-            headers=EDGE,
+        response = await txn_request(
+            http,
+            scope="message.read",
+            subject_token=json.dumps({"sub": "baeldung", "scope": "message.read"}),
+            subject_token_type=UNSIGNED_JSON_TOKEN_TYPE,
+            request_context=json.dumps({"req_ip": "192.0.2.1"}),
         )
         assert response.status_code == 200, response.text
         token: str = response.json()["access_token"]

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 from tests.server.browser import basic_auth
 from tests.server.client_assertions import EC_KEY, public_jwks
 from tests.server.configs import config_data
 from tests.server.exchange.http_support import ARTICLE_CLIENT, RELAY_CLIENT
 
+from tokensmith.config.exchange import ACCESS_TOKEN_TYPE
 from tokensmith.config.server import TOKEN_EXCHANGE, ServerConfig
+from tokensmith.config.transaction_tokens import TXN_TOKEN_TYPE
 
 TRUST_DOMAIN = "trust-domain.example"
 EDGE_WORKLOAD = "user-service.trust-domain.example"
@@ -23,8 +26,6 @@ EDGE_CLIENT = {
     }
 }
 EDGE = basic_auth("user-service", "edge-secret")
-MESSAGE_SERVICE = basic_auth("message-service", "token")
-RELAY = basic_auth("message-relay", "relay-secret")
 
 
 def transaction_tokens(**overrides: Any) -> dict[str, Any]:
@@ -70,3 +71,18 @@ def server_data(database_url: str | None = None, **overrides: Any) -> dict[str, 
 
 def server_config(database_url: str) -> ServerConfig:
     return ServerConfig.model_validate(server_data(database_url))
+
+
+async def txn_request(
+    http: httpx.AsyncClient, headers: dict[str, str] = EDGE, **params: str | list[str]
+) -> httpx.Response:
+    """A Txn-Token Request for a Transaction Token of TRUST_DOMAIN by the client of ``headers``; a parameter
+    given as "" is left out of the form."""
+    form: dict[str, str | list[str]] = {
+        "grant_type": TOKEN_EXCHANGE,
+        "requested_token_type": TXN_TOKEN_TYPE,
+        "audience": TRUST_DOMAIN,
+        "subject_token_type": ACCESS_TOKEN_TYPE,
+    }
+    form.update(params)
+    return await http.post("/oauth2/token", data={k: v for k, v in form.items() if v != ""}, headers=headers)

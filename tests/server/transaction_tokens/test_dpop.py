@@ -11,13 +11,11 @@ import pytest
 from joserfc.jwk import ECKey
 from tests.server.browser import Browser, web_authorize_params
 from tests.server.configs import WEB_CLIENT
-from tests.server.transaction_tokens.support import EDGE, EDGE_CLIENT, TRUST_DOMAIN, server_data
+from tests.server.transaction_tokens.support import EDGE, EDGE_CLIENT, server_data, txn_request
 from tests.support.server import running_server
 
 from tokensmith import jose
-from tokensmith.config.exchange import ACCESS_TOKEN_TYPE
-from tokensmith.config.server import TOKEN_EXCHANGE, ServerConfig
-from tokensmith.config.transaction_tokens import TXN_TOKEN_TYPE
+from tokensmith.config.server import ServerConfig
 
 HOLDER = ECKey.generate_key("P-256")  # the front end's key, to which the user's access token is bound
 EDGE_KEY = ECKey.generate_key("P-256")  # user-service's own key
@@ -51,17 +49,9 @@ async def bound_user_token(http: httpx.AsyncClient, base_url: str) -> str:
     return token
 
 
-async def txn_request(http: httpx.AsyncClient, subject_token: str, dpop: str | None) -> httpx.Response:
-    form = {
-        "grant_type": TOKEN_EXCHANGE,
-        "requested_token_type": TXN_TOKEN_TYPE,
-        "audience": TRUST_DOMAIN,
-        "scope": "message.read",
-        "subject_token": subject_token,
-        "subject_token_type": ACCESS_TOKEN_TYPE,
-    }
+async def dpop_txn_request(http: httpx.AsyncClient, subject_token: str, dpop: str | None) -> httpx.Response:
     headers = {**EDGE, **({"DPoP": dpop} if dpop is not None else {})}
-    return await http.post("/oauth2/token", data=form, headers=headers)
+    return await txn_request(http, headers, scope="message.read", subject_token=subject_token)
 
 
 @pytest.mark.parametrize("server", list(POLICIES))
@@ -69,13 +59,13 @@ async def test_a_bound_subject_token_needs_a_proof(servers: dict[str, str], serv
     base_url = servers[server]
     async with httpx.AsyncClient(base_url=base_url, follow_redirects=False, timeout=10) as http:
         token = await bound_user_token(http, base_url)
-        refused = await txn_request(http, token, None)
+        refused = await dpop_txn_request(http, token, None)
         assert refused.status_code == 400, refused.text
         assert refused.json()["error"] == "invalid_dpop_proof"
         assert "subject_token is DPoP-bound" in refused.json()["error_description"]
 
         # A proof by the key the token is bound to is the possession the exchange asks for, on any server.
-        accepted = await txn_request(http, token, proof(HOLDER, base_url))
+        accepted = await dpop_txn_request(http, token, proof(HOLDER, base_url))
         assert accepted.status_code == 200, accepted.text
         body = accepted.json()
         assert body["token_type"] == "N_A"  # the Transaction Token itself is not bound
@@ -87,7 +77,7 @@ async def test_the_workloads_own_proof_only_where_its_policy_names_the_holder(se
         base_url = servers[server]
         async with httpx.AsyncClient(base_url=base_url, follow_redirects=False, timeout=10) as http:
             token = await bound_user_token(http, base_url)
-            response = await txn_request(http, token, proof(EDGE_KEY, base_url))
+            response = await dpop_txn_request(http, token, proof(EDGE_KEY, base_url))
             assert response.status_code == expected, (server, response.text)
             if expected == 400:
                 assert response.json()["error"] == "invalid_dpop_proof"

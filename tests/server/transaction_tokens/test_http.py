@@ -15,13 +15,12 @@ from joserfc import jws, jwt
 from joserfc.jwk import KeySet
 from tests.server.browser import Browser, web_authorize_params
 from tests.server.client_assertions import EC_KEY, OTHER_EC_KEY
+from tests.server.exchange.http_support import MESSAGE_SERVICE, RELAY
 from tests.server.transaction_tokens.support import (
-    EDGE,
     EDGE_WORKLOAD,
-    MESSAGE_SERVICE,
-    RELAY,
     TRUST_DOMAIN,
     server_config,
+    txn_request,
 )
 from tests.support.server import newest_audit_events, running_server
 
@@ -55,19 +54,6 @@ async def user_tokens(base_url: str) -> dict[str, str]:
         params = web_authorize_params(scope="openid profile message.read")
         body = await Browser(http).tokens(params, username="baeldung", password="password")
         return {"access_token": body["access_token"], "id_token": body["id_token"]}
-
-
-async def txn_request(
-    http: httpx.AsyncClient, headers: dict[str, str] = EDGE, **params: str | list[str]
-) -> httpx.Response:
-    form: dict[str, str | list[str]] = {
-        "grant_type": TOKEN_EXCHANGE,
-        "requested_token_type": TXN_TOKEN_TYPE,
-        "audience": TRUST_DOMAIN,
-        "subject_token_type": ACCESS_TOKEN_TYPE,
-    }
-    form.update(params)
-    return await http.post("/oauth2/token", data={k: v for k, v in form.items() if v != ""}, headers=headers)
 
 
 async def verified(http: httpx.AsyncClient, token: str) -> tuple[dict[str, Any], dict[str, Any]]:
