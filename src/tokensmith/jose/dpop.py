@@ -89,6 +89,8 @@ def jwk_thumbprint(jwk: AsymmetricKey) -> str:
     return jwk.thumbprint()
 
 
+# Both sides of the comparison are nearly always the same few endpoint URIs: keep their normal forms.
+@lru_cache(maxsize=256)
 def normalize_htu(uri: str) -> str:
     """``uri`` as RFC 9449 4.3 compares it: scheme and host in lower case, no default port, ``/`` for an empty
     path, no query and no fragment. ValueError when it is not an absolute http(s) URI."""
