@@ -4,9 +4,11 @@ down the call chain replaces it, and every refusal is an RFC error with a reason
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -27,6 +29,7 @@ from tests.support.server import newest_audit_events, running_server
 from tokensmith.config.exchange import ACCESS_TOKEN_TYPE, ID_TOKEN_TYPE, REFRESH_TOKEN_TYPE
 from tokensmith.config.server import TOKEN_EXCHANGE
 from tokensmith.config.transaction_tokens import SELF_SIGNED_TOKEN_TYPE, TXN_TOKEN_TYPE, UNSIGNED_JSON_TOKEN_TYPE
+from tokensmith.server.core.transaction_tokens import MAX_SELF_SIGNED_AGE
 
 
 @pytest.fixture(scope="module")
@@ -318,6 +321,22 @@ async def test_a_self_signed_subject_token_is_used_once(http: httpx.AsyncClient,
     missing = await send(self_signed(aud=base_url, scope="message.read", jti=None))
     assert missing.status_code == 400
     assert "'jti'" in missing.json()["error_description"]
+
+
+async def test_a_self_signed_tokens_jti_is_kept_only_while_the_token_could_be_accepted(
+    http: httpx.AsyncClient, base_url: str, database_url: str
+) -> None:
+    # Valid for a month, but refused once no longer fresh: its single-use record need not outlive freshness.
+    jti = str(uuid.uuid4())
+    token = self_signed(aud=base_url, scope="message.read", exp=int(time.time()) + 30 * 86400, jti=jti)
+    response = await txn_request(
+        http, subject_token=token, subject_token_type=SELF_SIGNED_TOKEN_TYPE, scope="message.read"
+    )
+    assert response.status_code == 200, response.text
+    with sqlite3.connect(database_url.removeprefix("sqlite+aiosqlite:///")) as db:
+        (kept_until,) = db.execute("SELECT expires_at FROM client_assertions WHERE jti = ?", (jti,)).fetchone()
+    freshness_ends = datetime.now(UTC) + MAX_SELF_SIGNED_AGE + timedelta(minutes=2)
+    assert datetime.fromisoformat(kept_until).replace(tzinfo=UTC) < freshness_ends
 
 
 async def test_an_unsigned_json_subject_token(http: httpx.AsyncClient) -> None:

@@ -345,12 +345,13 @@ async def _self_signed(
             f"a self-signed subject_token needs a 'jti' (a unique string of at most {MAX_JTI_LENGTH} characters)"
         )
     try:
-        expires_at = datetime.fromtimestamp(exp, UTC)
+        # Accepted until it expires or is no longer fresh, whichever comes first.
+        accepted_until = datetime.fromtimestamp(min(exp, iat + MAX_SELF_SIGNED_AGE.total_seconds()), UTC)
     except (OverflowError, ValueError, OSError):
         raise invalid_request("subject_token 'exp' is out of range") from None
     # Keyed by the workload (two workloads may use the same jti); kept until the token can no longer be accepted.
     single_use = ClientAssertionRecord(
-        f"txn-self-signed:{digest(client.client_id)}", jti, expires_at + ctx.config.tokens.clock_skew
+        f"txn-self-signed:{digest(client.client_id)}", jti, accepted_until + ctx.config.tokens.clock_skew
     )
     return dataclasses.replace(_claimed_subject(claims), single_use=single_use)
 
