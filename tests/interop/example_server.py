@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 from tests.interop.spring_apps import PortTaken
 from tests.interop.tooling import REPO_ROOT, free_port
+from tests.support.serve_process import stop_process
 
 EXAMPLE_CONFIG = REPO_ROOT / "examples" / "authorization-server.yaml"
 START_TIMEOUT_S = 30.0
@@ -77,14 +78,7 @@ class ExampleServer:
         raise AssertionError(f"[tokensmith serve] not ready after {START_TIMEOUT_S:.0f}s:\n{self.log()}")
 
     def stop(self) -> None:
-        if self._process is None or self._process.poll() is not None:
-            return
-        self._process.terminate()
-        try:
-            self._process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait(timeout=5)
+        stop_process(self._process)
 
     def log(self) -> str:
         try:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.interop.tooling import INTEROP_DIR, free_port
+from tests.support.serve_process import stop_process
 
 SPRING_DIR = INTEROP_DIR / "spring"
 APPS = ("authorization-server", "user-service", "message-service")
@@ -146,14 +147,7 @@ class SpringApp:
         raise AssertionError(f"[{self.label}] not started after {START_TIMEOUT_S}s:\n{self.log_tail()}")
 
     def stop(self) -> None:
-        if self._process is None or self._process.poll() is not None:
-            return
-        self._process.terminate()
-        try:
-            self._process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait(timeout=5)
+        stop_process(self._process)
 
     def log_tail(self, lines: int = 40) -> str:
         """The last ``lines`` lines of the log, stack frames left out so an exception's message stays in view."""

@@ -80,14 +80,7 @@ class ServeProcess:
         self.process.wait(timeout=30)
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=30)
+        stop_process(self.process, grace=30)
 
     def rss_mb(self) -> float:
         """Resident memory of the server process, from /proc."""
@@ -128,3 +121,15 @@ def serve_process(
         yield server
     finally:
         server.stop()
+
+
+def stop_process(process: subprocess.Popen[Any] | None, *, grace: float = 15) -> None:
+    """SIGTERM, then SIGKILL if ``process`` has not exited ``grace`` seconds later; nothing if it already exited."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
