@@ -136,8 +136,6 @@ class FlowCheck:
         exchanged = token_claims(response.text, "exchanged-token")
         if original is None or exchanged is None:
             raise CheckFailed("the page does not show both tokens")
-        if self.dpop and mode != "transaction-token":
-            self._check_bound(original, exchanged)
         return message, original, exchanged
 
     def _check_bound(self, original: dict[str, Any], exchanged: dict[str, Any]) -> None:
@@ -151,8 +149,10 @@ class FlowCheck:
             raise CheckFailed("the exchanged token is bound to the client app's key, not to user-service's")
 
     def _binding(self, original: dict[str, Any], exchanged: dict[str, Any]) -> str:
+        """In the DPoP variant, both thumbprints once :meth:`_check_bound` holds."""
         if not self.dpop:
             return ""
+        self._check_bound(original, exchanged)
         return f"; bound: your token cnf.jkt {_jkt(original)}, exchanged token cnf.jkt {_jkt(exchanged)}"
 
     def _check_exchanged(self, exchanged: dict[str, Any]) -> str:
