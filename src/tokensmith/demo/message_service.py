@@ -22,6 +22,7 @@ from tokensmith.demo.settings import MessageServiceSettings, WorkloadTransaction
 from tokensmith.resource import (
     TXN_TOKEN_HEADER,
     DPoPChecker,
+    DPoPMode,
     Principal,
     TransactionTokenError,
     TransactionTokenValidator,
@@ -48,20 +49,20 @@ def create_message_service(
     http = httpx.AsyncClient(timeout=HTTP_TIMEOUT_SECONDS, trust_env=False, transport=transport)
     validator = settings.jwt.validator(http=http)
     # 401 invalid_token for a bad token, 403 insufficient_scope naming the scope without message.read (RFC 6750 3.1).
+    # The DPoP variant takes bound tokens only, on every route and in the metadata it publishes.
     checker = DPoPChecker() if dpop else None
+    dpop_mode: DPoPMode = "required" if dpop else "off"
     can_read = require_scopes(
         settings.required_scope,
         validator=validator,
         realm=REALM,
-        dpop="required" if dpop else "off",
+        dpop=dpop_mode,
         dpop_checker=checker,
     )
 
     app = resource_server_app("message-service", http)
     if settings.protected_resource_metadata is not None:
-        publish_resource_metadata(
-            app, settings.protected_resource_metadata, dpop_checker=checker, dpop="required" if dpop else "off"
-        )
+        publish_resource_metadata(app, settings.protected_resource_metadata, dpop_checker=checker, dpop=dpop_mode)
 
     @app.get("/message", response_class=PlainTextResponse)
     async def message(principal: Annotated[Principal, Depends(can_read)]) -> str:

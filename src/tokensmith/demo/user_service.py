@@ -37,7 +37,7 @@ from tokensmith.demo.service_app import resource_server_app
 from tokensmith.demo.service_errors import error_response
 from tokensmith.demo.settings import UserServiceSettings
 from tokensmith.demo.token_view import NotAJWT, view_token
-from tokensmith.resource import DPoPChecker, Principal
+from tokensmith.resource import DPoPChecker, DPoPMode, Principal
 from tokensmith.resource.fastapi import publish_resource_metadata, require_token
 
 HTTP_TIMEOUT_SECONDS = 10.0
@@ -141,19 +141,19 @@ def create_user_service(
         timeout=HTTP_TIMEOUT_SECONDS, trust_env=False, transport=transport, limits=DOWNSTREAM_CONNECTIONS
     )
     service = UserService(settings, http, DPoPKey() if dpop else None)
+    # The DPoP variant takes bound tokens only, on every route and in the metadata it publishes.
     checker = DPoPChecker() if dpop else None
+    dpop_mode: DPoPMode = "required" if dpop else "off"
     authenticated = require_token(
         settings.jwt.validator(http=http),
         realm="user-service",
-        dpop="required" if dpop else "off",
+        dpop=dpop_mode,
         dpop_checker=checker,
     )
 
     app = resource_server_app("user-service", http)
     if settings.protected_resource_metadata is not None:
-        publish_resource_metadata(
-            app, settings.protected_resource_metadata, dpop_checker=checker, dpop="required" if dpop else "off"
-        )
+        publish_resource_metadata(app, settings.protected_resource_metadata, dpop_checker=checker, dpop=dpop_mode)
     app.state.user_service = service
 
     @app.get("/user/message")
