@@ -316,7 +316,8 @@ def _inserts_unless_taken(table: Table) -> dict[str, Any]:
 _add_signing_key = _inserts_unless_taken(signing_keys)
 _use_client_assertion = _inserts_unless_taken(client_assertions)
 # Group-committed: RETURNING names the rows that went in (executemany returns them too).
-_use_dpop_proof = {d: s.returning(dpop_proofs.c.jti_hash) for d, s in _inserts_unless_taken(dpop_proofs).items()}
+_DPOP_PROOF_KEY = dpop_proofs.c.jti_hash
+_use_dpop_proof = {d: s.returning(_DPOP_PROOF_KEY) for d, s in _inserts_unless_taken(dpop_proofs).items()}
 
 
 def _upserts(table: Table, values: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
@@ -421,7 +422,7 @@ def _audit(row: RowMapping) -> AuditEvent:
 # A group-committed insert: the statement and one row's parameters.
 _Append = tuple[Executable, Mapping[str, Any]]
 # Group-committed inserts that report which rows went in: the statement (by id) and the key it returns.
-_REPORTING_INSERTS: Final = {id(statement): "jti_hash" for statement in _use_dpop_proof.values()}
+_REPORTING_INSERTS: Final = {id(statement): _DPOP_PROOF_KEY.name for statement in _use_dpop_proof.values()}
 
 
 # --- the store ------------------------------------------------------------------------------------------------
