@@ -109,8 +109,9 @@ class RevokedTokenRecord:
 
 @dataclass(frozen=True, slots=True)
 class DPoPProofRecord:
-    """A DPoP proof's ``jti`` (RFC 9449 11.1), as a digest of the proof's key and ``jti``, kept until
-    ``expires_at`` (after which the proof is too old anyway) to refuse replays."""
+    """A DPoP proof's ``jti`` (RFC 9449 11.1), as the proof's replay key (``server/core/dpop.py``: its ``iat``, then
+    a digest of its key and ``jti``), kept until ``expires_at`` (after which the proof is too old anyway) to refuse
+    replays."""
 
     jti_hash: str
     expires_at: datetime

@@ -15,7 +15,7 @@ from tokensmith import jose
 from tokensmith.config.exchange import ExchangePolicy
 from tokensmith.errors import OAuthError
 from tokensmith.server.core.context import ServerContext
-from tokensmith.server.core.dpop import DPoPVerifier
+from tokensmith.server.core.dpop import DPoPVerifier, replay_key
 from tokensmith.server.core.grants.base import AuthenticatedClient, TokenResponse
 from tokensmith.server.core.introspection import introspect
 from tokensmith.server.core.policy import exchange_binding
@@ -66,6 +66,29 @@ async def test_replayed_and_duplicate_proofs_are_refused(ctx: ServerContext) -> 
     with pytest.raises(OAuthError) as caught:
         await token(ctx, client, [proof(ctx), proof(ctx)], grant_type="client_credentials")
     assert caught.value.error == "invalid_dpop_proof"
+
+
+def test_replay_keys_follow_the_proofs_iat_and_tell_proofs_apart() -> None:
+    def checked(key: ECKey = KEY, **claims: Any) -> jose.DPoPProof:
+        signed = jose.sign_proof(key, alg="ES256", method="POST", uri="https://as.example/token", **claims)
+        return jose.check_proof(
+            signed,
+            method="POST",
+            uri="https://as.example/token",
+            algorithms=["ES256"],
+            now=2_000_000_000,
+            max_age=60,
+            clock_skew=5,
+        )
+
+    first = checked(iat=2_000_000_000, jti="a")
+    assert replay_key(first) == replay_key(checked(iat=2_000_000_000, jti="a"))  # the same proof, replayed
+    assert len(replay_key(first)) == 64  # the store's digest column
+    assert replay_key(checked(iat=2_000_000_000, jti="b")) != replay_key(first)
+    assert replay_key(checked(OTHER, iat=2_000_000_000, jti="a")) != replay_key(first)
+    # A later proof's key sorts after an earlier one's, whatever its jti: new keys land at the index's end.
+    later = [replay_key(checked(iat=2_000_000_000 + n, jti=f"{9 - n}")) for n in range(1, 4)]
+    assert sorted([replay_key(first), *later]) == [replay_key(first), *later]
 
 
 async def test_stale_proof_is_refused(ctx: ServerContext, clock: FakeClock) -> None:

@@ -3,8 +3,9 @@
 A proof is checked by ``tokensmith.jose.check_proof`` (header, key, signature, ``htm``, ``htu``, ``iat``, ``ath``)
 against the endpoint URL derived from the configured issuer, never from the request's Host header. Then, when
 ``dpop.nonce-required``, its ``nonce`` must be one this server handed out (:class:`NonceSource`), and its ``jti``
-must be new: the store records a digest of the proof's key and ``jti`` until the proof is too old to be accepted
-anyway, so a replay is refused by every process and replica sharing the database.
+must be new: the store records the proof's :func:`replay_key` (its ``iat``, a digest of its key and ``jti``)
+until the proof is too old to be accepted anyway, so a replay is refused by every process and replica sharing the
+database.
 
 Errors are RFC 9449's: ``invalid_dpop_proof`` (400) and ``use_dpop_nonce`` (400 with a ``DPoP-Nonce`` header).
 """
@@ -39,6 +40,18 @@ def bound_jkt(claims: Mapping[str, Any]) -> str | None:
     cnf = claims.get("cnf")
     jkt = cnf.get("jkt") if isinstance(cnf, Mapping) else None
     return jkt if isinstance(jkt, str) else None
+
+
+def replay_key(proof: jose.DPoPProof) -> str:
+    """The proof's key in the replay cache: its ``iat`` (10 hex digits), then the SHA-256 of its key's thumbprint and
+    its ``jti``, cut to the store's 64 characters (216 bits).
+
+    A replay is the same signed proof: same key, same ``jti``, same ``iat``. Only the key's holder could sign its
+    ``jti`` again with another ``iat``, and would gain nothing by it. Leading with ``iat`` keeps the keys of
+    consecutive proofs next to each other in the store's index, so a new one lands near its end: random digests
+    made every commit write one index page per proof (30-40 µs more per proof, measured on the store alone).
+    """
+    return f"{proof.iat:010x}{digest(f'{proof.jkt}.{proof.jti}')[:54]}"
 
 
 class DPoPVerifier:
@@ -89,7 +102,7 @@ class DPoPVerifier:
                 raise self.use_dpop_nonce("the DPoP proof's nonce is unknown or expired: use the DPoP-Nonce header")
         # Refused as too old from iat + max-age on: keep the jti until then.
         expires_at = max(datetime.fromtimestamp(checked.iat, UTC), now) + timedelta(seconds=max_age)
-        if not await self._store.use_dpop_proof(DPoPProofRecord(digest(f"{checked.jkt}.{checked.jti}"), expires_at)):
+        if not await self._store.use_dpop_proof(DPoPProofRecord(replay_key(checked), expires_at)):
             raise invalid_dpop_proof("the DPoP proof was already used ('jti' replayed); sign a new one per request")
         return checked
 
