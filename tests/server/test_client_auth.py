@@ -61,6 +61,8 @@ async def test_post_bcrypt_and_public() -> None:
         ("Bearer abc", {}),
         ("Basic !!!not-base64", {}),
         ("Basic " + base64.b64encode(b"no-colon").decode(), {}),
+        ("Basic d2Vi\u00e9OnNlY3JldA==", {}),  # a header byte outside ASCII (Starlette decodes it as Latin-1)
+        ("Basic " + base64.b64encode(b"\xff\xfe:x").decode(), {}),  # not UTF-8 once decoded
     ],
 )
 async def test_failures_are_invalid_client_401(authorization: str | None, params: dict[str, str]) -> None:

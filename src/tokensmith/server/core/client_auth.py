@@ -8,7 +8,6 @@ clients name themselves with ``client_id`` and must use PKCE). A request uses ex
 from __future__ import annotations
 
 import base64
-import binascii
 from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
@@ -40,7 +39,7 @@ def parse_basic_credentials(authorization: str) -> tuple[str, str]:
         raise invalid_client("unsupported Authorization scheme; use HTTP Basic client authentication")
     try:
         decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # not base64 (binascii.Error), a character outside ASCII, or not UTF-8 once decoded
         raise invalid_client("malformed HTTP Basic credentials") from None
     raw_id, colon, raw_secret = decoded.partition(":")
     if not colon or not raw_id:
