@@ -6,12 +6,29 @@ JSON body (``error``, ``error_description``) with the status and headers carried
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from typing import Final
+
+# RFC 6749 5.2 (and RFC 6750 3): error_description is printable ASCII without '"' and '\\'.
+_OUTSIDE_DESCRIPTION = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
+MAX_DESCRIPTION_LENGTH: Final = 500
+
+
+def description_text(text: str) -> str:
+    """``text`` as an ``error_description`` may carry it: a double quote becomes a single one, any other character
+    outside the RFC's set a '?', and more than :data:`MAX_DESCRIPTION_LENGTH` characters are cut (ending "...").
+    Descriptions quote what a client sent; this keeps an error from echoing unbounded or unprintable input."""
+    text = _OUTSIDE_DESCRIPTION.sub(lambda match: "'" if match.group() == '"' else "?", text)
+    if len(text) > MAX_DESCRIPTION_LENGTH:
+        text = text[: MAX_DESCRIPTION_LENGTH - 3] + "..."
+    return text
 
 
 @dataclass(eq=False)
 class OAuthError(Exception):
-    """An error response defined by RFC 6749 (and extensions such as RFC 8693 and RFC 8707)."""
+    """An error response defined by RFC 6749 (and extensions such as RFC 8693 and RFC 8707). ``description`` is
+    kept as :func:`description_text` makes it."""
 
     error: str
     description: str = ""
@@ -19,6 +36,7 @@ class OAuthError(Exception):
     headers: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.description = description_text(self.description)
         super().__init__(f"{self.error}: {self.description}" if self.description else self.error)
 
     def to_dict(self) -> dict[str, str]:
