@@ -21,8 +21,13 @@ def test_challenges_follow_rfc6750() -> None:
 
 
 def test_descriptions_cannot_break_out_of_the_header() -> None:
-    header = InvalidToken('bad "quote"\r\nSet-Cookie: x=1\\ é').www_authenticate()
-    assert header == 'Bearer error="invalid_token", error_description="bad quoteSet-Cookie: x=1 "'
+    error = InvalidToken('bad "quote"\r\nSet-Cookie: x=1\\ é')
+    assert (
+        error.www_authenticate()
+        == 'Bearer error="invalid_token", error_description="bad \'quote\'??Set-Cookie: x=1? ?"'
+    )
+    # The JSON body carries the same text: RFC 6750 3's characters only.
+    assert error.to_dict()["error_description"] == "bad 'quote'??Set-Cookie: x=1? ?"
 
 
 @pytest.mark.parametrize(

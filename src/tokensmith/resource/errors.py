@@ -5,8 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-# RFC 6750 3: error_description and scope use %x20-21 / %x23-5B / %x5D-7E; anything else (quotes, backslashes,
-# control characters, non-ASCII) is dropped so that a description can never break or inject into the header.
+from tokensmith.errors import description_text
+
+# RFC 6750 3: error_description and scope use %x20-21 / %x23-5B / %x5D-7E. Descriptions are kept in that set
+# (description_text); in any other quoted value, what lies outside it (quotes, backslashes, control characters,
+# non-ASCII) is dropped, so that nothing can break or inject into the header.
 _UNSAFE = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
 
 
@@ -21,8 +24,8 @@ class BearerTokenError(Exception):
     error: str | None = "invalid_token"
 
     def __init__(self, description: str, *, scope: Iterable[str] = ()) -> None:
-        super().__init__(description)
-        self.description = description
+        self.description = description_text(description)  # it may quote the token's claims
+        super().__init__(self.description)
         self.scope = tuple(scope)
 
     # Whether the error is about a DPoP proof (its challenge is then the DPoP one, RFC 9449 7.1).

@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from tokensmith.errors import description_text
 from tokensmith.resource.asgi import ASGIApp, Receive, Scope, Send, header_values, send_json
 from tokensmith.resource.errors import InvalidToken, ValidatorUnavailable
 from tokensmith.resource.validator import Clock, TokenValidator
@@ -36,8 +37,8 @@ class TransactionTokenError(Exception):
     status_code = 401
 
     def __init__(self, description: str) -> None:
-        super().__init__(description)
-        self.description = description
+        self.description = description_text(description)  # it may quote the token's claims
+        super().__init__(self.description)
 
     def to_dict(self) -> dict[str, str]:
         return {"error": "invalid_token", "error_description": self.description}
