@@ -7,13 +7,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from tokensmith import jose
 from tokensmith.config.server import ClientConfig
-from tokensmith.errors import invalid_request
+from tokensmith.errors import invalid_request, invalid_target
 
 # RFC 8693 2.1 and RFC 8707 2: the only token-request parameters that may repeat.
 REPEATABLE = frozenset({"audience", "resource"})
+# How many audience and resource values one request may name: more is not a real use case, only a way to make
+# the server work.
+MAX_TARGETS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +50,21 @@ class TokenRequest:
 
     def get_all(self, name: str) -> list[str]:
         return [value for value in self.params.get(name, ()) if value]
+
+    def resources(self) -> tuple[str, ...]:
+        """The ``resource`` values (RFC 8707 2), duplicates dropped; each must be an absolute URI without a
+        fragment, else invalid_target."""
+        resources = tuple(dict.fromkeys(self.get_all("resource")))
+        if len(resources) > MAX_TARGETS:
+            raise invalid_target(f"at most {MAX_TARGETS} resource values per request")
+        for resource in resources:
+            try:
+                parts = urlsplit(resource)
+            except ValueError:  # e.g. an unbalanced IPv6 bracket
+                parts = urlsplit("")
+            if not parts.scheme or not (parts.netloc or parts.path) or "#" in resource:
+                raise invalid_target(f"resource {resource!r} must be an absolute URI without a fragment")
+        return resources
 
     def scopes(self) -> tuple[str, ...] | None:
         """The requested scope as a tuple (order kept, duplicates dropped), or None when not sent."""
