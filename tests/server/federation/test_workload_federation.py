@@ -271,6 +271,14 @@ async def test_policy_for_another_client_refuses_the_exchange(federation: Federa
 # -- hostile assertions ------------------------------------------------------------------------------------------
 
 
+async def test_a_resource_outside_the_clients_audiences_is_invalid_target(federation: Federation) -> None:
+    # RFC 8707 2, as for client credentials: the token is for the client's audiences, or the ones it names.
+    github = federation.issuers.github
+    assertion = github.sign(github_actions_token(github, federation.issuer))
+    response = await federation.bearer(assertion, resource="https://other.example/api")
+    assert "https://other.example/api" in refused(response, "invalid_target")
+
+
 async def test_wrong_audience(federation: Federation) -> None:
     github = federation.issuers.github
     assertion = github.sign(github_actions_token(github, "sts.amazonaws.com"))

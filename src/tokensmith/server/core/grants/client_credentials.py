@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from tokensmith.config.server import CLIENT_CREDENTIALS
-from tokensmith.errors import invalid_scope, invalid_target, unauthorized_client
+from tokensmith.errors import invalid_scope, unauthorized_client
 from tokensmith.server.core.context import GrantHandler, ServerContext
 from tokensmith.server.core.grants.base import AuthenticatedClient, TokenRequest, TokenResponse
-from tokensmith.server.core.grants.issuance import OPENID, new_grant_id, token_audience, token_type
+from tokensmith.server.core.grants.issuance import OPENID, new_grant_id, requested_audience, token_type
 
 
 class ClientCredentialsGrant(GrantHandler):
@@ -28,7 +28,7 @@ class ClientCredentialsGrant(GrantHandler):
         token = await ctx.tokens.issue_access_token(
             subject=client.client_id,
             client_id=client.client_id,
-            audience=_audience(request, client),
+            audience=requested_audience(request, client.config),
             scope=scope,
             ttl=client.config.token.access_token_time_to_live,
             grant_id=new_grant_id(),
@@ -37,16 +37,3 @@ class ClientCredentialsGrant(GrantHandler):
         return TokenResponse(
             access_token=token.token, expires_in=token.expires_in, scope=scope, token_type=token_type(request.dpop_jkt)
         )
-
-
-def _audience(request: TokenRequest, client: AuthenticatedClient) -> tuple[str, ...]:
-    """The token's ``aud``: the client's audiences, or those of them the request names with ``resource`` (RFC 8707
-    2: the token is restricted to the resources asked for; one the client may not have is invalid_target)."""
-    audience = token_audience(client.config)
-    resources = request.resources()
-    if not resources:
-        return audience
-    refused = [resource for resource in resources if resource not in audience]
-    if refused:
-        raise invalid_target(f"this client may not obtain tokens for {', '.join(refused)}")
-    return resources

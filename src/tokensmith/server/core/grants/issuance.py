@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tokensmith.config.server import REFRESH_TOKEN, ClientConfig
+from tokensmith.errors import invalid_target
 from tokensmith.server.core.claims import (
     PASSWORD_ACR,
     PASSWORD_AMR,
@@ -23,7 +24,7 @@ from tokensmith.server.core.claims import (
 )
 from tokensmith.server.core.context import ServerContext
 from tokensmith.server.core.digest import digest, new_secret
-from tokensmith.server.core.grants.base import TokenResponse
+from tokensmith.server.core.grants.base import TokenRequest, TokenResponse
 from tokensmith.server.core.principals import USER_TOKEN_CLAIM
 from tokensmith.store.records import RefreshTokenRecord
 
@@ -57,6 +58,20 @@ def family_expiry(client: ClientConfig, started_at: datetime) -> datetime:
 def token_audience(client: ClientConfig) -> tuple[str, ...]:
     """The ``aud`` of tokens issued to ``client``: its configured audiences, else its own id (as Spring does)."""
     return client.audiences or (client.registration.client_id,)
+
+
+def requested_audience(request: TokenRequest, client: ClientConfig) -> tuple[str, ...]:
+    """The ``aud`` of a token a client obtains for itself (client credentials, a workload's JWT bearer grant): its
+    :func:`token_audience`, or those of them the request names with ``resource`` (RFC 8707 2: the token is
+    restricted to the resources asked for; one the client may not have is invalid_target)."""
+    audience = token_audience(client)
+    resources = request.resources()
+    if not resources:
+        return audience
+    refused = [resource for resource in resources if resource not in audience]
+    if refused:
+        raise invalid_target(f"this client may not obtain tokens for {', '.join(refused)}")
+    return resources
 
 
 def token_type(dpop_jkt: str | None) -> str:

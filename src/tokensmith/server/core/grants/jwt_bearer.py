@@ -44,7 +44,7 @@ from tokensmith.server.core.audit import FAILED, GRANTED, REFUSED, AuditLog, Exc
 from tokensmith.server.core.context import GrantHandler, ServerContext
 from tokensmith.server.core.digest import digest
 from tokensmith.server.core.grants.base import AuthenticatedClient, TokenRequest, TokenResponse
-from tokensmith.server.core.grants.issuance import OPENID, new_grant_id, token_audience, token_type
+from tokensmith.server.core.grants.issuance import OPENID, new_grant_id, requested_audience, token_type
 from tokensmith.server.core.subject_tokens import TOKEN_CLAIMS, audiences_of, parse_signed, verifying
 from tokensmith.server.core.trusted_issuers import TrustedIssuers, apply_trust_policies, within_ceiling
 from tokensmith.store.records import ClientAssertionRecord
@@ -285,7 +285,7 @@ class WorkloadAssertion:
                 raise invalid_scope(f"scope not allowed for this client: {' '.join(refused)}")
         scope = within_ceiling(identity, requested if requested is not None else registered, requested)
         attempt.scope = scope
-        audience = token_audience(client.config)
+        audience = requested_audience(request, client.config)
         attempt.audience = audience
         extra = {k: claims[k] for k in issuer.copy_claims if k in claims and k not in TOKEN_CLAIMS}
         extra.update(identity.claims)
