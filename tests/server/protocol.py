@@ -33,14 +33,14 @@ async def new_code(
     *,
     subject: str = "alice",
     verifier: str | None = VERIFIER,
-    **params: str,
+    **params: str | list[str],
 ) -> str:
     """Run an authorization request through validation and issue its code, as the authorize endpoint does."""
     query: dict[str, list[str]] = {
         "client_id": [client_id],
         "redirect_uri": [redirect_uri],
         "response_type": ["code"],
-        **{k: [v] for k, v in params.items()},
+        **{k: v if isinstance(v, list) else [v] for k, v in params.items()},
     }
     if verifier is not None:
         query["code_challenge"] = [s256_challenge(verifier)]

@@ -96,6 +96,8 @@ async def test_duplicate_redirect_uri_shows_a_page(http: httpx.AsyncClient) -> N
         ({"max_age": "-1"}, "invalid_request"),
         ({"response_mode": "fragment"}, "invalid_request"),
         ({"request": "eyJ..."}, "request_not_supported"),
+        ({"resource": "https://other.example/api"}, "invalid_target"),  # RFC 8707: not one of the client's audiences
+        ({"resource": "relative"}, "invalid_target"),
     ],
 )
 async def test_errors_after_a_valid_redirect_uri_are_redirected(

@@ -17,7 +17,8 @@ from tokensmith.config.server import AUTHORIZATION_CODE, PROMPT_VALUES, ClientCo
 from tokensmith.errors import OAuthError, invalid_request, invalid_scope, unauthorized_client
 from tokensmith.server.core.claims import ClaimsRequest, check_acr_request, parse_claims_request
 from tokensmith.server.core.digest import digest, new_secret
-from tokensmith.server.core.grants.issuance import new_grant_id
+from tokensmith.server.core.grants.base import resource_indicators, restricted_audience
+from tokensmith.server.core.grants.issuance import new_grant_id, token_audience
 from tokensmith.server.core.pkce import is_valid_challenge
 from tokensmith.store.base import Store
 from tokensmith.store.records import AuthorizationCodeRecord
@@ -60,6 +61,8 @@ class AuthorizationRequest:
     claims_request: ClaimsRequest
     # RFC 9449 10: the thumbprint of the DPoP key the code is bound to.
     dpop_jkt: str | None = None
+    # RFC 8707: the resources the tokens are for; (): the client's audiences.
+    resources: tuple[str, ...] = ()
 
     @property
     def client_id(self) -> str:
@@ -115,7 +118,7 @@ def validate_authorization_request(params: Mapping[str, Sequence[str]], target: 
     client = target.client
     registration = client.registration
     for name in params:
-        if len(params[name]) > 1:
+        if len(params[name]) > 1 and name != "resource":  # RFC 8707 2: resource may repeat
             raise invalid_request(f"parameter {name!r} must not be sent more than once")
     if params.get("request") or params.get("request_uri"):
         raise OAuthError("request_not_supported", "request objects are not supported")
@@ -168,6 +171,10 @@ def validate_authorization_request(params: Mapping[str, Sequence[str]], target: 
     claims_request = parse_claims_request(_single(params, "claims"))
     check_acr_request(claims_request)
 
+    # RFC 8707 2: the resources the tokens will be for, each one of the client's audiences.
+    requested = resource_indicators(params.get("resource", ()))
+    resources = restricted_audience(requested, token_audience(client)) if requested else ()
+
     dpop_jkt = _single(params, "dpop_jkt")
     if dpop_jkt is not None and not _JKT.fullmatch(dpop_jkt):
         raise invalid_request("dpop_jkt must be a base64url SHA-256 JWK thumbprint (43 characters, RFC 9449 10)")
@@ -184,6 +191,7 @@ def validate_authorization_request(params: Mapping[str, Sequence[str]], target: 
         prompt=prompt,
         max_age=max_age,
         claims_request=claims_request,
+        resources=resources,
     )
 
 
@@ -206,6 +214,7 @@ async def issue_authorization_code(
             expires_at=now + request.client.token.authorization_code_time_to_live,
             claims_request=request.claims_request,
             dpop_jkt=request.dpop_jkt,
+            resource=request.resources,
         )
     )
     return code

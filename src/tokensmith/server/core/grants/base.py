@@ -20,6 +20,33 @@ REPEATABLE = frozenset({"audience", "resource"})
 MAX_TARGETS = 16
 
 
+def resource_indicators(values: Sequence[str]) -> tuple[str, ...]:
+    """``resource`` values of a request (RFC 8707 2), duplicates dropped: each an absolute URI without a fragment,
+    at most :data:`MAX_TARGETS`, else invalid_target."""
+    resources = tuple(dict.fromkeys(value for value in values if value))
+    if len(resources) > MAX_TARGETS:
+        raise invalid_target(f"at most {MAX_TARGETS} resource values per request")
+    for resource in resources:
+        try:
+            parts = urlsplit(resource)
+        except ValueError:  # e.g. an unbalanced IPv6 bracket
+            parts = urlsplit("")
+        if not parts.scheme or not (parts.netloc or parts.path) or "#" in resource:
+            raise invalid_target(f"resource {resource!r} must be an absolute URI without a fragment")
+    return resources
+
+
+def restricted_audience(resources: Sequence[str], allowed: tuple[str, ...]) -> tuple[str, ...]:
+    """A token's ``aud`` (RFC 8707 2): ``allowed``, or the ``resources`` a request names, each one of them; any
+    other is invalid_target."""
+    if not resources:
+        return allowed
+    refused = [resource for resource in resources if resource not in allowed]
+    if refused:
+        raise invalid_target(f"this client may not obtain tokens for {', '.join(refused)}")
+    return tuple(resources)
+
+
 @dataclass(frozen=True, slots=True)
 class TokenRequest:
     """The form parameters of a token request, each with every value it was sent with."""
@@ -52,19 +79,8 @@ class TokenRequest:
         return [value for value in self.params.get(name, ()) if value]
 
     def resources(self) -> tuple[str, ...]:
-        """The ``resource`` values (RFC 8707 2), duplicates dropped; each must be an absolute URI without a
-        fragment, else invalid_target."""
-        resources = tuple(dict.fromkeys(self.get_all("resource")))
-        if len(resources) > MAX_TARGETS:
-            raise invalid_target(f"at most {MAX_TARGETS} resource values per request")
-        for resource in resources:
-            try:
-                parts = urlsplit(resource)
-            except ValueError:  # e.g. an unbalanced IPv6 bracket
-                parts = urlsplit("")
-            if not parts.scheme or not (parts.netloc or parts.path) or "#" in resource:
-                raise invalid_target(f"resource {resource!r} must be an absolute URI without a fragment")
-        return resources
+        """The ``resource`` values: :func:`resource_indicators`."""
+        return resource_indicators(self.get_all("resource"))
 
     def scopes(self) -> tuple[str, ...] | None:
         """The requested scope as a tuple (order kept, duplicates dropped), or None when not sent."""

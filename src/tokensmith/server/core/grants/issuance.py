@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tokensmith.config.server import REFRESH_TOKEN, ClientConfig
-from tokensmith.errors import invalid_target
 from tokensmith.server.core.claims import (
     PASSWORD_ACR,
     PASSWORD_AMR,
@@ -24,7 +23,7 @@ from tokensmith.server.core.claims import (
 )
 from tokensmith.server.core.context import ServerContext
 from tokensmith.server.core.digest import digest, new_secret
-from tokensmith.server.core.grants.base import TokenRequest, TokenResponse
+from tokensmith.server.core.grants.base import TokenRequest, TokenResponse, restricted_audience
 from tokensmith.server.core.principals import USER_TOKEN_CLAIM
 from tokensmith.store.records import RefreshTokenRecord
 
@@ -33,6 +32,8 @@ OPENID = "openid"
 FAMILY_STARTED_AT = "family_started_at"
 # The key of the grant's `claims` request (OpenID Connect Core 5.5) inside RefreshTokenRecord.claims.
 CLAIMS_REQUEST = "claims_request"
+# The key of the resources the grant was authorized for (RFC 8707) inside RefreshTokenRecord.claims.
+RESOURCES = "resources"
 
 
 def family_started_at(record: RefreshTokenRecord) -> datetime:
@@ -50,6 +51,12 @@ def stored_claims_request(record: RefreshTokenRecord) -> dict[str, Any]:
     return stored if isinstance(stored, dict) else {}
 
 
+def stored_resources(record: RefreshTokenRecord) -> tuple[str, ...]:
+    """The resources a refresh token's grant was authorized for (() when none were named)."""
+    stored = record.claims.get(RESOURCES)
+    return tuple(r for r in stored if isinstance(r, str)) if isinstance(stored, list) else ()
+
+
 def family_expiry(client: ClientConfig, started_at: datetime) -> datetime:
     """The moment no refresh token of a family that began at ``started_at`` is valid any more."""
     return started_at + client.token.refresh_token_max_lifetime
@@ -62,16 +69,14 @@ def token_audience(client: ClientConfig) -> tuple[str, ...]:
 
 def requested_audience(request: TokenRequest, client: ClientConfig) -> tuple[str, ...]:
     """The ``aud`` of a token a client obtains for itself (client credentials, a workload's JWT bearer grant): its
-    :func:`token_audience`, or those of them the request names with ``resource`` (RFC 8707 2: the token is
-    restricted to the resources asked for; one the client may not have is invalid_target)."""
-    audience = token_audience(client)
-    resources = request.resources()
-    if not resources:
-        return audience
-    refused = [resource for resource in resources if resource not in audience]
-    if refused:
-        raise invalid_target(f"this client may not obtain tokens for {', '.join(refused)}")
-    return resources
+    :func:`token_audience`, or those of them the request names with ``resource`` (RFC 8707)."""
+    return restricted_audience(request.resources(), token_audience(client))
+
+
+def user_token_audience(request: TokenRequest, client: ClientConfig, grant: UserGrant) -> tuple[str, ...]:
+    """The ``aud`` of an access token issued under a user's grant: the resources the authorization request named
+    (RFC 8707; the client's :func:`token_audience` when it named none), or those of them the token request names."""
+    return restricted_audience(request.resources(), grant.resources or token_audience(client))
 
 
 def token_type(dpop_jkt: str | None) -> str:
@@ -99,6 +104,8 @@ class UserGrant:
     claims_request: dict[str, Any] = field(default_factory=dict)
     # The DPoP key the grant's refresh tokens are bound to (a public client's, RFC 9449 5); None: not bound.
     refresh_jkt: str | None = None
+    # The resources the authorization request named (RFC 8707); (): the client's audiences.
+    resources: tuple[str, ...] = ()
 
 
 async def issue_for_user(
@@ -106,13 +113,14 @@ async def issue_for_user(
     client: ClientConfig,
     grant: UserGrant,
     *,
+    audience: tuple[str, ...],
     access_scope: Sequence[str] | None = None,
     refresh: bool = True,
     dpop_jkt: str | None = None,
 ) -> TokenResponse:
-    """Issue the access token (scope ``access_scope``, default the grant's; bound to ``dpop_jkt`` when given), an
-    ID token when ``openid`` was granted, and a refresh token (full grant scope, same family) when the client may
-    refresh and ``refresh``: bound to ``grant.refresh_jkt``."""
+    """Issue the access token (for ``audience``, scope ``access_scope``, default the grant's; bound to ``dpop_jkt``
+    when given), an ID token when ``openid`` was granted, and a refresh token (full grant scope and resources, same
+    family) when the client may refresh and ``refresh``: bound to ``grant.refresh_jkt``."""
     settings = client.token
     scope = tuple(access_scope) if access_scope is not None else grant.scope
     client_id = client.registration.client_id
@@ -126,7 +134,7 @@ async def issue_for_user(
     access = await ctx.tokens.issue_access_token(
         subject=grant.subject,
         client_id=client_id,
-        audience=token_audience(client),
+        audience=audience,
         scope=scope,
         ttl=settings.access_token_time_to_live,
         extra_claims=user_claims or None,
@@ -168,6 +176,8 @@ async def save_refresh_token(ctx: ServerContext, client: ClientConfig, grant: Us
     claims: dict[str, Any] = {FAMILY_STARTED_AT: int(started_at.timestamp())}
     if grant.claims_request:
         claims[CLAIMS_REQUEST] = grant.claims_request
+    if grant.resources:
+        claims[RESOURCES] = list(grant.resources)
     await ctx.store.save_refresh_token(
         RefreshTokenRecord(
             token_hash=digest(token),

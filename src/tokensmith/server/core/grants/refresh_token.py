@@ -24,6 +24,8 @@ from tokensmith.server.core.grants.issuance import (
     family_started_at,
     issue_for_user,
     stored_claims_request,
+    stored_resources,
+    user_token_audience,
 )
 from tokensmith.server.core.principals import is_user_token, removed_principal
 from tokensmith.store.records import RefreshTokenRecord
@@ -108,10 +110,17 @@ class RefreshTokenGrant(GrantHandler):
                 family_started_at=started_at,
                 claims_request=stored_claims_request(record),
                 refresh_jkt=record.dpop_jkt,
+                resources=stored_resources(record),
             )
             # Without rotation the client keeps its refresh token (RFC 6749 6 lets the response omit it).
             response = await issue_for_user(
-                ctx, client.config, grant, access_scope=access_scope, refresh=rotate, dpop_jkt=request.dpop_jkt
+                ctx,
+                client.config,
+                grant,
+                audience=user_token_audience(request, client.config, grant),
+                access_scope=access_scope,
+                refresh=rotate,
+                dpop_jkt=request.dpop_jkt,
             )
         if rotate:
             consumed = await ctx.store.use_refresh_token(token_hash, now)
