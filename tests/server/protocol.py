@@ -53,3 +53,20 @@ async def new_code(
 async def grant(ctx: ServerContext, client: AuthenticatedClient, **params: Any) -> TokenResponse:
     request = form(**params)
     return await ctx.grants[params["grant_type"]](request, client, ctx)
+
+
+async def redeem_code(
+    ctx: ServerContext, code: str, client_id: str, redirect_uri: str, **params: str
+) -> dict[str, Any]:
+    """The token response (as JSON) to ``client_id``'s authorization code request for ``code`` (PKCE verifier
+    :data:`VERIFIER`), with ``params`` added."""
+    response = await grant(
+        ctx,
+        as_client(ctx, client_id),
+        grant_type="authorization_code",
+        code=code,
+        redirect_uri=redirect_uri,
+        code_verifier=VERIFIER,
+        **params,
+    )
+    return response.to_dict()

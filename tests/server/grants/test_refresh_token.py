@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from tests.server.configs import SPA_CLIENT, WEB_CLIENT, WEB_REDIRECT
 from tests.server.conftest import FakeClock
-from tests.server.protocol import VERIFIER, as_client, grant, new_code
+from tests.server.protocol import as_client, grant, new_code, redeem_code
 
 from tokensmith.errors import OAuthError
 from tokensmith.server.core.access_tokens import active_access_token
@@ -14,16 +14,7 @@ from tokensmith.server.core.digest import digest
 
 
 async def first_tokens(ctx: ServerContext, scope: str = "openid profile message.read") -> dict[str, object]:
-    code = await new_code(ctx, WEB_CLIENT, WEB_REDIRECT, scope=scope)
-    response = await grant(
-        ctx,
-        as_client(ctx, WEB_CLIENT),
-        grant_type="authorization_code",
-        code=code,
-        redirect_uri=WEB_REDIRECT,
-        code_verifier=VERIFIER,
-    )
-    return response.to_dict()
+    return await redeem_code(ctx, await new_code(ctx, WEB_CLIENT, WEB_REDIRECT, scope=scope), WEB_CLIENT, WEB_REDIRECT)
 
 
 async def refresh(ctx: ServerContext, token: object, client_id: str = WEB_CLIENT, **params: str) -> dict[str, object]:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from tests.server.configs import WEB_CLIENT, WEB_REDIRECT, config_data
-from tests.server.protocol import VERIFIER, as_client, grant, new_code
+from tests.server.protocol import as_client, grant, new_code, redeem_code
 
 from tokensmith.config.server import ServerConfig
 from tokensmith.errors import OAuthError
@@ -27,16 +27,7 @@ def config(tmp_path: Path) -> ServerConfig:
 
 
 async def tokens(ctx: ServerContext, code: str, **params: str) -> dict[str, Any]:
-    response = await grant(
-        ctx,
-        as_client(ctx, WEB_CLIENT),
-        grant_type="authorization_code",
-        code=code,
-        redirect_uri=WEB_REDIRECT,
-        code_verifier=VERIFIER,
-        **params,
-    )
-    return response.to_dict()
+    return await redeem_code(ctx, code, WEB_CLIENT, WEB_REDIRECT, **params)
 
 
 async def refresh(ctx: ServerContext, refresh_token: str, **params: str) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from tests.server.configs import (
     config_data,
 )
 from tests.server.conftest import FakeClock
-from tests.server.protocol import VERIFIER, as_client, grant, new_code
+from tests.server.protocol import as_client, grant, new_code, redeem_code
 
 from tokensmith.config.exchange import ACCESS_TOKEN_TYPE
 from tokensmith.config.server import TOKEN_EXCHANGE, ServerConfig
@@ -106,15 +106,7 @@ async def user_tokens(
     ctx: ServerContext, client_id: str = WEB_CLIENT, redirect_uri: str = WEB_REDIRECT
 ) -> dict[str, Any]:
     code = await new_code(ctx, client_id, redirect_uri, scope="openid message.read")
-    response = await grant(
-        ctx,
-        as_client(ctx, client_id),
-        grant_type="authorization_code",
-        code=code,
-        redirect_uri=redirect_uri,
-        code_verifier=VERIFIER,
-    )
-    return response.to_dict()
+    return await redeem_code(ctx, code, client_id, redirect_uri)
 
 
 async def exchange(ctx: ServerContext, subject_token: str) -> dict[str, Any]:
@@ -160,14 +152,7 @@ async def test_a_removed_users_authorization_code_is_refused(database_url: str, 
         code = await new_code(before, WEB_CLIENT, WEB_REDIRECT, scope="openid")
     async with started(make_config(database_url, without_user=USERNAME), clock) as after:
         with pytest.raises(OAuthError) as refused:
-            await grant(
-                after,
-                as_client(after, WEB_CLIENT),
-                grant_type="authorization_code",
-                code=code,
-                redirect_uri=WEB_REDIRECT,
-                code_verifier=VERIFIER,
-            )
+            await redeem_code(after, code, WEB_CLIENT, WEB_REDIRECT)
         assert refused.value.error == "invalid_grant"
         assert "no longer exists" in refused.value.description
 
