@@ -10,8 +10,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Final
 
-# RFC 6749 5.2 (and RFC 6750 3): error_description is printable ASCII without '"' and '\\'.
-_OUTSIDE_DESCRIPTION = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
+# RFC 6749 5.2 (and RFC 6750 3): error_description is printable ASCII without '"' and '\\'; so is every quoted value
+# of a WWW-Authenticate challenge (tokensmith.resource).
+OUTSIDE_ERROR_TEXT = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
 MAX_DESCRIPTION_LENGTH: Final = 500
 
 
@@ -19,7 +20,7 @@ def description_text(text: str) -> str:
     """``text`` as an ``error_description`` may carry it: a double quote becomes a single one, any other character
     outside the RFC's set a '?', and more than :data:`MAX_DESCRIPTION_LENGTH` characters are cut (ending "...").
     Descriptions quote what a client sent; this keeps an error from echoing unbounded or unprintable input."""
-    text = _OUTSIDE_DESCRIPTION.sub(lambda match: "'" if match.group() == '"' else "?", text)
+    text = OUTSIDE_ERROR_TEXT.sub(lambda match: "'" if match.group() == '"' else "?", text)
     if len(text) > MAX_DESCRIPTION_LENGTH:
         text = text[: MAX_DESCRIPTION_LENGTH - 3] + "..."
     return text

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
-from tokensmith.errors import description_text
+from tokensmith.errors import OUTSIDE_ERROR_TEXT, description_text
+
 
 # RFC 6750 3: error_description and scope use %x20-21 / %x23-5B / %x5D-7E. Descriptions are kept in that set
 # (description_text); in any other quoted value, what lies outside it (quotes, backslashes, control characters,
 # non-ASCII) is dropped, so that nothing can break or inject into the header.
-_UNSAFE = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
-
-
 def _quoted(value: str) -> str:
-    return '"' + _UNSAFE.sub("", value) + '"'
+    return '"' + OUTSIDE_ERROR_TEXT.sub("", value) + '"'
 
 
 class BearerTokenError(Exception):
