@@ -94,7 +94,9 @@ def _interrupt_event() -> asyncio.Event:
     loop = asyncio.get_running_loop()
     interrupted = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        # Not on every platform (Windows): there Ctrl-C raises KeyboardInterrupt, which asyncio.run handles.
+        # Not everywhere: Windows has no loop signal handlers (NotImplementedError), and a loop outside the main
+        # thread may not install them (RuntimeError). There Ctrl-C raises KeyboardInterrupt, which asyncio.run
+        # handles, and the demo stops all the same.
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, interrupted.set)
     return interrupted
