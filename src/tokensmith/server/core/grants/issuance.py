@@ -67,16 +67,12 @@ def token_audience(client: ClientConfig) -> tuple[str, ...]:
     return client.audiences or (client.registration.client_id,)
 
 
-def requested_audience(request: TokenRequest, client: ClientConfig) -> tuple[str, ...]:
-    """The ``aud`` of a token a client obtains for itself (client credentials, a workload's JWT bearer grant): its
-    :func:`token_audience`, or those of them the request names with ``resource`` (RFC 8707)."""
-    return restricted_audience(request.resources(), token_audience(client))
-
-
-def user_token_audience(request: TokenRequest, client: ClientConfig, grant: UserGrant) -> tuple[str, ...]:
-    """The ``aud`` of an access token issued under a user's grant: the resources the authorization request named
-    (RFC 8707; the client's :func:`token_audience` when it named none), or those of them the token request names."""
-    return restricted_audience(request.resources(), grant.resources or token_audience(client))
+def requested_audience(
+    request: TokenRequest, client: ClientConfig, authorized: tuple[str, ...] = ()
+) -> tuple[str, ...]:
+    """The ``aud`` of an access token: the resources a user's authorization named (``authorized``), else the client's
+    :func:`token_audience`; or those of them the token request names with ``resource`` (RFC 8707)."""
+    return restricted_audience(request.resources(), authorized or token_audience(client))
 
 
 def token_type(dpop_jkt: str | None) -> str:

@@ -23,9 +23,9 @@ from tokensmith.server.core.grants.issuance import (
     family_expiry,
     family_started_at,
     issue_for_user,
+    requested_audience,
     stored_claims_request,
     stored_resources,
-    user_token_audience,
 )
 from tokensmith.server.core.principals import is_user_token, removed_principal
 from tokensmith.store.records import RefreshTokenRecord
@@ -117,7 +117,7 @@ class RefreshTokenGrant(GrantHandler):
                 ctx,
                 client.config,
                 grant,
-                audience=user_token_audience(request, client.config, grant),
+                audience=requested_audience(request, client.config, grant.resources),
                 access_scope=access_scope,
                 refresh=rotate,
                 dpop_jkt=request.dpop_jkt,
