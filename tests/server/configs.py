@@ -79,6 +79,7 @@ def config_data(**overrides: Any) -> dict[str, Any]:
                     "scopes": ["openid", "profile"],
                 },
                 "require-authorization-consent": True,
+                "audiences": ["https://calendar.example", "https://mail.example"],
             },
             "plain": {
                 "registration": {

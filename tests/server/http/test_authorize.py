@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 from tests.server.browser import Browser, hidden_fields, query_of, web_authorize_params
@@ -163,6 +165,40 @@ async def test_consent_page_approve_and_deny(browser: Browser, base_url: str) ->
     silent = await browser.authorize({**params, "prompt": "none"})
     assert query_of(silent.headers["location"])["error"] == "consent_required"
     assert query_of(silent.headers["location"])["iss"] == base_url
+
+
+def _listed(page: str, css_class: str) -> list[str]:
+    """The items of the consent page's ``<ul class=css_class>``, in order ([] when it has none)."""
+    found = re.search(rf'<ul class="{css_class}">(.*?)</ul>', page, re.DOTALL)
+    return re.findall(r"<li><code>([^<]*)</code></li>", found.group(1)) if found else []
+
+
+async def test_consent_page_names_the_services_the_tokens_are_for(browser: Browser) -> None:
+    await signed_in(browser)
+    params = {
+        "response_type": "code",
+        "client_id": CONSENT_CLIENT,
+        "redirect_uri": CONSENT_REDIRECT,
+        "scope": "profile",
+    }
+    every = await browser.authorize(params)
+    assert _listed(every.text, "scopes") == ["profile"]
+    assert _listed(every.text, "services") == [
+        "https://calendar.example",
+        "https://mail.example",
+    ]  # no resource: the client's audiences
+    one = await browser.authorize({**params, "resource": "https://mail.example"})
+    assert _listed(one.text, "services") == ["https://mail.example"]
+    assert hidden_fields(one.text)["resource"] == "https://mail.example"  # approving asks for the same resource
+    web = await browser.authorize(web_authorize_params(prompt="consent"))
+    assert _listed(web.text, "services") == ["user-service"]
+    # A client without audiences gets tokens for itself only: no service to name.
+    spa = await browser.authorize(
+        web_authorize_params(client_id=SPA_CLIENT, redirect_uri=SPA_REDIRECT, prompt="consent")
+    )
+    assert spa.status_code == 200
+    assert _listed(spa.text, "scopes") == ["openid", "profile"]
+    assert _listed(spa.text, "services") == []
 
 
 async def test_login_page_is_accessible_and_mobile_ready(http: httpx.AsyncClient) -> None:

@@ -123,6 +123,9 @@ def _consent_page(
         client_name=registration.client_name or registration.client_id,
         subject=session.subject,
         scopes=auth_request.scope,
+        # RFC 8707: the services its tokens will be for (those asked for, else the client's configured audiences);
+        # none shown for a client whose tokens are only for itself.
+        services=auth_request.resources or auth_request.client.audiences,
         params=[(k, v) for k, values in params.items() if k not in _CONSENT_FIELDS for v in values],
         csrf_token=session.csrf_secret,
     )
