@@ -1,5 +1,5 @@
-"""Failed-login throttling: refusals per (username, address) and per address, counted in the database (SQLite
-and PostgreSQL); a per-username back-off delay that never refuses, so an attacker cannot lock the owner out."""
+"""Failed-login throttling: refusals per (username, address) and per address, and a per-username back-off delay
+that never refuses, so an attacker cannot lock the owner out; all counted in the database (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -78,16 +78,19 @@ async def test_an_attacker_elsewhere_delays_the_owner_but_never_locks_them_out(s
     assert len(sleeps.waits) == before  # a success forgives the username's delay
 
 
-async def test_failures_are_forgotten_after_the_window(store: SqlStore) -> None:
+async def test_failures_fade_with_the_sliding_window(store: SqlStore) -> None:
     clock = SetClock()
     sleeps = Sleeps()
     limits = throttle(store, clock, sleeps=sleeps)
     for _ in range(3):
         assert await limits.attempt("alice", "10.0.0.1")
     assert sleeps.waits == [0.25, 0.5]
-    clock.now = START + WINDOW * 1.5
+    clock.now = START + WINDOW * 1.5  # half of the previous window still counts: 1.5 recent failures
     assert await limits.attempt("alice", "10.0.0.1")
-    assert sleeps.waits == [0.25, 0.5]
+    assert sleeps.waits == [0.25, 0.5, 0.25]
+    clock.now = START + WINDOW * 3  # two windows on: forgotten
+    assert await limits.attempt("alice", "10.0.0.1")
+    assert sleeps.waits == [0.25, 0.5, 0.25]
 
 
 async def test_a_refused_attempt_counts_for_nothing(store: SqlStore) -> None:
@@ -151,6 +154,25 @@ async def test_replicas_on_one_database_share_the_counts(store: SqlStore, store_
         await replica.close()
 
 
+async def test_replicas_on_one_database_share_the_delay_and_its_forgiveness(store: SqlStore, store_url: str) -> None:
+    clock = SetClock()
+    replica = SqlStore(store_url)
+    try:
+        here_sleeps, there_sleeps = Sleeps(), Sleeps()
+        here, there = throttle(store, clock, sleeps=here_sleeps), throttle(replica, clock, sleeps=there_sleeps)
+        for address in ("203.0.113.1", "203.0.113.2", "203.0.113.3"):
+            assert await here.attempt("alice", address)
+        assert here_sleeps.waits == [0.25, 0.5]
+        owner = await there.attempt("Alice", "192.0.2.1")  # the other replica, whatever the case
+        assert owner is not None
+        assert there_sleeps.waits == [1.0]  # the failures counted there delay the attempt here
+        await there.succeeded(owner)
+        assert await here.attempt("alice", "203.0.113.1")
+        assert here_sleeps.waits == [0.25, 0.5]  # and the owner's success forgives them there too
+    finally:
+        await replica.close()
+
+
 async def test_only_digests_are_stored_and_purged_two_windows_on(store: SqlStore) -> None:
     clock = SetClock()
     limits = throttle(store, clock)
@@ -158,6 +180,10 @@ async def test_only_digests_are_stored_and_purged_two_windows_on(store: SqlStore
     async with store.engine.connect() as connection:
         stored = set((await connection.execute(select(login_attempts.c.counter_hash))).scalars())
     typed = "hunter2-typed-as-a-username"
-    assert stored == {counter_hash("user-address", typed + "\x00" + "10.0.0.1"), counter_hash("address", "10.0.0.1")}
+    assert stored == {
+        counter_hash("user-address", typed + "\x00" + "10.0.0.1"),
+        counter_hash("address", "10.0.0.1"),
+        counter_hash("user", typed),
+    }
     assert await store.purge_expired(START + WINDOW * 2 - timedelta(seconds=1)) == 0
-    assert await store.purge_expired(START + WINDOW * 2) == 2
+    assert await store.purge_expired(START + WINDOW * 2) == 3

@@ -6,7 +6,7 @@ must be single-use across replicas (``consume_authorization_code``, ``use_refres
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, Literal, Protocol, TypeVar
@@ -152,10 +152,11 @@ class Store(Protocol):
     async def delete_session(self, session_hash: str) -> None: ...
 
     # failed-login throttling
-    async def admit_login_attempt(self, attempt: LoginAttempt) -> bool:
+    async def admit_login_attempt(self, attempt: LoginAttempt) -> Mapping[str, float] | None:
         """Count the attempt under each of its counters, unless that would take any of them past its limit: then
-        count nothing and return False. Atomic across processes and replicas: of attempts made at once, no more
-        are admitted than the limits allow."""
+        count nothing and return None. Otherwise return each counter's count by its hash, this attempt included (the
+        previous window's attempts weighted as the attempt says). Atomic across processes and replicas: of attempts
+        made at once, no more are admitted than the limits allow."""
 
     async def take_back_login_attempt(self, counter_hash: str, window_start: datetime) -> None:
         """Uncount one attempt counted in that window (it turned out to be a successful login)."""

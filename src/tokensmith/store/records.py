@@ -154,10 +154,11 @@ class AuditEvent:
 
 @dataclass(frozen=True, slots=True)
 class LoginCounter:
-    """One failed-login counter (a username's, a client address's) and how many attempts it allows."""
+    """One failed-login counter (a username's, a client address's) and how many attempts it allows (None: it
+    counts, but never refuses)."""
 
     counter_hash: str  # SHA-256 hex digest of what is counted, never the text itself
-    limit: int
+    limit: int | None
 
 
 @dataclass(frozen=True, slots=True)

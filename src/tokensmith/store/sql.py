@@ -686,7 +686,7 @@ class SqlStore:
 
     # failed-login throttling
 
-    async def admit_login_attempt(self, attempt: LoginAttempt) -> bool:
+    async def admit_login_attempt(self, attempt: LoginAttempt) -> Mapping[str, float] | None:
         # Counted first, judged after, in one transaction: attempts made at once on several replicas each see the
         # others' counts (the upsert waits for the row), and one that is refused rolls its counts back.
         counters = sorted(attempt.counters, key=lambda counter: counter.counter_hash)  # one lock order for all
@@ -708,14 +708,14 @@ class SqlStore:
                 },
             )
             previous: dict[str, int] = {counter_hash: attempts for counter_hash, attempts in previous_rows.all()}
-            admitted = all(
-                previous.get(counter.counter_hash, 0) * attempt.previous_weight + current[counter.counter_hash]
-                <= counter.limit
-                for counter in counters
-            )
-            if not admitted:
+            counts = {
+                counter_hash: previous.get(counter_hash, 0) * attempt.previous_weight + attempts
+                for counter_hash, attempts in current.items()
+            }
+            if any(counter.limit is not None and counts[counter.counter_hash] > counter.limit for counter in counters):
                 await transaction.rollback()
-        return admitted
+                return None
+        return counts
 
     async def take_back_login_attempt(self, counter_hash: str, window_start: datetime) -> None:
         await self._write(_take_back_login_attempt, {"target_hash": counter_hash, "target_window": window_start})

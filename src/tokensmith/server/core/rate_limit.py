@@ -5,11 +5,11 @@ the same numbers: failures for one username *from one client address*, and failu
 username. Neither can be used against the owner of an account: an attacker's failures from address A use up only
 A's attempts, and the owner signs in from B.
 
-Per username there is a delay instead of a refusal: each recent failure for the username doubles the wait before
-the next attempt's password check (:data:`FIRST_BACKOFF`, then twice that...), up to ``login.max-backoff``. An
-attacker guessing one account from one address waits longer and longer until the per-address limits stop them; the
-owner, with the right password, gets in after at most ``max-backoff``. The delay is counted by each process (a
-bounded table of the most recent usernames), so it is not shared between replicas; the limits are.
+Per username there is a delay instead of a refusal: each recent failure for the username, from any address,
+doubles the wait before the next attempt's password check (:data:`FIRST_BACKOFF`, then twice that...), up to
+``login.max-backoff``. An attacker guessing one account waits longer and longer until the per-address limits stop
+them; the owner, with the right password, gets in after at most ``max-backoff``. The username's failures are a third
+counter in the same table, one that never refuses, so every process and replica imposes the same delay.
 
 The database counts form a sliding window approximated by two fixed ones, as rate limiters commonly do: the
 attempts of the current window plus those of the previous window, weighted by the share of it that still lies
@@ -18,7 +18,8 @@ of timestamps is kept.
 
 An attempt is counted before the password is checked (the check is slow and runs off the event loop, so guesses
 sent in parallel would otherwise all pass the "blocked?" test first), and a successful login takes it back: the
-failures of the username from that address and its delay are forgotten, and the address's attempt is uncounted.
+failures of the username (from that address, and for its delay) are forgotten, and the address's attempt is
+uncounted.
 
 What is counted is stored as a SHA-256 digest, never as text: people type their password into the username field.
 """
@@ -40,13 +41,11 @@ from tokensmith.store.records import LoginAttempt, LoginCounter
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # The wait after a username's first recent failure; each further failure doubles it, up to `max-backoff`.
 FIRST_BACKOFF: Final = timedelta(milliseconds=250)
-# How many usernames' recent failures a process remembers (the least recently failed are forgotten first).
-MAX_TRACKED_USERNAMES: Final = 10_000
 
 
 def counter_hash(kind: str, value: str) -> str:
-    """The digest a counter is stored under: ``kind`` ("user-address", "address") keeps values of different kinds
-    that happen to be the same text apart."""
+    """The digest a counter is stored under: ``kind`` ("user-address", "address", "user") keeps values of
+    different kinds that happen to be the same text apart."""
     return hashlib.sha256(f"{kind}\0{value}".encode()).hexdigest()
 
 
@@ -56,44 +55,18 @@ class AdmittedLogin:
 
     user_address_counter: str
     address_counter: str
-    username: str  # case-folded
+    user_counter: str
     window_start: datetime
 
 
-@dataclass(slots=True)
-class _Failures:
-    count: int
-    last: datetime
-
-
-class Backoff:
-    """Recent failures per username in this process, and the wait they impose on the next attempt."""
-
-    def __init__(self, *, window: timedelta, cap: timedelta, max_tracked: int = MAX_TRACKED_USERNAMES) -> None:
-        self._window = window
-        self._cap = cap
-        self._max_tracked = max_tracked
-        self._failures: dict[str, _Failures] = {}  # in order of the latest failure, oldest first
-
-    def count_failure(self, username: str, now: datetime) -> timedelta:
-        """Count an attempt as a failure (until :meth:`forgive`) and return how long it waits first."""
-        previous = self._failures.pop(username, None)
-        recent = previous.count if previous is not None and now - previous.last < self._window else 0
-        self._failures[username] = _Failures(recent + 1, now)
-        self._forget_old(now)
-        if recent == 0:
-            return timedelta(0)
-        return min(self._cap, FIRST_BACKOFF * (1 << min(recent - 1, 32)))
-
-    def forgive(self, username: str) -> None:
-        self._failures.pop(username, None)
-
-    def _forget_old(self, now: datetime) -> None:
-        while self._failures:
-            oldest = next(iter(self._failures))
-            if len(self._failures) <= self._max_tracked and now - self._failures[oldest].last < self._window:
-                break
-            del self._failures[oldest]
+def backoff(failures: float, cap: timedelta) -> timedelta:
+    """The wait before a password check after ``failures`` recent failures for the username (from the sliding
+    window, so possibly fractional): none for the first attempt, then :data:`FIRST_BACKOFF` doubling, up to
+    ``cap``."""
+    recent = int(failures)
+    if recent < 1:
+        return timedelta(0)
+    return min(cap, FIRST_BACKOFF * (1 << min(recent - 1, 32)))
 
 
 class LoginThrottle:
@@ -109,7 +82,7 @@ class LoginThrottle:
         self._window = settings.failure_window
         self._per_user_and_address = settings.max_failures_per_user_and_address
         self._per_address = settings.max_failures_per_address
-        self._backoff = Backoff(window=settings.failure_window, cap=settings.max_backoff)
+        self._max_backoff = settings.max_backoff
         self._clock = clock
         self._sleep = sleep
 
@@ -123,28 +96,31 @@ class LoginThrottle:
         user = username.casefold()
         user_address = counter_hash("user-address", f"{user}\0{address}")
         address_counter = counter_hash("address", address)
+        user_counter = counter_hash("user", user)
         attempt = LoginAttempt(
             counters=(
                 LoginCounter(user_address, self._per_user_and_address),
                 LoginCounter(address_counter, self._per_address),
+                LoginCounter(user_counter, None),
             ),
             window_start=window_start,
             previous_window_start=window_start - self._window,
             previous_weight=1.0 - elapsed,
             expires_at=window_start + 2 * self._window,
         )
-        if not await self._store.admit_login_attempt(attempt):
+        counts = await self._store.admit_login_attempt(attempt)
+        if counts is None:
             return None
-        delay = self._backoff.count_failure(user, now)
+        delay = backoff(counts[user_counter] - 1, self._max_backoff)  # the failures before this attempt
         if delay > timedelta(0):
             await self._sleep(delay.total_seconds())
-        return AdmittedLogin(user_address, address_counter, user, window_start)
+        return AdmittedLogin(user_address, address_counter, user_counter, window_start)
 
     async def succeeded(self, login: AdmittedLogin) -> None:
-        """A correct password: forget the username's failures (from that address, and its delay), and take back the
-        attempt counted for the address."""
-        self._backoff.forgive(login.username)
+        """A correct password: forget the username's failures (from that address, and for its delay), and take back
+        the attempt counted for the address."""
         await self._store.forget_login_attempts(login.user_address_counter)
+        await self._store.forget_login_attempts(login.user_counter)
         await self._store.take_back_login_attempt(login.address_counter, login.window_start)
 
 
