@@ -17,6 +17,7 @@ from tokensmith.client import (
     TokenExchanger,
     TokenRequestError,
 )
+from tokensmith.client.flow import MAX_RESPONSE_BYTES
 
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 
@@ -207,6 +208,20 @@ async def test_authorization_server_down_is_a_typed_error(issuer: FakeIssuer) ->
         issuer.available = False
         with pytest.raises(AuthorizationServerUnavailable, match="503"):
             await exchanger.exchange(issuer.issue(), registration="my-message-service")
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+async def test_an_answer_beyond_the_size_bound_is_refused_unread(issuer: FakeIssuer, chunked: bool) -> None:
+    issuer.token_chunked = chunked
+    issuer.token_padding = 100_000  # large, compressed in transit, and within the bound
+    async with TokenExchanger([exchange_registration(issuer)]) as exchanger:
+        assert (await exchanger.exchange(issuer.issue(), registration="my-message-service")).access_token
+        # Gzip sends these 2 MiB in a few kilobytes: the bound is on the body as decoded.
+        issuer.token_padding = 2 * MAX_RESPONSE_BYTES
+        subject = issuer.issue()
+        with pytest.raises(AuthorizationServerUnavailable, match=f"more than {MAX_RESPONSE_BYTES} bytes") as caught:
+            await exchanger.exchange(subject, registration="my-message-service", audience="another")
+    assert subject not in str(caught.value)
 
 
 async def test_unreachable_authorization_server_is_a_typed_error() -> None:

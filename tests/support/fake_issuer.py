@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import socket
 import threading
 import time
@@ -27,8 +28,10 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet, OctKey, RSAKey
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -55,6 +58,8 @@ class FakeIssuer:
     token_error: tuple[int, dict[str, Any]] | None = None
     expires_in: int | None = 300
     token_delay: float = 0.0
+    token_padding: int = 0  # a member of that many characters added to token responses
+    token_chunked: bool = False  # token responses streamed without a Content-Length
     clients: dict[str, FakeClient] = field(default_factory=dict)
     signing_keys: list[RSAKey | ECKey] = field(default_factory=list)
     extra_jwks: list[dict[str, Any]] = field(default_factory=list)  # published as is (e.g. an "oct" key)
@@ -142,7 +147,8 @@ class FakeIssuer:
             Route("/token", self._token, methods=["POST"]),
             Route("/introspect", self._introspect, methods=["POST"]),
         ]
-        return Starlette(routes=routes)
+        # Compressed as many servers do (httpx asks for it): the clients must read the decoded body.
+        return Starlette(routes=routes, middleware=[Middleware(GZipMiddleware)])
 
     def metadata(self) -> dict[str, Any]:
         return {
@@ -217,6 +223,12 @@ class FakeIssuer:
             body["expires_in"] = self.expires_in
         if scope:
             body["scope"] = scope
+        if self.token_padding:
+            body["padding"] = "x" * self.token_padding
+        if self.token_chunked:
+            text = json.dumps(body).encode()
+            chunks = (text[i : i + 65536] for i in range(0, len(text), 65536))
+            return StreamingResponse(chunks, media_type="application/json", headers={"Cache-Control": "no-store"})
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
     async def _introspect(self, request: Request) -> Response:

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -23,6 +22,7 @@ import httpx
 
 from tokensmith.client.discovery import discover, endpoint
 from tokensmith.client.errors import TokenClientError
+from tokensmith.client.flow import MAX_RESPONSE_BYTES, receive
 from tokensmith.jose.errors import KeysUnavailable, UnacceptableJWT, UnknownKey
 from tokensmith.jose.jws import CompactJWS
 from tokensmith.jose.keys import Key, KeySet
@@ -30,8 +30,6 @@ from tokensmith.jose.keys import Key, KeySet
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
-# A JWK Set of a few keys is a few KiB; a megabyte is more than any publisher needs.
-MAX_JWKS_BYTES = 1024 * 1024
 
 
 class RemoteKeySet:
@@ -48,7 +46,7 @@ class RemoteKeySet:
         max_age: float = 300.0,
         cooldown: float = 30.0,
         timeout: float = 5.0,
-        max_bytes: int = MAX_JWKS_BYTES,
+        max_bytes: int = MAX_RESPONSE_BYTES,
         clock: Clock = time.monotonic,
     ) -> None:
         if jwks_uri is None and issuer is None:
@@ -143,11 +141,7 @@ class RemoteKeySet:
         return True
 
     async def _get_json(self, url: str) -> Any:
-        async with self._http.stream("GET", url, headers={"Accept": "application/json"}) as response:
-            response.raise_for_status()
-            body = bytearray()
-            async for chunk in response.aiter_bytes():
-                body += chunk
-                if len(body) > self._max_bytes:
-                    raise ValueError(f"{url} answered more than {self._max_bytes} bytes")
-        return json.loads(body)
+        request = self._http.build_request("GET", url, headers={"Accept": "application/json"})
+        response = await receive(self._http, request, self._max_bytes)  # ResponseTooLarge is a ValueError
+        response.raise_for_status()
+        return response.json()
