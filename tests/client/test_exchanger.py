@@ -213,11 +213,11 @@ async def test_authorization_server_down_is_a_typed_error(issuer: FakeIssuer) ->
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
 async def test_an_answer_beyond_the_size_bound_is_refused_unread(issuer: FakeIssuer, chunked: bool) -> None:
     issuer.token_chunked = chunked
-    issuer.token_padding = 100_000  # large, compressed in transit, and within the bound
+    issuer.padding = 100_000  # large, compressed in transit, and within the bound
     async with TokenExchanger([exchange_registration(issuer)]) as exchanger:
         assert (await exchanger.exchange(issuer.issue(), registration="my-message-service")).access_token
         # Gzip sends these 2 MiB in a few kilobytes: the bound is on the body as decoded.
-        issuer.token_padding = 2 * MAX_RESPONSE_BYTES
+        issuer.padding = 2 * MAX_RESPONSE_BYTES
         subject = issuer.issue()
         with pytest.raises(AuthorizationServerUnavailable, match=f"more than {MAX_RESPONSE_BYTES} bytes") as caught:
             await exchanger.exchange(subject, registration="my-message-service", audience="another")

@@ -6,6 +6,7 @@ import pytest
 from tests.support.fake_issuer import FakeClient, FakeClock, FakeIssuer
 
 from tokensmith.client import Registration
+from tokensmith.client.flow import MAX_RESPONSE_BYTES
 from tokensmith.resource import IntrospectionValidator, InvalidToken, ValidatorUnavailable
 
 
@@ -51,3 +52,14 @@ async def test_introspection_failures_are_unavailable(issuer: FakeIssuer, clock:
         await other.validate(issuer.issue())
     await validator.aclose()
     await other.aclose()
+
+
+async def test_an_answer_beyond_the_size_bound_is_unavailable(issuer: FakeIssuer, clock: FakeClock) -> None:
+    validator = IntrospectionValidator(registration(issuer), audience="user-service", cache_ttl=0, clock=clock)
+    token = issuer.issue()
+    issuer.padding = 100_000
+    assert (await validator.validate(token)).subject == "baeldung"
+    issuer.padding = 2 * MAX_RESPONSE_BYTES  # a few kilobytes in transit: compressed
+    with pytest.raises(ValidatorUnavailable, match="ResponseTooLarge"):
+        await validator.validate(token)
+    await validator.aclose()

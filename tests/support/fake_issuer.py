@@ -58,7 +58,7 @@ class FakeIssuer:
     token_error: tuple[int, dict[str, Any]] | None = None
     expires_in: int | None = 300
     token_delay: float = 0.0
-    token_padding: int = 0  # a member of that many characters added to token responses
+    padding: int = 0  # a member of that many characters added to token and introspection answers
     token_chunked: bool = False  # token responses streamed without a Content-Length
     clients: dict[str, FakeClient] = field(default_factory=dict)
     signing_keys: list[RSAKey | ECKey] = field(default_factory=list)
@@ -223,8 +223,8 @@ class FakeIssuer:
             body["expires_in"] = self.expires_in
         if scope:
             body["scope"] = scope
-        if self.token_padding:
-            body["padding"] = "x" * self.token_padding
+        if self.padding:
+            body["padding"] = "x" * self.padding
         if self.token_chunked:
             text = json.dumps(body).encode()
             chunks = (text[i : i + 65536] for i in range(0, len(text), 65536))
@@ -242,7 +242,8 @@ class FakeIssuer:
         claims = None if token in self.revoked else self.verify(token)
         if claims is None:
             return JSONResponse({"active": False})
-        return JSONResponse({"active": True, "token_type": "Bearer", **claims})
+        padding = {"padding": "x" * self.padding} if self.padding else {}
+        return JSONResponse({"active": True, "token_type": "Bearer", **claims, **padding})
 
     def _authenticate(self, request: Request, form: dict[str, str]) -> tuple[FakeClient | None, str]:
         header = request.headers.get("authorization", "")

@@ -18,6 +18,7 @@ import httpx
 from tokensmith.client.client_auth import Form, authenticate
 from tokensmith.client.discovery import discover, endpoint
 from tokensmith.client.errors import TokenClientError
+from tokensmith.client.flow import ResponseTooLarge, receive
 from tokensmith.client.registration import Registration
 from tokensmith.resource.errors import InvalidToken, ValidatorUnavailable
 from tokensmith.resource.principal import Principal
@@ -86,8 +87,8 @@ class IntrospectionValidator:
             headers = {"Accept": "application/json"}
             authenticate(self._registration, form, headers, uri, self._clock())
             self.request_count += 1
-            response = await self._http.post(uri, data=form, headers=headers)
-        except (httpx.HTTPError, TokenClientError) as exc:
+            response = await receive(self._http, self._http.build_request("POST", uri, data=form, headers=headers))
+        except (httpx.HTTPError, TokenClientError, ResponseTooLarge) as exc:
             raise ValidatorUnavailable(f"introspection failed: {type(exc).__name__}") from None
         if response.status_code != 200:
             raise ValidatorUnavailable(f"introspection endpoint answered {response.status_code}")
