@@ -21,9 +21,10 @@ import asyncio
 import contextlib
 import logging
 import os
+from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
@@ -32,6 +33,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from tokensmith.store.base import Durability
+
+T = TypeVar("T")
 
 SUPPORTED_DIALECTS: Final = ("sqlite", "postgresql")
 # How long a SQLite writer waits for another process's write lock before giving up.
@@ -141,15 +144,26 @@ async def enable_sqlite_wal(engine: AsyncEngine) -> None:
     """Switch the database file to WAL (it stays so for every later connection).
 
     The switch needs an exclusive lock and SQLite does not wait for it (the busy timeout does not apply), so
-    processes that open a new file at the same moment retry here, briefly, instead of failing.
+    processes that open a new file at the same moment retry (:func:`retry_while_locked`) instead of failing.
     """
+
+    async def switch() -> None:
+        async with engine.connect() as connection:
+            await connection.exec_driver_sql("PRAGMA journal_mode = WAL")
+
+    await retry_while_locked(switch)
+
+
+async def retry_while_locked(operation: Callable[[], Awaitable[T]]) -> T:
+    """``operation``'s result, running it again while SQLite answers "database is locked", for up to the busy
+    timeout: for what processes that open one database file together do at start (the switch to WAL, the schema
+    migration), where SQLite may refuse at once instead of waiting. ``operation`` must leave nothing half-done when
+    it fails (one transaction)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + SQLITE_BUSY_TIMEOUT_SECONDS
     while True:
         try:
-            async with engine.connect() as connection:
-                await connection.exec_driver_sql("PRAGMA journal_mode = WAL")
-            return
+            return await operation()
         except OperationalError as exc:
             if "locked" not in str(exc) or loop.time() > deadline:
                 raise

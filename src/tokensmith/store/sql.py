@@ -39,7 +39,7 @@ from sqlalchemy.sql import Executable, Select
 from sqlalchemy.sql.dml import Insert, ReturningUpdate
 
 from tokensmith.store.base import Consumed, Durability
-from tokensmith.store.engine import create_engine_for, enable_sqlite_wal, transactional
+from tokensmith.store.engine import create_engine_for, enable_sqlite_wal, retry_while_locked, transactional
 from tokensmith.store.group_commit import GroupCommit
 from tokensmith.store.migrations import upgrade_to_head
 from tokensmith.store.records import (
@@ -454,6 +454,11 @@ class SqlStore:
     async def initialize(self) -> None:
         if self.dialect == "sqlite":
             await enable_sqlite_wal(self._engine)
+            await retry_while_locked(self._migrate)  # processes opening one file at once take turns
+        else:
+            await self._migrate()  # replicas take turns at an advisory lock (upgrade_to_head)
+
+    async def _migrate(self) -> None:
         async with self._tx.connect() as connection:
             await connection.run_sync(upgrade_to_head)
             await connection.commit()
