@@ -4,6 +4,7 @@ that never refuses, so an attacker cannot lock the owner out; all counted in the
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -15,6 +16,8 @@ from tokensmith.store.sql import SqlStore
 from tokensmith.store.tables import login_attempts
 
 WINDOW = timedelta(minutes=5)
+# The counters' digest key, as a key-encryption key derives it: the same for every throttle of a test (replicas).
+SECRET = b"k" * 32
 # Where SetClock starts, and the start of a window (windows are aligned on the Unix epoch): tests step from here.
 START = NOW
 
@@ -44,7 +47,7 @@ def throttle(
         failure_window=WINDOW,
         max_backoff=max_backoff,
     )
-    return LoginThrottle(store, settings, clock=clock, sleep=sleeps or Sleeps())
+    return LoginThrottle(store, settings, secret=SECRET, clock=clock, sleep=sleeps or Sleeps())
 
 
 async def test_per_user_and_address_case_insensitively_and_per_address(store: SqlStore) -> None:
@@ -181,9 +184,12 @@ async def test_only_digests_are_stored_and_purged_two_windows_on(store: SqlStore
         stored = set((await connection.execute(select(login_attempts.c.counter_hash))).scalars())
     typed = "hunter2-typed-as-a-username"
     assert stored == {
-        counter_hash("user-address", typed + "\x00" + "10.0.0.1"),
-        counter_hash("address", "10.0.0.1"),
-        counter_hash("user", typed),
+        counter_hash(SECRET, "user-address", typed + "\x00" + "10.0.0.1"),
+        counter_hash(SECRET, "address", "10.0.0.1"),
+        counter_hash(SECRET, "user", typed),
     }
+    # Keyed: without the key, a dictionary of what people type finds nothing in the table.
+    assert hashlib.sha256(f"user\0{typed}".encode()).hexdigest() not in stored
+    assert counter_hash(b"another key" * 3, "user", typed) not in stored
     assert await store.purge_expired(START + WINDOW * 2 - timedelta(seconds=1)) == 0
     assert await store.purge_expired(START + WINDOW * 2) == 3

@@ -25,7 +25,7 @@ from tokensmith.config.server import ServerConfig
 from tokensmith.errors import OAuthError
 from tokensmith.server.clock import Clock, utc_now
 from tokensmith.server.core.passwords import SecretVerifier, UserPasswordChecker
-from tokensmith.server.core.rate_limit import LoginThrottle
+from tokensmith.server.core.rate_limit import COUNTER_SECRET_PURPOSE, LoginThrottle
 from tokensmith.server.core.wiring import build_context
 from tokensmith.server.http.authorize import authorize_endpoint
 from tokensmith.server.http.discovery import discovery_endpoint
@@ -151,7 +151,9 @@ def create_app(config: ServerConfig, *, clock: Clock = utc_now) -> Starlette:
                 ctx=ctx,
                 secrets=SecretVerifier(),
                 passwords=UserPasswordChecker(config.users),
-                login_throttle=LoginThrottle(store, config.login, clock=clock),
+                login_throttle=LoginThrottle(
+                    store, config.login, secret=keys.encryption_key.derive_secret(COUNTER_SECRET_PURPOSE), clock=clock
+                ),
                 metrics=ServerMetrics(),
                 templates=new_templates(),
             )

@@ -21,13 +21,17 @@ sent in parallel would otherwise all pass the "blocked?" test first), and a succ
 failures of the username (from that address, and for its delay) are forgotten, and the address's attempt is
 uncounted.
 
-What is counted is stored as a SHA-256 digest, never as text: people type their password into the username field.
+What is counted is stored as an HMAC-SHA256 under a key derived from the key-encryption key, never as text: people
+type their password into the username field, and a plain digest of a common password is a dictionary lookup away
+for anyone who can read the table. Every replica holding the key-encryption key derives the same key, so they count
+alike.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -43,10 +47,14 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 FIRST_BACKOFF: Final = timedelta(milliseconds=250)
 
 
-def counter_hash(kind: str, value: str) -> str:
-    """The digest a counter is stored under: ``kind`` ("user-address", "address", "user") keeps values of
-    different kinds that happen to be the same text apart."""
-    return hashlib.sha256(f"{kind}\0{value}".encode()).hexdigest()
+# What a key-encryption key derives the counters' digest key for (server/key_encryption.py).
+COUNTER_SECRET_PURPOSE: Final = "login-counters"
+
+
+def counter_hash(secret: bytes, kind: str, value: str) -> str:
+    """The digest a counter is stored under, keyed by ``secret``: ``kind`` ("user-address", "address", "user")
+    keeps values of different kinds that happen to be the same text apart."""
+    return hmac.new(secret, f"{kind}\0{value}".encode(), hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,10 +83,12 @@ class LoginThrottle:
         store: Store,
         settings: LoginSettings,
         *,
+        secret: bytes,
         clock: Clock = utc_now,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._store = store
+        self._secret = secret  # the counters' digest key (COUNTER_SECRET_PURPOSE)
         self._window = settings.failure_window
         self._per_user_and_address = settings.max_failures_per_user_and_address
         self._per_address = settings.max_failures_per_address
@@ -94,9 +104,9 @@ class LoginThrottle:
         window_start = _window_start(now, self._window)
         elapsed = (now - window_start) / self._window
         user = username.casefold()
-        user_address = counter_hash("user-address", f"{user}\0{address}")
-        address_counter = counter_hash("address", address)
-        user_counter = counter_hash("user", user)
+        user_address = counter_hash(self._secret, "user-address", f"{user}\0{address}")
+        address_counter = counter_hash(self._secret, "address", address)
+        user_counter = counter_hash(self._secret, "user", user)
         attempt = LoginAttempt(
             counters=(
                 LoginCounter(user_address, self._per_user_and_address),
