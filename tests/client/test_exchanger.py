@@ -211,7 +211,7 @@ async def test_authorization_server_down_is_a_typed_error(issuer: FakeIssuer) ->
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
-async def test_an_answer_beyond_the_size_bound_is_refused_unread(issuer: FakeIssuer, chunked: bool) -> None:
+async def test_an_answer_beyond_the_size_bound_is_refused(issuer: FakeIssuer, chunked: bool) -> None:
     issuer.token_chunked = chunked
     issuer.padding = 100_000  # large, compressed in transit, and within the bound
     async with TokenExchanger([exchange_registration(issuer)]) as exchanger:
