@@ -13,7 +13,7 @@ from tokensmith.server.core.context import GrantHandler, ServerContext
 from tokensmith.server.core.digest import digest
 from tokensmith.server.core.dpop import invalid_dpop_proof
 from tokensmith.server.core.grants.base import AuthenticatedClient, TokenRequest, TokenResponse
-from tokensmith.server.core.grants.issuance import UserGrant, issue_for_user, requested_audience
+from tokensmith.server.core.grants.issuance import UserGrant, issue_for_user
 from tokensmith.server.core.pkce import is_valid_verifier, verifier_matches
 from tokensmith.server.core.principals import removed_principal
 
@@ -75,5 +75,4 @@ class AuthorizationCodeGrant(GrantHandler):
             refresh_jkt=request.dpop_jkt if client.method == "none" else None,
             resources=record.resource,
         )
-        audience = requested_audience(request, client.config, grant.resources)
-        return await issue_for_user(ctx, client.config, grant, audience=audience, dpop_jkt=request.dpop_jkt)
+        return await issue_for_user(ctx, client.config, grant, request)

@@ -108,15 +108,17 @@ async def issue_for_user(
     ctx: ServerContext,
     client: ClientConfig,
     grant: UserGrant,
+    request: TokenRequest,
     *,
-    audience: tuple[str, ...],
     access_scope: Sequence[str] | None = None,
     refresh: bool = True,
-    dpop_jkt: str | None = None,
 ) -> TokenResponse:
-    """Issue the access token (for ``audience``, scope ``access_scope``, default the grant's; bound to ``dpop_jkt``
-    when given), an ID token when ``openid`` was granted, and a refresh token (full grant scope and resources, same
-    family) when the client may refresh and ``refresh``: bound to ``grant.refresh_jkt``."""
+    """Issue the access token (for the grant's resources or those of them the ``request`` names, scope
+    ``access_scope``, default the grant's; bound to the request's DPoP key when it sent a proof), an ID token when
+    ``openid`` was granted, and a refresh token (full grant scope and resources, same family) when the client may
+    refresh and ``refresh``: bound to ``grant.refresh_jkt``."""
+    audience = requested_audience(request, client, grant.resources)  # invalid_target before anything is issued
+    dpop_jkt = request.dpop_jkt
     settings = client.token
     scope = tuple(access_scope) if access_scope is not None else grant.scope
     client_id = client.registration.client_id

@@ -23,7 +23,6 @@ from tokensmith.server.core.grants.issuance import (
     family_expiry,
     family_started_at,
     issue_for_user,
-    requested_audience,
     stored_claims_request,
     stored_resources,
 )
@@ -114,13 +113,7 @@ class RefreshTokenGrant(GrantHandler):
             )
             # Without rotation the client keeps its refresh token (RFC 6749 6 lets the response omit it).
             response = await issue_for_user(
-                ctx,
-                client.config,
-                grant,
-                audience=requested_audience(request, client.config, grant.resources),
-                access_scope=access_scope,
-                refresh=rotate,
-                dpop_jkt=request.dpop_jkt,
+                ctx, client.config, grant, request, access_scope=access_scope, refresh=rotate
             )
         if rotate:
             consumed = await ctx.store.use_refresh_token(token_hash, now)
