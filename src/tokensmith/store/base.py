@@ -161,8 +161,8 @@ class Store(Protocol):
     async def take_back_login_attempt(self, counter_hash: str, window_start: datetime) -> None:
         """Uncount one attempt counted in that window (it turned out to be a successful login)."""
 
-    async def forget_login_attempts(self, counter_hash: str) -> None:
-        """Drop every count of the counter (a successful login forgives the user's failures)."""
+    async def forget_login_attempts(self, counter_hashes: Sequence[str]) -> None:
+        """Drop every count of the counters, in one statement (a successful login forgives the user's failures)."""
 
     # audit
     async def add_audit_event(self, event: AuditEvent) -> None:

@@ -357,7 +357,9 @@ _take_back_login_attempt = (
     )
     .values(attempts=login_attempts.c.attempts - 1)
 )
-_forget_login_attempts = delete(login_attempts).where(login_attempts.c.counter_hash == bindparam("counter_hash"))
+_forget_login_attempts = delete(login_attempts).where(
+    login_attempts.c.counter_hash.in_(bindparam("counter_hashes", expanding=True))
+)
 
 _consent_key = (
     authorization_consents.c.client_id == bindparam("target_client"),
@@ -725,8 +727,8 @@ class SqlStore:
     async def take_back_login_attempt(self, counter_hash: str, window_start: datetime) -> None:
         await self._write(_take_back_login_attempt, {"target_hash": counter_hash, "target_window": window_start})
 
-    async def forget_login_attempts(self, counter_hash: str) -> None:
-        await self._write(_forget_login_attempts, {"counter_hash": counter_hash})
+    async def forget_login_attempts(self, counter_hashes: Sequence[str]) -> None:
+        await self._write(_forget_login_attempts, {"counter_hashes": list(counter_hashes)})
 
     # audit
 

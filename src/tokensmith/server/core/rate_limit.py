@@ -129,8 +129,7 @@ class LoginThrottle:
     async def succeeded(self, login: AdmittedLogin) -> None:
         """A correct password: forget the username's failures (from that address, and for its delay), and take back
         the attempt counted for the address."""
-        await self._store.forget_login_attempts(login.user_address_counter)
-        await self._store.forget_login_attempts(login.user_counter)
+        await self._store.forget_login_attempts((login.user_address_counter, login.user_counter))
         await self._store.take_back_login_attempt(login.address_counter, login.window_start)
 
 
