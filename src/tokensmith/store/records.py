@@ -157,7 +157,7 @@ class LoginCounter:
     """One failed-login counter (a username's, a client address's) and how many attempts it allows (None: it
     counts, but never refuses)."""
 
-    counter_hash: str  # SHA-256 hex digest of what is counted, never the text itself
+    counter_hash: str  # keyed HMAC-SHA256 hex digest of what is counted, never the text itself
     limit: int | None
 
 

@@ -200,8 +200,9 @@ dpop_proofs = Table(
 )
 
 # Failed-login throttling, shared by every process and replica (server/core/rate_limit.py): attempts per counter and
-# fixed window. The counter is a SHA-256 digest of what is counted (a username, a client address), never the text
-# itself: people type passwords into the username field. Rows are purged two windows after theirs started.
+# fixed window. The counter is a keyed HMAC-SHA256 digest of what is counted (a username, a username from an
+# address, an address), never the text itself: people type passwords into the username field. Rows are purged two
+# windows after theirs started.
 login_attempts = Table(
     "login_attempts",
     metadata,
